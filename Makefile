@@ -1,0 +1,76 @@
+# Trợ lý ảo Dịch vụ công — developer commands. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+RASA_PY := .venv-rasa/bin/python
+ACT_PY  := .venv-actions/bin/python
+RASA    := .venv-rasa/bin/rasa
+export RASA_TELEMETRY_ENABLED := false
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export PYTHONPATH := $(CURDIR)
+DEV_FILE ?= ../shared/eval/dev.jsonl
+RASA_PORT ?= 5005
+ACTIONS_PORT ?= 5055
+
+.PHONY: help setup train index run shell test lint unit validate rasa-test e2e eval eval-e2e calibrate benchmark \
+        check-knowledge preview clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
+
+setup: ## Create both venvs and provision the embedding model (idempotent)
+	@bash scripts/setup.sh
+
+train: setup ## Train the Rasa model if data or config changed (Rasa skips unchanged training)
+	@$(RASA) train --fixed-model-name dvc --out models --quiet
+
+index: setup ## Build and publish the knowledge search index (re-embeds only changed text)
+	@$(ACT_PY) -m retrieval.index
+
+run: train index ## Set up, train, index, and start the action server and the Rasa server on loopback
+	@bash scripts/run.sh
+
+shell: train index ## Chat with the bot in the terminal
+	@bash scripts/run.sh --shell
+
+test: setup lint unit validate train index rasa-test e2e ## Everything CI runs: lint, unit tests, validation, training, Rasa story tests, end-to-end
+	@echo "all checks passed"
+
+lint: setup ## ruff on all Python
+	@$(ACT_PY) -m ruff check bot actions retrieval scripts tests
+
+unit: setup ## Fast offline pytest in both venvs
+	@bash scripts/pytest.sh $(RASA_PY) tests/bot
+	@bash scripts/pytest.sh $(ACT_PY) tests/retrieval tests/actions tests/test_nfc.py
+
+validate: setup ## rasa data validate
+	@$(RASA) data validate --fail-on-warnings --quiet
+
+rasa-test: train index ## Rasa story tests (tests/conversations) against a running action server
+	@bash scripts/rasa_test.sh
+
+e2e: train index ## End-to-end tests through the real REST webhook
+	@bash scripts/pytest.sh $(ACT_PY) tests/e2e
+
+eval: index ## Evaluate the search decision on DEV_FILE (local, no Rasa)
+	@$(ACT_PY) -m retrieval.evaluate --file $(DEV_FILE)
+
+eval-e2e: train index ## Evaluate through a freshly started bot's REST webhook (what the README reports)
+	@bash scripts/eval_e2e.sh $(DEV_FILE)
+
+calibrate: index ## Fit fusion weight and thresholds on DEV_FILE; writes retrieval/thresholds.json
+	@$(ACT_PY) -m retrieval.calibrate --file $(DEV_FILE)
+
+benchmark: index ## Compare lexical / dense / hybrid / BM25, latency, build time, memory
+	@$(ACT_PY) -m retrieval.benchmark --file $(DEV_FILE)
+
+check-knowledge: setup ## Validate knowledge/ and report problems with file and line
+	@$(ACT_PY) -m retrieval.check
+
+preview: index ## Show what the bot would answer for Q="..." and why
+	@$(ACT_PY) -m retrieval.preview "$(Q)"
+
+clean: ## Remove generated models, index and runtime data in the clone (not the cache)
+	rm -rf models/*.tar.gz models/index var .rasa

@@ -1,0 +1,103 @@
+"""Answer a citizen's question from the guides, ask which guide they mean, or abstain."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import replies
+from bot.settings import load_settings
+from retrieval.search import Decision
+from retrieval.service import get_service
+
+log = logging.getLogger(__name__)
+
+# Intents whose message may still be a procedure question the NLU misread. For these the action
+# searches too, but answers only when the guide is clearly right (extra margin on the threshold).
+DOUBTFUL_INTENTS = {"out_of_scope"}
+# How much stronger than the normal answer threshold a doubtful-intent match must be.
+DOUBTFUL_EXTRA = 0.08
+
+
+def _send(dispatcher: CollectingDispatcher, messages: list[dict]) -> None:
+    for message in messages:
+        if "custom" in message:
+            dispatcher.utter_message(json_message=message["custom"])
+        else:
+            dispatcher.utter_message(text=message["text"], buttons=message.get("buttons", []))
+
+
+def _user_question(tracker: Tracker) -> str:
+    return (tracker.latest_message or {}).get("text") or ""
+
+
+class ActionAnswerQuestion(Action):
+    """Search the guides for the latest message and answer, clarify or abstain."""
+
+    def name(self) -> str:
+        return "action_answer_question"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[EventType]:
+        settings = load_settings()
+        question = _user_question(tracker)
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        try:
+            searcher = get_service().searcher()
+            decision = searcher.decide(question, context_topic=tracker.get_slot("last_topic"))
+        except Exception:  # noqa: BLE001 - no index / broken index: never guess, offer a person
+            log.exception("search failed for %r", question)
+            _send(dispatcher, replies.abstain_messages(settings.hotline, None, reason="search_unavailable"))
+            return [SlotSet("abstain_count", (tracker.get_slot("abstain_count") or 0) + 1)]
+        if intent in DOUBTFUL_INTENTS:
+            strong = decision.action == "answer" and decision.top.score >= searcher.thresholds.answer + DOUBTFUL_EXTRA
+            if not strong:
+                _send(dispatcher, replies.out_of_scope_messages(settings.hotline, decision))
+                return []
+        return self._respond(dispatcher, tracker, searcher, decision, question)
+
+    @staticmethod
+    def _respond(dispatcher, tracker, searcher, decision: Decision, question: str) -> list[EventType]:
+        settings = load_settings()
+        guides = searcher.index.guides
+        if decision.action == "answer":
+            guide = guides[decision.guide_ids[0]]
+            section = searcher.best_section(decision, guide.id)
+            _send(dispatcher, replies.answer_messages(guide, section, settings.hotline, decision))
+            return [SlotSet("last_topic", guide.id), SlotSet("last_question", question), SlotSet("abstain_count", 0)]
+        if decision.action == "clarify":
+            _send(dispatcher, replies.clarify_messages([guides[g] for g in decision.guide_ids], decision))
+            return [SlotSet("last_question", question)]
+        _send(dispatcher, replies.abstain_messages(settings.hotline, decision))
+        return [SlotSet("abstain_count", (tracker.get_slot("abstain_count") or 0) + 1)]
+
+
+class ActionAnswerChosenTopic(Action):
+    """The citizen tapped one of the clarification buttons: answer from that guide."""
+
+    def name(self) -> str:
+        return "action_answer_chosen_topic"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[EventType]:
+        settings = load_settings()
+        topic = next(tracker.get_latest_entity_values("topic_id"), None)
+        try:
+            searcher = get_service().searcher()
+        except Exception:  # noqa: BLE001
+            log.exception("search unavailable")
+            _send(dispatcher, replies.abstain_messages(settings.hotline, None, reason="search_unavailable"))
+            return []
+        guide = searcher.index.guides.get(topic or "")
+        if guide is None:
+            _send(dispatcher, replies.abstain_messages(settings.hotline, None, reason="unknown_topic"))
+            return []
+        question = tracker.get_slot("last_question") or guide.title
+        decision = searcher.decide(question)
+        section = searcher.best_section(decision, guide.id)
+        _send(dispatcher, replies.answer_messages(guide, section, settings.hotline, decision))
+        return [SlotSet("last_topic", guide.id), SlotSet("abstain_count", 0)]

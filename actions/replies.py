@@ -1,0 +1,101 @@
+"""Compose the bot's replies from a decision: pure functions, no Rasa, easy to test.
+
+Every reply that answers from a guide, asks to choose, abstains or hands off carries
+machine-readable metadata as a separate custom payload ``{"dvc": {...}}`` (decision, guide ids,
+scores), which the evaluator and the handoff console read. Channels drop it before sending.
+"""
+
+from __future__ import annotations
+
+import json
+
+from bot.settings import Hotline
+from retrieval.documents import Guide, render
+from retrieval.search import Decision
+
+# Longest section text we show in a chat bubble. Zalo and Messenger cut at 2,000 characters; a
+# phone screen shows ~600 comfortably. Past this we cut at a line break and point to the source.
+MAX_SECTION_CHARS = 900
+HELPFUL_QUESTION = "Câu trả lời có giúp ích không?"
+
+
+def payload(intent: str, **entities: str) -> str:
+    """A Rasa button payload that triggers ``intent`` with entities.
+
+    >>> payload("choose_topic", topic_id="vneid_passcode")
+    '/choose_topic{"topic_id": "vneid_passcode"}'
+    """
+    return f"/{intent}{json.dumps(entities, ensure_ascii=False)}" if entities else f"/{intent}"
+
+
+def _clip(text: str, limit: int = MAX_SECTION_CHARS) -> tuple[str, bool]:
+    if len(text) <= limit:
+        return text, False
+    cut = text.rfind("\n", 0, limit)
+    if cut < limit // 2:
+        cut = text.rfind(" ", 0, limit)
+    return text[:cut].rstrip() + " …", True
+
+
+def answer_messages(guide: Guide, section: int, hotline: Hotline, decision: Decision | None) -> list[dict]:
+    """The answer from one guide: title, summary, the section that fits the question, source."""
+    values = hotline.placeholders()
+    parts = [f"📌 {guide.title}", render(guide.summary, values)]
+    if 0 <= section < len(guide.sections):
+        chosen = guide.sections[section]
+        body, clipped = _clip(render(chosen.text, values))
+        parts.append(f"{chosen.heading}:\n{body}" if chosen.heading else body)
+        if clipped:
+            parts.append("(Hướng dẫn còn tiếp, bạn xem đầy đủ ở nguồn bên dưới.)")
+    if guide.url:
+        parts.append(f"Nguồn: {guide.url}")
+    text = "\n\n".join(parts)
+    meta = decision.as_metadata() if decision else {"decision": "answer", "guide_ids": [guide.id]}
+    meta.update({"decision": "answer", "guide_ids": [guide.id], "section": section})
+    return [
+        {"text": text},
+        {"text": HELPFUL_QUESTION, "buttons": [
+            {"title": "👍 Có", "payload": payload("feedback_helpful", topic_id=guide.id)},
+            {"title": "👎 Chưa", "payload": payload("feedback_not_helpful", topic_id=guide.id)},
+        ]},
+        {"custom": {"dvc": meta}},
+    ]
+
+
+def clarify_messages(guides: list[Guide], decision: Decision) -> list[dict]:
+    buttons = [{"title": g.title, "payload": payload("choose_topic", topic_id=g.id)} for g in guides]
+    buttons.append({"title": "Không phải các mục trên", "payload": payload("request_human")})
+    meta = decision.as_metadata()
+    return [
+        {"text": "Câu hỏi của bạn gần với vài hướng dẫn. Bạn đang hỏi về nội dung nào?", "buttons": buttons},
+        {"custom": {"dvc": meta}},
+    ]
+
+
+def abstain_messages(hotline: Hotline, decision: Decision | None, reason: str = "low_confidence") -> list[dict]:
+    meta = decision.as_metadata() if decision else {"decision": "abstain", "guide_ids": []}
+    meta.update({"decision": "abstain", "guide_ids": [], "reason": reason})
+    text = ("Xin lỗi, tôi chưa tìm được hướng dẫn chắc chắn đúng cho câu hỏi này, nên không muốn trả lời "
+            "đoán. Bạn có thể hỏi lại rõ hơn (ví dụ: tên thủ tục, lỗi đang gặp), hoặc để tôi chuyển bạn "
+            f"đến tổng đài viên. Bạn cũng có thể gọi {hotline.name} (số {hotline.number}, {hotline.hours}).")
+    return [
+        {"text": text, "buttons": [
+            {"title": "Gặp tổng đài viên", "payload": payload("request_human")},
+        ]},
+        {"custom": {"dvc": meta}},
+    ]
+
+
+def out_of_scope_messages(hotline: Hotline, decision: Decision | None) -> list[dict]:
+    meta = decision.as_metadata() if decision else {"decision": "abstain", "guide_ids": []}
+    meta.update({"decision": "abstain", "guide_ids": [], "reason": "out_of_scope"})
+    text = ("Xin lỗi, tôi chỉ hỗ trợ các câu hỏi về ứng dụng VNeID và dịch vụ công trực tuyến "
+            "(tài khoản định danh, nộp hồ sơ, tra cứu, thanh toán lệ phí…). Bạn cần hỏi gì về các việc này không?")
+    return [{"text": text}, {"custom": {"dvc": meta}}]
+
+
+def handoff_messages(hotline: Hotline, reason: str) -> list[dict]:
+    text = (f"Tôi sẽ chuyển cuộc trò chuyện của bạn đến tổng đài viên của {hotline.name}. Trong lúc chờ, "
+            f"bạn cũng có thể gọi trực tiếp số {hotline.number} ({hotline.hours}). Xin đừng gửi mật khẩu, "
+            "mã OTP hay mã bảo vệ (passcode) cho bất kỳ ai, kể cả tổng đài viên.")
+    return [{"text": text}, {"custom": {"dvc": {"decision": "handoff", "guide_ids": [], "reason": reason}}}]

@@ -1,0 +1,647 @@
+"""Facebook Messenger channel for Rasa (Graph API Send API, webhooks).
+
+credentials.yml::
+
+    bot.channels.messenger.MessengerInput:
+      verify_token: ...        # or env FB_VERIFY_TOKEN (webhook GET handshake)
+      app_secret: ...          # or env FB_APP_SECRET (X-Hub-Signature-256 key)
+      page_access_token: ...   # or env FB_PAGE_ACCESS_TOKEN
+      dry_run: false           # or env FB_DRY_RUN
+
+Every key is optional; with no page access token the sender runs in dry-run
+mode (logs instead of sending). Rasa's built-in ``facebook`` key names
+(``verify``, ``secret``, ``page-access-token``) are accepted as aliases.
+
+Webhook: ``GET/POST /webhooks/messenger/webhook``.
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.channels import common
+from bot.channels.common import (
+    NON_TEXT_REPLY,
+    BackgroundTasks,
+    ChoiceMemory,
+    LRUSet,
+    button_payload,
+    button_url,
+    config_value,
+    json_error,
+    numbered_list,
+    parse_bool,
+    split_text,
+    truncate,
+)
+
+logger = logging.getLogger(__name__)
+
+CHANNEL_NAME = "messenger"
+
+DEFAULT_GRAPH_VERSION = "v19.0"
+GRAPH_SEND_URL = "https://graph.facebook.com/{version}/me/messages"
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+SIGNATURE_PREFIX = "sha256="
+
+MAX_TEXT_LENGTH = 2000
+MAX_QUICK_REPLIES = 13
+MAX_QUICK_REPLY_TITLE = 20
+MAX_QUICK_REPLY_PAYLOAD = 1000
+
+MESSAGING_TYPE_RESPONSE = "RESPONSE"
+MESSAGING_TYPE_TAG = "MESSAGE_TAG"
+HUMAN_AGENT_TAG = "HUMAN_AGENT"
+
+
+@dataclass
+class MessengerConfig:
+    """Settings of the Messenger channel (credentials.yml keys, else env vars)."""
+
+    verify_token: str | None = None
+    app_secret: str | None = None
+    page_access_token: str | None = None
+    # None = automatic (dry run iff no page token); True forces dry run.
+    dry_run: bool | None = None
+    graph_version: str = DEFAULT_GRAPH_VERSION
+    timeout: float = common.DEFAULT_HTTP_TIMEOUT_SECONDS
+    dedup_capacity: int = common.DEFAULT_DEDUP_CAPACITY
+
+    @classmethod
+    def from_credentials(
+        cls, credentials: Mapping[str, Any] | None = None
+    ) -> "MessengerConfig":
+        c = credentials or {}
+        return cls(
+            verify_token=_str_or_none(
+                config_value(c, ["verify_token", "verify"], "FB_VERIFY_TOKEN")
+            ),
+            app_secret=_str_or_none(
+                config_value(c, ["app_secret", "secret"], "FB_APP_SECRET")
+            ),
+            page_access_token=_str_or_none(
+                config_value(
+                    c,
+                    ["page_access_token", "page-access-token"],
+                    "FB_PAGE_ACCESS_TOKEN",
+                )
+            ),
+            dry_run=parse_bool(config_value(c, ["dry_run"], "FB_DRY_RUN")),
+            graph_version=str(
+                config_value(c, ["graph_version"], None, DEFAULT_GRAPH_VERSION)
+            ),
+        )
+
+    @property
+    def send_url(self) -> str:
+        return GRAPH_SEND_URL.format(version=self.graph_version)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+# --------------------------------------------------------------------------- #
+# Signature
+# --------------------------------------------------------------------------- #
+
+
+def compute_signature(app_secret: str, raw_body: bytes) -> str:
+    """``sha256=`` + hex HMAC-SHA256 of the raw body keyed with the app secret."""
+    digest = hmac.new(app_secret.encode("utf-8"), raw_body, hashlib.sha256).hexdigest()
+    return SIGNATURE_PREFIX + digest
+
+
+def verify_signature(
+    header_value: str | None, app_secret: str, raw_body: bytes
+) -> bool:
+    if not header_value:
+        return False
+    supplied = header_value.strip()
+    if not supplied.lower().startswith(SIGNATURE_PREFIX):
+        return False
+    expected = compute_signature(app_secret, raw_body)
+    return hmac.compare_digest(
+        (SIGNATURE_PREFIX + supplied[len(SIGNATURE_PREFIX) :].lower()).encode("utf-8"),
+        expected.encode("utf-8"),
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Output
+# --------------------------------------------------------------------------- #
+
+
+def _is_human_agent(kwargs: Mapping[str, Any]) -> bool:
+    if kwargs.get("human_agent"):
+        return True
+    custom = kwargs.get("custom")
+    return isinstance(custom, dict) and bool(custom.get("human_agent"))
+
+
+class MessengerOutput(OutputChannel):
+    """Sends messages with the Messenger Send API.
+
+    Bot replies use ``messaging_type: RESPONSE``. Replies written by a human
+    agent (``send_agent_message``, or a response whose custom payload contains
+    ``"human_agent": true``) use ``messaging_type: MESSAGE_TAG`` with
+    ``tag: HUMAN_AGENT`` (allowed up to 7 days after the user's last message;
+    the Page needs the Human Agent permission).
+    """
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL_NAME
+
+    def __init__(
+        self,
+        config: MessengerConfig | None = None,
+        choices: ChoiceMemory | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config or MessengerConfig.from_credentials(None)
+        self.choices = choices or ChoiceMemory()
+
+    @property
+    def dry_run(self) -> bool:
+        return bool(self.config.dry_run) or not self.config.page_access_token
+
+    # -- low level --------------------------------------------------------- #
+
+    async def send_message_object(
+        self,
+        recipient_id: str,
+        message: dict[str, Any],
+        human_agent: bool = False,
+    ) -> bool:
+        """Sends one Messenger ``message`` object; True if the Send API accepted it."""
+        body: dict[str, Any] = {"recipient": {"id": str(recipient_id)}}
+        if human_agent:
+            body["messaging_type"] = MESSAGING_TYPE_TAG
+            body["tag"] = HUMAN_AGENT_TAG
+        else:
+            body["messaging_type"] = MESSAGING_TYPE_RESPONSE
+        body["message"] = message
+
+        if self.dry_run:
+            logger.info(
+                "[messenger dry-run] would send to %s (%s): %s",
+                recipient_id,
+                body.get("tag") or body["messaging_type"],
+                json.dumps(message, ensure_ascii=False)[:500],
+            )
+            return True
+
+        result = await common.post(
+            self.config.send_url,
+            json_body=body,
+            params={"access_token": self.config.page_access_token or ""},
+            timeout=self.config.timeout,
+        )
+        data = result.data or {}
+        if 200 <= result.status < 300 and "error" not in data:
+            return True
+        error = data.get("error") if isinstance(data.get("error"), dict) else {}
+        logger.error(
+            "Messenger send to %s failed: HTTP %s, code=%s subcode=%s, %s",
+            recipient_id,
+            result.status,
+            error.get("code"),
+            error.get("error_subcode"),
+            error.get("message") or result.error or "",
+        )
+        return False
+
+    # -- OutputChannel API -------------------------------------------------- #
+
+    async def send_text_message(
+        self, recipient_id: str, text: str, **kwargs: Any
+    ) -> bool:
+        human_agent = _is_human_agent(kwargs)
+        ok = True
+        for chunk in split_text(text, MAX_TEXT_LENGTH):
+            ok = (
+                await self.send_message_object(
+                    recipient_id, {"text": chunk}, human_agent
+                )
+                and ok
+            )
+        return ok
+
+    async def send_agent_message(
+        self,
+        recipient_id: str,
+        text: str,
+        buttons: list[dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        """Sends a human agent's reply with the HUMAN_AGENT message tag."""
+        if buttons:
+            return await self.send_text_with_buttons(
+                recipient_id, text, buttons, human_agent=True
+            )
+        return await self.send_text_message(recipient_id, text, human_agent=True)
+
+    @staticmethod
+    def quick_replies_fit(buttons: list[dict[str, Any]]) -> bool:
+        if not buttons or len(buttons) > MAX_QUICK_REPLIES:
+            return False
+        for b in buttons:
+            if button_url(b):
+                return False  # quick replies cannot open links
+            if not str(b.get("title") or "").strip():
+                return False
+            if len(button_payload(b)) > MAX_QUICK_REPLY_PAYLOAD:
+                return False
+        return True
+
+    @staticmethod
+    def build_quick_replies(buttons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {
+                "content_type": "text",
+                "title": truncate(str(b.get("title")), MAX_QUICK_REPLY_TITLE),
+                "payload": button_payload(b),
+            }
+            for b in buttons
+        ]
+
+    async def send_text_with_buttons(
+        self,
+        recipient_id: str,
+        text: str,
+        buttons: list[dict[str, Any]],
+        **kwargs: Any,
+    ) -> bool:
+        human_agent = _is_human_agent(kwargs)
+        if not buttons:
+            return await self.send_text_message(
+                recipient_id, text, human_agent=human_agent
+            )
+        if not self.quick_replies_fit(buttons):
+            self.choices.remember(recipient_id, buttons)
+            return await self.send_text_message(
+                recipient_id, numbered_list(text, buttons), human_agent=human_agent
+            )
+        chunks = split_text(text, MAX_TEXT_LENGTH) or ["Bạn chọn:"]
+        ok = True
+        for chunk in chunks[:-1]:
+            ok = (
+                await self.send_message_object(
+                    recipient_id, {"text": chunk}, human_agent
+                )
+                and ok
+            )
+        message = {
+            "text": chunks[-1],
+            "quick_replies": self.build_quick_replies(buttons),
+        }
+        self.choices.forget(recipient_id)
+        return await self.send_message_object(recipient_id, message, human_agent) and ok
+
+    async def send_quick_replies(
+        self,
+        recipient_id: str,
+        text: str,
+        quick_replies: list[dict[str, Any]],
+        **kwargs: Any,
+    ) -> bool:
+        return await self.send_text_with_buttons(
+            recipient_id, text, quick_replies, **kwargs
+        )
+
+    async def send_image_url(
+        self, recipient_id: str, image: str, **kwargs: Any
+    ) -> bool:
+        message = {
+            "attachment": {
+                "type": "image",
+                "payload": {"url": image, "is_reusable": True},
+            }
+        }
+        return await self.send_message_object(
+            recipient_id, message, _is_human_agent(kwargs)
+        )
+
+    async def send_custom_json(
+        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
+    ) -> bool:
+        """Custom payloads.
+
+        * ``{"human_agent": true, "text": "...", "buttons": [...]}`` - agent reply
+          sent with the HUMAN_AGENT tag (``human_agent`` alone is only a flag for
+          the response's ``text`` and sends nothing by itself);
+        * ``{"messenger": {...}}`` / ``{"facebook": {...}}`` or a dict with
+          ``text``/``attachment`` - a raw Messenger ``message`` object;
+        * anything else is ignored (never dumped as JSON to citizens).
+        """
+        if not isinstance(json_message, dict):
+            logger.warning("Ignoring non-dict custom payload for Messenger.")
+            return False
+        human_agent = bool(json_message.get("human_agent"))
+        if human_agent and "text" in json_message and "attachment" not in json_message:
+            return await self.send_agent_message(
+                recipient_id, str(json_message["text"]), json_message.get("buttons")
+            )
+        raw = json_message.get("messenger") or json_message.get("facebook")
+        if isinstance(raw, dict):
+            return await self.send_message_object(recipient_id, raw, human_agent)
+        keys = ("text", "attachment", "quick_replies")
+        if "text" in json_message or "attachment" in json_message:
+            message = {k: json_message[k] for k in keys if k in json_message}
+            return await self.send_message_object(recipient_id, message, human_agent)
+        logger.debug(
+            "Ignoring custom payload without Messenger content: %s", list(json_message)
+        )
+        return True
+
+
+# --------------------------------------------------------------------------- #
+# Input
+# --------------------------------------------------------------------------- #
+
+
+class _BadPayload(ValueError):
+    pass
+
+
+class MessengerInput(InputChannel):
+    """Receives Messenger webhook events (``/webhooks/messenger/webhook``)."""
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL_NAME
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> "MessengerInput":
+        return cls(MessengerConfig.from_credentials(credentials))
+
+    def __init__(self, config: MessengerConfig | None = None) -> None:
+        self.config = config or MessengerConfig.from_credentials(None)
+        self.choices = ChoiceMemory(self.config.dedup_capacity)
+        self.seen_events = LRUSet(self.config.dedup_capacity)
+        self.background = BackgroundTasks()
+        if not self.config.app_secret:
+            logger.warning(
+                "FB_APP_SECRET is not set: the Messenger webhook will reject "
+                "every event (signatures cannot be verified)."
+            )
+        if not self.config.verify_token:
+            logger.warning(
+                "FB_VERIFY_TOKEN is not set: webhook verification will fail."
+            )
+        if self.get_output_channel().dry_run:
+            logger.info(
+                "Messenger channel in dry-run mode: replies are logged, not sent."
+            )
+
+    def get_output_channel(self) -> MessengerOutput:
+        return MessengerOutput(self.config, self.choices)
+
+    async def wait_idle(self, timeout: float | None = 10.0) -> None:
+        """Waits for background processing of received events to finish."""
+        await self.background.wait_idle(timeout)
+
+    # -- parsing ---------------------------------------------------------------- #
+
+    @staticmethod
+    def _classify(event: dict[str, Any]) -> tuple[str, str | None, str | None]:
+        """Returns (kind, text, mid); kind is text|quick_reply|postback|non_text|ignore."""
+        message = event.get("message")
+        if isinstance(message, dict):
+            if message.get("is_echo"):
+                return "ignore", None, None
+            mid = message.get("mid")
+            quick_reply = message.get("quick_reply")
+            if isinstance(quick_reply, dict) and quick_reply.get("payload"):
+                return "quick_reply", str(quick_reply["payload"]), mid
+            text = message.get("text")
+            if isinstance(text, str) and text.strip():
+                return "text", text, mid
+            if message.get("attachments") or message.get("sticker_id"):
+                return "non_text", None, mid
+            return "ignore", None, mid
+        postback = event.get("postback")
+        if isinstance(postback, dict):
+            payload = postback.get("payload") or postback.get("title")
+            if payload:
+                return "postback", str(payload), postback.get("mid")
+            return "ignore", None, None
+        # delivery, read, reaction, optin, referral, account_linking, ...
+        return "ignore", None, None
+
+    @staticmethod
+    def _iter_events(
+        payload: dict[str, Any],
+    ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        entries = payload.get("entry")
+        if not isinstance(entries, list):
+            raise _BadPayload("Field 'entry' must be a list.")
+        events = []
+        for entry in entries:
+            if not isinstance(entry, dict):
+                raise _BadPayload("Every 'entry' item must be an object.")
+            messaging = entry.get("messaging", [])
+            if not isinstance(messaging, list):
+                raise _BadPayload("Field 'entry[].messaging' must be a list.")
+            for event in messaging:
+                if not isinstance(event, dict):
+                    raise _BadPayload("Every 'messaging' item must be an object.")
+                events.append((entry, event))
+        return events
+
+    # -- handlers (run in the background) ------------------------------------ #
+
+    async def _handle_text(
+        self,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        sender_id: str,
+        text: str,
+        message_id: str | None,
+        metadata: dict[str, Any],
+        resolve_numbers: bool,
+    ) -> None:
+        if resolve_numbers:
+            resolved = self.choices.resolve(sender_id, text)
+            if resolved is not None:
+                text = resolved
+        await on_new_message(
+            UserMessage(
+                text,
+                self.get_output_channel(),
+                sender_id,
+                input_channel=self.name(),
+                message_id=message_id,
+                metadata=metadata,
+            )
+        )
+
+    async def _reply_non_text(self, sender_id: str) -> None:
+        await self.get_output_channel().send_text_message(sender_id, NON_TEXT_REPLY)
+
+    # -- blueprint -------------------------------------------------------------- #
+
+    def blueprint(
+        self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> Blueprint:
+        messenger_webhook = Blueprint("messenger_webhook", __name__)
+
+        @messenger_webhook.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok", "channel": CHANNEL_NAME})
+
+        @messenger_webhook.route("/webhook", methods=["GET"])
+        async def verify(request: Request) -> HTTPResponse:
+            return self._verify(request)
+
+        @messenger_webhook.route("/webhook", methods=["POST"])
+        async def webhook(request: Request) -> HTTPResponse:
+            try:
+                return self._receive(request, on_new_message)
+            except Exception:  # pragma: no cover - last line of defence
+                logger.exception("Unexpected error in Messenger webhook.")
+                return json_error(400, "bad_request", "Could not process the event.")
+
+        return messenger_webhook
+
+    def _verify(self, request: Request) -> HTTPResponse:
+        mode = request.args.get("hub.mode")
+        token = request.args.get("hub.verify_token")
+        challenge = request.args.get("hub.challenge")
+        if not mode or token is None or challenge is None:
+            logger.warning("Messenger verification: missing hub.* parameters.")
+            return json_error(
+                400,
+                "missing_parameter",
+                "hub.mode, hub.verify_token and hub.challenge are required.",
+            )
+        if not self.config.verify_token:
+            logger.error("Messenger verification: FB_VERIFY_TOKEN not configured.")
+            return json_error(
+                403, "verify_token_not_configured", "Verify token is not configured."
+            )
+        if mode != "subscribe" or not hmac.compare_digest(
+            token.encode("utf-8"), self.config.verify_token.encode("utf-8")
+        ):
+            logger.warning("Messenger verification: wrong mode or verify token.")
+            return json_error(
+                403, "verification_failed", "Invalid hub.mode or hub.verify_token."
+            )
+        logger.info("Messenger webhook verified.")
+        return response.text(challenge)
+
+    def _receive(
+        self,
+        request: Request,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+    ) -> HTTPResponse:
+        raw = request.body or b""
+        if not self.config.app_secret:
+            logger.error("Messenger webhook: rejecting event, FB_APP_SECRET not set.")
+            return json_error(
+                403, "signature_not_configured", "Webhook app secret is not configured."
+            )
+        header = request.headers.get(SIGNATURE_HEADER)
+        if not header:
+            logger.warning("Messenger webhook: missing %s header.", SIGNATURE_HEADER)
+            return json_error(
+                403, "missing_signature", f"Header {SIGNATURE_HEADER} is required."
+            )
+        if not verify_signature(header, self.config.app_secret, raw):
+            logger.warning("Messenger webhook: invalid signature.")
+            return json_error(
+                403, "invalid_signature", "Signature verification failed."
+            )
+
+        try:
+            payload = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            logger.warning(
+                "Messenger webhook: malformed JSON body (%d bytes).", len(raw)
+            )
+            return json_error(400, "invalid_json", "Request body is not valid JSON.")
+        if not isinstance(payload, dict):
+            return json_error(400, "invalid_payload", "JSON body must be an object.")
+        if payload.get("object") != "page":
+            logger.info("Messenger webhook: ignoring object %r.", payload.get("object"))
+            return response.json({"status": "ignored"})
+        try:
+            events = self._iter_events(payload)
+        except _BadPayload as e:
+            logger.warning("Messenger webhook: %s", e)
+            return json_error(400, "invalid_payload", str(e))
+
+        accepted = 0
+        for entry, event in events:
+            if self._dispatch(entry, event, on_new_message):
+                accepted += 1
+        return response.json({"status": "EVENT_RECEIVED", "accepted": accepted})
+
+    def _dispatch(
+        self,
+        entry: dict[str, Any],
+        event: dict[str, Any],
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+    ) -> bool:
+        kind, text, mid = self._classify(event)
+        if kind == "ignore":
+            return False
+        sender = event.get("sender")
+        sender_id = (
+            str(sender["id"]) if isinstance(sender, dict) and sender.get("id") else None
+        )
+        if not sender_id:
+            logger.warning(
+                "Messenger webhook: %s event without sender id skipped.", kind
+            )
+            return False
+        dedup_key = (
+            f"mid:{mid}"
+            if mid
+            else f"{kind}:{sender_id}:{event.get('timestamp')}:{text}"
+        )
+        if self.seen_events.seen(dedup_key):
+            logger.info("Messenger webhook: duplicate event %s ignored.", dedup_key)
+            return False
+
+        recipient = (
+            event.get("recipient") if isinstance(event.get("recipient"), dict) else {}
+        )
+        info = {
+            "event": kind,
+            "page_id": entry.get("id") or recipient.get("id"),
+            "timestamp": event.get("timestamp"),
+            "mid": mid,
+        }
+        metadata = {"messenger": {k: v for k, v in info.items() if v is not None}}
+
+        if kind == "non_text":
+            self.background.submit(
+                sender_id,
+                lambda: self._reply_non_text(sender_id),
+                "Messenger attachment",
+            )
+            return True
+        self.background.submit(
+            sender_id,
+            lambda: self._handle_text(
+                on_new_message,
+                sender_id,
+                text or "",
+                mid,
+                metadata,
+                resolve_numbers=(kind == "text"),
+            ),
+            f"Messenger {kind}",
+        )
+        return True

@@ -1,0 +1,823 @@
+"""Zalo Official Account (OA API v3) channel for Rasa.
+
+credentials.yml::
+
+    bot.channels.zalo.ZaloInput:
+      app_id: ...            # or env ZALO_APP_ID
+      oa_secret_key: ...     # or env ZALO_OA_SECRET_KEY (webhook signature key)
+      access_token: ...      # or env ZALO_ACCESS_TOKEN
+      refresh_token: ...     # or env ZALO_REFRESH_TOKEN
+      app_secret: ...        # or env ZALO_APP_SECRET (secret_key for token refresh)
+      dry_run: false         # or env ZALO_DRY_RUN
+      token_file: var/zalo_tokens.json   # or env ZALO_TOKEN_FILE
+
+Every key is optional: missing keys fall back to the environment variable, and
+with no access token the sender runs in dry-run mode (logs instead of sending),
+so a fresh clone without secrets still starts.
+
+Webhook: ``POST /webhooks/zalo/webhook``. Events are verified with the
+``X-ZEvent-Signature`` header: ``mac=`` + hex(sha256(app_id + raw body +
+timestamp + OA secret key)), where ``timestamp`` is the one in the JSON body.
+"""
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.channels import common
+from bot.channels.common import (
+    NON_TEXT_REPLY,
+    BackgroundTasks,
+    ChoiceMemory,
+    LRUSet,
+    button_payload,
+    button_url,
+    config_value,
+    json_error,
+    mask_secret,
+    numbered_list,
+    parse_bool,
+    split_text,
+)
+
+logger = logging.getLogger(__name__)
+
+CHANNEL_NAME = "zalo"
+
+ZALO_SEND_URL = "https://openapi.zalo.me/v3.0/oa/message/cs"
+ZALO_OAUTH_URL = "https://oauth.zaloapp.com/v4/oa/access_token"
+DEFAULT_TOKEN_FILE = "var/zalo_tokens.json"
+DEFAULT_FOLLOW_INTENT = "/greet"
+
+SIGNATURE_HEADER = "X-ZEvent-Signature"
+SIGNATURE_PREFIX = "mac="
+
+MAX_TEXT_LENGTH = 2000
+MAX_BUTTONS = 5
+MAX_BUTTON_TITLE = 100
+MAX_BUTTON_PAYLOAD = 1000
+
+# Error codes meaning "the access token is expired/invalid": -216 is the one
+# the OA message API documents ("Access token is invalid" / "has expired");
+# -124 and -220 are returned for invalid/expired tokens by other Zalo OA/ZNS
+# endpoints. A refresh + single retry is cheap, so all are treated alike.
+TOKEN_ERROR_CODES = frozenset({-216, -124, -220})
+
+TEXT_EVENT = "user_send_text"
+FOLLOW_EVENT = "follow"
+UNFOLLOW_EVENT = "unfollow"
+# Events about the OA's own messages or delivery receipts: acknowledged, ignored.
+IGNORED_EVENT_PREFIXES = ("oa_send_", "user_received_", "user_seen_")
+
+
+@dataclass
+class ZaloConfig:
+    """Settings of the Zalo channel (credentials.yml keys, else env vars)."""
+
+    app_id: str | None = None
+    oa_secret_key: str | None = None
+    access_token: str | None = None
+    refresh_token: str | None = None
+    app_secret: str | None = None
+    # None = automatic (dry run iff no usable token); True forces dry run.
+    dry_run: bool | None = None
+    token_file: str = DEFAULT_TOKEN_FILE
+    follow_intent: str = DEFAULT_FOLLOW_INTENT
+    send_url: str = ZALO_SEND_URL
+    oauth_url: str = ZALO_OAUTH_URL
+    timeout: float = common.DEFAULT_HTTP_TIMEOUT_SECONDS
+    dedup_capacity: int = common.DEFAULT_DEDUP_CAPACITY
+
+    @classmethod
+    def from_credentials(
+        cls, credentials: Mapping[str, Any] | None = None
+    ) -> "ZaloConfig":
+        c = credentials or {}
+        return cls(
+            app_id=_str_or_none(config_value(c, ["app_id"], "ZALO_APP_ID")),
+            oa_secret_key=_str_or_none(
+                config_value(c, ["oa_secret_key", "secret_key"], "ZALO_OA_SECRET_KEY")
+            ),
+            access_token=_str_or_none(
+                config_value(c, ["access_token"], "ZALO_ACCESS_TOKEN")
+            ),
+            refresh_token=_str_or_none(
+                config_value(c, ["refresh_token"], "ZALO_REFRESH_TOKEN")
+            ),
+            app_secret=_str_or_none(config_value(c, ["app_secret"], "ZALO_APP_SECRET")),
+            dry_run=parse_bool(config_value(c, ["dry_run"], "ZALO_DRY_RUN")),
+            token_file=str(
+                config_value(c, ["token_file"], "ZALO_TOKEN_FILE", DEFAULT_TOKEN_FILE)
+            ),
+            follow_intent=str(
+                config_value(c, ["follow_intent"], None, DEFAULT_FOLLOW_INTENT)
+            ),
+        )
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _fingerprint(token: str | None) -> str | None:
+    if not token:
+        return None
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- #
+# Signature
+# --------------------------------------------------------------------------- #
+
+
+def compute_signature(
+    app_id: str, raw_body: bytes, timestamp: str, oa_secret_key: str
+) -> str:
+    """``mac=`` + hex(sha256(app_id + raw_body + timestamp + oa_secret_key))."""
+    digest = hashlib.sha256(
+        app_id.encode("utf-8")
+        + raw_body
+        + timestamp.encode("utf-8")
+        + oa_secret_key.encode("utf-8")
+    ).hexdigest()
+    return SIGNATURE_PREFIX + digest
+
+
+def verify_signature(
+    header_value: str | None,
+    app_id: str,
+    raw_body: bytes,
+    timestamp: str,
+    oa_secret_key: str,
+) -> bool:
+    """Constant-time check of the ``X-ZEvent-Signature`` header."""
+    if not header_value:
+        return False
+    supplied = header_value.strip()
+    if supplied[: len(SIGNATURE_PREFIX)].lower() == SIGNATURE_PREFIX:
+        supplied = supplied[len(SIGNATURE_PREFIX) :]
+    expected = compute_signature(app_id, raw_body, timestamp, oa_secret_key)[
+        len(SIGNATURE_PREFIX) :
+    ]
+    return hmac.compare_digest(
+        supplied.lower().encode("utf-8"), expected.encode("utf-8")
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Tokens
+# --------------------------------------------------------------------------- #
+
+
+class ZaloTokenStore:
+    """Holds the OA access/refresh token pair and refreshes it when needed.
+
+    Zalo refresh tokens are single-use: every refresh returns a new pair and
+    invalidates the old refresh token. Refreshes are therefore serialised with an
+    ``asyncio.Lock`` and the new pair is persisted atomically to ``token_file``
+    (JSON) so it survives restarts. On start, the file wins over the configured
+    tokens unless the operator configured a *different* refresh token (i.e. they
+    re-authorised the OA), in which case the configured pair wins.
+    """
+
+    def __init__(self, config: ZaloConfig) -> None:
+        self.config = config
+        self.token_file = Path(config.token_file)
+        self.access_token: str | None = config.access_token
+        self.refresh_token: str | None = config.refresh_token
+        self._seed = _fingerprint(config.refresh_token)
+        self._file_mtime: float | None = None
+        self._lock: asyncio.Lock | None = None
+        self._load_file(initial=True)
+
+    @property
+    def can_refresh(self) -> bool:
+        return bool(
+            self.refresh_token and self.config.app_id and self.config.app_secret
+        )
+
+    def _read_file(self) -> dict[str, Any] | None:
+        try:
+            stat = self.token_file.stat()
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            logger.warning("Cannot stat Zalo token file %s: %s", self.token_file, e)
+            return None
+        try:
+            data = json.loads(self.token_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            logger.error(
+                "Ignoring unreadable Zalo token file %s: %s", self.token_file, e
+            )
+            return None
+        if not isinstance(data, dict) or not data.get("access_token"):
+            logger.error(
+                "Ignoring Zalo token file %s without access_token.", self.token_file
+            )
+            return None
+        self._file_mtime = stat.st_mtime
+        return data
+
+    def _load_file(self, initial: bool = False) -> bool:
+        """Adopts the tokens in the file if they belong to the configured chain."""
+        data = self._read_file()
+        if data is None:
+            return False
+        configured = _fingerprint(self.config.refresh_token)
+        same_chain = configured is None or configured in {
+            data.get("seed"),
+            _fingerprint(data.get("refresh_token")),
+        }
+        if not same_chain:
+            if initial:
+                logger.info(
+                    "Configured Zalo refresh token differs from %s; using the "
+                    "configured tokens (OA was re-authorised).",
+                    self.token_file,
+                )
+            return False
+        self.access_token = str(data["access_token"])
+        self.refresh_token = str(data.get("refresh_token") or "") or self.refresh_token
+        self._seed = data.get("seed") or configured or self._seed
+        if initial:
+            logger.info("Loaded Zalo OA tokens from %s.", self.token_file)
+        return True
+
+    def _file_changed(self) -> bool:
+        try:
+            mtime = self.token_file.stat().st_mtime
+        except OSError:
+            return False
+        return self._file_mtime is None or mtime != self._file_mtime
+
+    def persist(self, extra: Mapping[str, Any] | None = None) -> bool:
+        """Atomically writes the current pair to ``token_file`` (mode 0600)."""
+        payload = {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "seed": self._seed,
+            "updated_at": int(time.time()),
+        }
+        if extra:
+            payload.update({k: v for k, v in extra.items() if k not in payload})
+        try:
+            self.token_file.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(
+                dir=str(self.token_file.parent), prefix=".zalo_tokens.", suffix=".tmp"
+            )
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    json.dump(payload, fh, ensure_ascii=False, indent=2)
+                os.chmod(tmp, 0o600)
+                os.replace(tmp, self.token_file)
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
+            self._file_mtime = self.token_file.stat().st_mtime
+            return True
+        except OSError as e:
+            logger.error(
+                "Could not persist refreshed Zalo tokens to %s: %s. The new "
+                "refresh token only lives in memory now; a restart will need a "
+                "re-authorisation of the OA.",
+                self.token_file,
+                e,
+            )
+            return False
+
+    async def refresh(self, failed_token: str | None) -> str | None:
+        """Returns a fresh access token, refreshing at most once per failure.
+
+        ``failed_token`` is the token the caller saw rejected. If another task
+        (or another process, via the token file) refreshed meanwhile, the newer
+        token is returned without spending the single-use refresh token.
+        """
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self.access_token and self.access_token != failed_token:
+                return self.access_token
+            if (
+                self._file_changed()
+                and self._load_file()
+                and self.access_token
+                and self.access_token != failed_token
+            ):
+                logger.info("Using Zalo tokens refreshed by another process.")
+                return self.access_token
+            if not self.can_refresh:
+                logger.error(
+                    "Zalo access token rejected and no refresh possible (need "
+                    "refresh token, ZALO_APP_ID and ZALO_APP_SECRET)."
+                )
+                return None
+
+            result = await common.post(
+                self.config.oauth_url,
+                form={
+                    "refresh_token": self.refresh_token or "",
+                    "app_id": self.config.app_id or "",
+                    "grant_type": "refresh_token",
+                },
+                headers={"secret_key": self.config.app_secret or ""},
+                timeout=self.config.timeout,
+            )
+            data = result.data or {}
+            new_access = data.get("access_token")
+            if not new_access:
+                logger.error(
+                    "Zalo token refresh failed (HTTP %s, error=%s, %s). Re-authorise "
+                    "the OA and set a new ZALO_REFRESH_TOKEN.",
+                    result.status,
+                    data.get("error", result.error),
+                    data.get("error_description") or data.get("message") or "",
+                )
+                return None
+            self.access_token = str(new_access)
+            if data.get("refresh_token"):
+                self.refresh_token = str(data["refresh_token"])
+            else:
+                logger.warning("Zalo token refresh returned no new refresh token.")
+            self.persist({"expires_in": data.get("expires_in")})
+            logger.info(
+                "Refreshed Zalo OA access token (%s).", mask_secret(self.access_token)
+            )
+            return self.access_token
+
+
+# --------------------------------------------------------------------------- #
+# Output
+# --------------------------------------------------------------------------- #
+
+
+def _is_human_agent(kwargs: Mapping[str, Any]) -> bool:
+    if kwargs.get("human_agent"):
+        return True
+    custom = kwargs.get("custom")
+    return isinstance(custom, dict) and bool(custom.get("human_agent"))
+
+
+class ZaloOutput(OutputChannel):
+    """Sends messages with the Zalo OA "customer service" message API (v3)."""
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL_NAME
+
+    def __init__(
+        self,
+        config: ZaloConfig | None = None,
+        tokens: ZaloTokenStore | None = None,
+        choices: ChoiceMemory | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config or ZaloConfig.from_credentials(None)
+        self.tokens = tokens or ZaloTokenStore(self.config)
+        self.choices = choices or ChoiceMemory()
+
+    @property
+    def dry_run(self) -> bool:
+        if self.config.dry_run:
+            return True
+        return not (self.tokens.access_token or self.tokens.can_refresh)
+
+    # -- low level --------------------------------------------------------- #
+
+    async def _call_api(self, token: str, body: dict[str, Any]) -> common.HttpResult:
+        return await common.post(
+            self.config.send_url,
+            json_body=body,
+            headers={"access_token": token, "Content-Type": "application/json"},
+            timeout=self.config.timeout,
+        )
+
+    async def send_message_object(
+        self, recipient_id: str, message: dict[str, Any]
+    ) -> bool:
+        """Sends one Zalo ``message`` object; True only if Zalo answers error 0."""
+        body = {"recipient": {"user_id": str(recipient_id)}, "message": message}
+        if self.dry_run:
+            logger.info(
+                "[zalo dry-run] would send to %s: %s",
+                recipient_id,
+                json.dumps(message, ensure_ascii=False)[:500],
+            )
+            return True
+
+        token = self.tokens.access_token
+        if not token:
+            token = await self.tokens.refresh(failed_token=None)
+            if not token:
+                return False
+        result = await self._call_api(token, body)
+        code = _error_code(result)
+        if code in TOKEN_ERROR_CODES:
+            logger.info("Zalo access token rejected (error %s); refreshing.", code)
+            new_token = await self.tokens.refresh(failed_token=token)
+            if not new_token:
+                return False
+            result = await self._call_api(new_token, body)
+            code = _error_code(result)
+        if code == 0:
+            return True
+        data = result.data or {}
+        logger.error(
+            "Zalo send to %s failed: HTTP %s, error=%s, message=%s",
+            recipient_id,
+            result.status,
+            data.get("error", result.error),
+            data.get("message", ""),
+        )
+        return False
+
+    # -- OutputChannel API -------------------------------------------------- #
+
+    async def send_text_message(
+        self, recipient_id: str, text: str, **kwargs: Any
+    ) -> bool:
+        ok = True
+        for chunk in split_text(text, MAX_TEXT_LENGTH):
+            ok = await self.send_message_object(recipient_id, {"text": chunk}) and ok
+        return ok
+
+    async def send_agent_message(
+        self,
+        recipient_id: str,
+        text: str,
+        buttons: list[dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        """Sends a human agent's reply (Zalo needs no special tag for it)."""
+        if buttons:
+            return await self.send_text_with_buttons(recipient_id, text, buttons)
+        return await self.send_text_message(recipient_id, text)
+
+    @staticmethod
+    def buttons_fit(buttons: list[dict[str, Any]]) -> bool:
+        """True if ``buttons`` can be shown as a Zalo button template."""
+        if not buttons or len(buttons) > MAX_BUTTONS:
+            return False
+        for b in buttons:
+            title = str(b.get("title") or "").strip()
+            if not title or len(title) > MAX_BUTTON_TITLE:
+                return False
+            if not button_url(b) and len(button_payload(b)) > MAX_BUTTON_PAYLOAD:
+                return False
+        return True
+
+    @staticmethod
+    def build_buttons(buttons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        result = []
+        for b in buttons:
+            title = " ".join(str(b.get("title")).split())
+            url = button_url(b)
+            if url:
+                result.append(
+                    {"title": title, "type": "oa.open.url", "payload": {"url": url}}
+                )
+            else:
+                result.append(
+                    {
+                        "title": title,
+                        "type": "oa.query.show",
+                        "payload": button_payload(b),
+                    }
+                )
+        return result
+
+    async def send_text_with_buttons(
+        self,
+        recipient_id: str,
+        text: str,
+        buttons: list[dict[str, Any]],
+        **kwargs: Any,
+    ) -> bool:
+        if not buttons:
+            return await self.send_text_message(recipient_id, text)
+        if not self.buttons_fit(buttons):
+            self.choices.remember(recipient_id, buttons)
+            return await self.send_text_message(
+                recipient_id, numbered_list(text, buttons)
+            )
+        chunks = split_text(text, MAX_TEXT_LENGTH) or [""]
+        ok = True
+        for chunk in chunks[:-1]:
+            ok = await self.send_message_object(recipient_id, {"text": chunk}) and ok
+        message: dict[str, Any] = {
+            "attachment": {
+                "type": "template",
+                "payload": {"buttons": self.build_buttons(buttons)},
+            }
+        }
+        if chunks[-1]:
+            message["text"] = chunks[-1]
+        self.choices.forget(recipient_id)
+        return await self.send_message_object(recipient_id, message) and ok
+
+    async def send_quick_replies(
+        self,
+        recipient_id: str,
+        text: str,
+        quick_replies: list[dict[str, Any]],
+        **kwargs: Any,
+    ) -> bool:
+        return await self.send_text_with_buttons(recipient_id, text, quick_replies)
+
+    async def send_image_url(
+        self, recipient_id: str, image: str, **kwargs: Any
+    ) -> bool:
+        message = {
+            "attachment": {
+                "type": "template",
+                "payload": {
+                    "template_type": "media",
+                    "elements": [{"media_type": "image", "url": image}],
+                },
+            }
+        }
+        return await self.send_message_object(recipient_id, message)
+
+    async def send_custom_json(
+        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
+    ) -> bool:
+        """Custom payloads.
+
+        * ``{"human_agent": true, "text": "...", "buttons": [...]}`` - agent reply
+          (``human_agent`` alone is just a flag and sends nothing);
+        * ``{"zalo": {...}}`` or ``{"text"/"attachment": ...}`` - a raw Zalo
+          ``message`` object;
+        * anything else is ignored (never dumped as JSON to citizens).
+        """
+        if not isinstance(json_message, dict):
+            logger.warning("Ignoring non-dict custom payload for Zalo.")
+            return False
+        if json_message.get("human_agent"):
+            text = json_message.get("text")
+            if not text:
+                return True
+            return await self.send_agent_message(
+                recipient_id, str(text), json_message.get("buttons")
+            )
+        raw = json_message.get("zalo")
+        if isinstance(raw, dict):
+            return await self.send_message_object(recipient_id, raw)
+        if "text" in json_message or "attachment" in json_message:
+            message = {
+                k: json_message[k] for k in ("text", "attachment") if k in json_message
+            }
+            return await self.send_message_object(recipient_id, message)
+        logger.debug(
+            "Ignoring custom payload without Zalo content: %s", list(json_message)
+        )
+        return True
+
+
+def _error_code(result: common.HttpResult) -> int | None:
+    if result.data is None:
+        return None
+    try:
+        return int(result.data.get("error"))
+    except (TypeError, ValueError):
+        return None
+
+
+# --------------------------------------------------------------------------- #
+# Input
+# --------------------------------------------------------------------------- #
+
+
+class ZaloInput(InputChannel):
+    """Receives Zalo OA webhook events (``/webhooks/zalo/webhook``)."""
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL_NAME
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> "ZaloInput":
+        return cls(ZaloConfig.from_credentials(credentials))
+
+    def __init__(self, config: ZaloConfig | None = None) -> None:
+        self.config = config or ZaloConfig.from_credentials(None)
+        self.tokens = ZaloTokenStore(self.config)
+        self.choices = ChoiceMemory(self.config.dedup_capacity)
+        self.seen_events = LRUSet(self.config.dedup_capacity)
+        self.background = BackgroundTasks()
+        if not self.config.oa_secret_key:
+            logger.warning(
+                "ZALO_OA_SECRET_KEY is not set: the Zalo webhook will reject "
+                "every event (signatures cannot be verified)."
+            )
+        if self.get_output_channel().dry_run:
+            logger.info("Zalo channel in dry-run mode: replies are logged, not sent.")
+
+    def get_output_channel(self) -> ZaloOutput:
+        return ZaloOutput(self.config, self.tokens, self.choices)
+
+    async def wait_idle(self, timeout: float | None = 10.0) -> None:
+        """Waits for background processing of received events to finish."""
+        await self.background.wait_idle(timeout)
+
+    # -- parsing -------------------------------------------------------------- #
+
+    @staticmethod
+    def _sender_id(event: dict[str, Any]) -> str | None:
+        for key in ("sender", "follower", "user"):
+            value = event.get(key)
+            if isinstance(value, dict) and value.get("id"):
+                return str(value["id"])
+        return None
+
+    def _metadata(self, event: dict[str, Any]) -> dict[str, Any]:
+        message = event.get("message") if isinstance(event.get("message"), dict) else {}
+        recipient = (
+            event.get("recipient") if isinstance(event.get("recipient"), dict) else {}
+        )
+        info = {
+            "event_name": event.get("event_name"),
+            "app_id": event.get("app_id"),
+            "oa_id": event.get("oa_id") or recipient.get("id"),
+            "user_id_by_app": event.get("user_id_by_app"),
+            "timestamp": event.get("timestamp"),
+            "msg_id": message.get("msg_id"),
+        }
+        return {"zalo": {k: v for k, v in info.items() if v is not None}}
+
+    # -- handlers (run in the background) ------------------------------------ #
+
+    async def _handle_text(
+        self,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        sender_id: str,
+        text: str,
+        message_id: str | None,
+        metadata: dict[str, Any],
+    ) -> None:
+        resolved = self.choices.resolve(sender_id, text)
+        if resolved is not None:
+            text = resolved
+        await on_new_message(
+            UserMessage(
+                text,
+                self.get_output_channel(),
+                sender_id,
+                input_channel=self.name(),
+                message_id=message_id,
+                metadata=metadata,
+            )
+        )
+
+    async def _reply_non_text(self, sender_id: str) -> None:
+        await self.get_output_channel().send_text_message(sender_id, NON_TEXT_REPLY)
+
+    # -- blueprint -------------------------------------------------------------- #
+
+    def blueprint(
+        self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> Blueprint:
+        zalo_webhook = Blueprint("zalo_webhook", __name__)
+
+        @zalo_webhook.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok", "channel": CHANNEL_NAME})
+
+        @zalo_webhook.route("/webhook", methods=["GET"])
+        async def webhook_info(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok", "channel": CHANNEL_NAME})
+
+        @zalo_webhook.route("/webhook", methods=["POST"])
+        async def webhook(request: Request) -> HTTPResponse:
+            try:
+                return self._receive(request, on_new_message)
+            except Exception:  # pragma: no cover - last line of defence
+                logger.exception("Unexpected error in Zalo webhook.")
+                return json_error(400, "bad_request", "Could not process the event.")
+
+        return zalo_webhook
+
+    def _receive(
+        self,
+        request: Request,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+    ) -> HTTPResponse:
+        raw = request.body or b""
+        try:
+            event = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            logger.warning("Zalo webhook: malformed JSON body (%d bytes).", len(raw))
+            return json_error(400, "invalid_json", "Request body is not valid JSON.")
+        if not isinstance(event, dict):
+            logger.warning("Zalo webhook: JSON body is not an object.")
+            return json_error(400, "invalid_payload", "JSON body must be an object.")
+
+        timestamp = event.get("timestamp")
+        if timestamp is None or timestamp == "":
+            logger.warning("Zalo webhook: event without timestamp.")
+            return json_error(400, "missing_field", "Field 'timestamp' is required.")
+
+        if not self.config.oa_secret_key:
+            logger.error("Zalo webhook: rejecting event, ZALO_OA_SECRET_KEY not set.")
+            return json_error(
+                401,
+                "signature_not_configured",
+                "Webhook signature key is not configured.",
+            )
+        header = request.headers.get(SIGNATURE_HEADER)
+        if not header:
+            logger.warning("Zalo webhook: missing %s header.", SIGNATURE_HEADER)
+            return json_error(
+                401, "missing_signature", f"Header {SIGNATURE_HEADER} is required."
+            )
+        app_id = self.config.app_id or str(event.get("app_id") or "")
+        if not verify_signature(
+            header, app_id, raw, str(timestamp), self.config.oa_secret_key
+        ):
+            logger.warning("Zalo webhook: invalid signature.")
+            return json_error(
+                401, "invalid_signature", "Signature verification failed."
+            )
+
+        event_name = event.get("event_name")
+        if not isinstance(event_name, str) or not event_name:
+            logger.warning("Zalo webhook: signed event without event_name.")
+            return json_error(400, "missing_field", "Field 'event_name' is required.")
+
+        if event_name.startswith(IGNORED_EVENT_PREFIXES):
+            return response.json({"status": "ignored", "event_name": event_name})
+
+        sender_id = self._sender_id(event)
+        message = event.get("message")
+        if message is not None and not isinstance(message, dict):
+            return json_error(
+                400, "invalid_payload", "Field 'message' must be an object."
+            )
+        message = message or {}
+
+        if event_name == UNFOLLOW_EVENT:
+            logger.info("Zalo user %s unfollowed the OA.", sender_id)
+            return response.json({"status": "ok"})
+
+        if event_name != FOLLOW_EVENT and not event_name.startswith("user_send_"):
+            logger.debug("Zalo webhook: ignoring event %s.", event_name)
+            return response.json({"status": "ignored", "event_name": event_name})
+
+        if not sender_id:
+            logger.warning("Zalo webhook: %s event without sender id.", event_name)
+            return json_error(400, "missing_field", "Sender id is required.")
+
+        msg_id = message.get("msg_id")
+        dedup_key = (
+            f"msg:{msg_id}" if msg_id else f"{event_name}:{sender_id}:{timestamp}"
+        )
+        if self.seen_events.seen(dedup_key):
+            logger.info("Zalo webhook: duplicate event %s ignored.", dedup_key)
+            return response.json({"status": "duplicate"})
+
+        metadata = self._metadata(event)
+        if event_name == TEXT_EVENT:
+            text = message.get("text")
+            if not isinstance(text, str) or not text.strip():
+                self.seen_events.discard(dedup_key)
+                logger.warning("Zalo webhook: user_send_text without text.")
+                return json_error(
+                    400, "missing_field", "Field 'message.text' is required."
+                )
+            self.background.submit(
+                sender_id,
+                lambda: self._handle_text(
+                    on_new_message, sender_id, text, msg_id, metadata
+                ),
+                "Zalo text message",
+            )
+        elif event_name == FOLLOW_EVENT:
+            logger.info("Zalo user %s followed the OA.", sender_id)
+            self.background.submit(
+                sender_id,
+                lambda: self._handle_text(
+                    on_new_message, sender_id, self.config.follow_intent, None, metadata
+                ),
+                "Zalo follow event",
+            )
+        else:  # user_send_sticker / image / gif / audio / video / file / ...
+            self.background.submit(
+                sender_id, lambda: self._reply_non_text(sender_id), f"Zalo {event_name}"
+            )
+        return response.json({"status": "ok"})

@@ -1,0 +1,97 @@
+"""The one place that reads configuration (environment variables with defaults).
+
+Both processes import this module: the Rasa server (Python 3.10) and the action server
+(Python 3.11). It has no third-party imports so it loads anywhere, and it reads the
+environment only when ``load_settings()`` is called, never at import.
+
+Every variable is listed, with its default, in ``.env.example``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def cache_root() -> Path:
+    """Folder for large downloads kept outside the clone (embedding model, wheels, venvs)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "tro-ly-dvc"
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return default if value is None or value.strip() == "" else value.strip()
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _path(name: str, default: Path) -> Path:
+    raw = _env(name, str(default))
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+@dataclass(frozen=True)
+class Hotline:
+    """Who a citizen is handed to. Seed values: Bình Dương's 1022 (now part of Hồ Chí Minh City)."""
+
+    number: str = "1022"
+    name: str = "Tổng đài 1022"
+    hours: str = "24/7"
+    province: str = "Bình Dương"
+
+    def placeholders(self) -> dict[str, str]:
+        """Values for the ``{hotline}``-style placeholders used in guides and responses."""
+        return {
+            "hotline": self.number,
+            "hotline_name": self.name,
+            "hotline_hours": self.hours,
+            "province": self.province,
+        }
+
+
+@dataclass(frozen=True)
+class Settings:
+    hotline: Hotline = field(default_factory=Hotline)
+    knowledge_dir: Path = PROJECT_ROOT / "knowledge"
+    index_dir: Path = PROJECT_ROOT / "models" / "index"
+    data_dir: Path = PROJECT_ROOT / "var"
+    # Any sentence-transformers model id or local path; "none" disables dense search.
+    embedding_model: str = str(cache_root() / "models" / "embeddinggemma-300m")
+    # Decision thresholds; defaults come from `make calibrate` (docs/evaluation.md).
+    # None means "use the calibrated values stored in retrieval/thresholds.json".
+    answer_threshold: float | None = None
+    margin_threshold: float | None = None
+
+
+def load_settings() -> Settings:
+    """Read the environment now. Cheap; call it where the values are needed."""
+    hotline = Hotline(
+        number=_env("HOTLINE_NUMBER", Hotline.number),
+        name=_env("HOTLINE_NAME", Hotline.name),
+        hours=_env("HOTLINE_HOURS", Hotline.hours),
+        province=_env("PROVINCE_NAME", Hotline.province),
+    )
+    answer = os.environ.get("DVC_ANSWER_THRESHOLD")
+    margin = os.environ.get("DVC_MARGIN_THRESHOLD")
+    return Settings(
+        hotline=hotline,
+        knowledge_dir=_path("DVC_KNOWLEDGE_DIR", PROJECT_ROOT / "knowledge"),
+        index_dir=_path("DVC_INDEX_DIR", PROJECT_ROOT / "models" / "index"),
+        data_dir=_path("DVC_DATA_DIR", PROJECT_ROOT / "var"),
+        embedding_model=_env("DVC_EMBEDDING_MODEL", str(cache_root() / "models" / "embeddinggemma-300m")),
+        answer_threshold=_env_float("DVC_ANSWER_THRESHOLD", 0.0) if answer else None,
+        margin_threshold=_env_float("DVC_MARGIN_THRESHOLD", 0.0) if margin else None,
+    )

@@ -1,0 +1,188 @@
+"""Staff-written guides: parsing, validation with file and line, placeholder rendering.
+
+A guide is a Markdown file with YAML front matter (docs/guide-format.md). A broken guide is
+reported as a :class:`GuideError` with its file and line; it never raises out of
+:func:`load_guides`, so one bad file cannot take down an index build or the serving index.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+REQUIRED_FIELDS = ("id", "title", "summary", "questions", "sources", "updated")
+ID_PATTERN = re.compile(r"^[a-z0-9_]+$")
+PLACEHOLDER = re.compile(r"\{(hotline|hotline_name|hotline_hours|province)\}")
+
+
+@dataclass(frozen=True)
+class GuideError:
+    """One problem in one guide file; ``line`` is 1-based (0 when it concerns the whole file)."""
+
+    path: str
+    line: int
+    message: str
+    severity: str = "error"  # "error" blocks the guide; "warning" is only reported
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.severity}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Section:
+    heading: str
+    text: str
+    line: int
+
+
+@dataclass
+class Guide:
+    id: str
+    title: str
+    summary: str
+    questions: list[str]
+    sources: list[str]
+    updated: str
+    agency: str = ""
+    tags: list[str] = field(default_factory=list)
+    sections: list[Section] = field(default_factory=list)
+    path: str = ""
+
+    @property
+    def url(self) -> str:
+        return self.sources[0] if self.sources else ""
+
+
+def render(text: str, values: dict[str, str]) -> str:
+    """Fill ``{hotline}``-style placeholders; unknown braces are left alone.
+
+    >>> render("Gọi {hotline} ({hotline_hours})", {"hotline": "1022", "hotline_hours": "24/7"})
+    'Gọi 1022 (24/7)'
+    """
+    return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def _split_front_matter(text: str) -> tuple[str, str, int] | None:
+    """Return (yaml, body, body_start_line) or None when there is no front matter."""
+    lines = text.split("\n")
+    if not lines or lines[0].strip() != "---":
+        return None
+    for index in range(1, len(lines)):
+        if lines[index].strip() == "---":
+            return "\n".join(lines[1:index]), "\n".join(lines[index + 1:]), index + 2
+    return None
+
+
+def _sections(body: str, first_line: int) -> list[Section]:
+    sections: list[Section] = []
+    heading, start, buffer = "", first_line, []
+    for offset, line in enumerate(body.split("\n")):
+        if line.startswith("## "):
+            if heading or "".join(buffer).strip():
+                sections.append(Section(heading, "\n".join(buffer).strip(), start))
+            heading, start, buffer = line[3:].strip(), first_line + offset, []
+        else:
+            buffer.append(line)
+    if heading or "".join(buffer).strip():
+        sections.append(Section(heading, "\n".join(buffer).strip(), start))
+    return [s for s in sections if s.text]
+
+
+def _field_line(front: str, name: str) -> int:
+    match = re.search(rf"^{re.escape(name)}\s*:", front, re.M)
+    return front[: match.start()].count("\n") + 2 if match else 1
+
+
+def parse_guide(path: Path) -> tuple[Guide | None, list[GuideError]]:
+    """Parse and validate one guide. Returns the guide (None if unusable) and its problems."""
+    name = str(path)
+    errors: list[GuideError] = []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [GuideError(name, 0, f"không đọc được tệp (cần UTF-8): {exc}")]
+    if text != unicodedata.normalize("NFC", text):
+        errors.append(GuideError(name, 0, "văn bản chưa ở dạng Unicode NFC", "warning"))
+        text = unicodedata.normalize("NFC", text)
+    parts = _split_front_matter(text)
+    if parts is None:
+        return None, errors + [GuideError(name, 1, "thiếu phần khai báo YAML giữa hai dòng '---' ở đầu tệp")]
+    front, body, body_line = parts
+    try:
+        meta = yaml.safe_load(front)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc)
+        return None, errors + [GuideError(name, line, f"YAML sai cú pháp: {problem}")]
+    if not isinstance(meta, dict):
+        return None, errors + [GuideError(name, 2, "phần YAML phải là các cặp 'tên: giá trị'")]
+    for key in REQUIRED_FIELDS:
+        value = meta.get(key)
+        if value is None or (isinstance(value, (str, list)) and len(value) == 0):
+            errors.append(GuideError(name, _field_line(front, key), f"thiếu hoặc để trống trường bắt buộc '{key}'"))
+    if any(e.severity == "error" for e in errors):
+        return None, errors
+    guide_id = str(meta["id"]).strip()
+    if not ID_PATTERN.match(guide_id):
+        errors.append(GuideError(name, _field_line(front, "id"), f"id '{guide_id}' chỉ được gồm chữ thường không dấu, số, '_'"))
+    if path.stem != guide_id:
+        errors.append(GuideError(name, _field_line(front, "id"), f"tên tệp nên trùng id: {guide_id}.md", "warning"))
+    questions = meta.get("questions")
+    if not isinstance(questions, list) or not all(isinstance(q, str) and q.strip() for q in questions):
+        errors.append(GuideError(name, _field_line(front, "questions"), "'questions' phải là danh sách câu hỏi (chuỗi)"))
+    sources = meta.get("sources")
+    if isinstance(sources, str):
+        sources = [sources]
+    if not isinstance(sources, list):
+        errors.append(GuideError(name, _field_line(front, "sources"), "'sources' phải là danh sách đường dẫn"))
+        sources = []
+    for url in sources:
+        if not re.match(r"^https?://\S+$", str(url)):
+            errors.append(GuideError(name, _field_line(front, "sources"), f"đường dẫn không hợp lệ (cần http/https): {url}"))
+    sections = _sections(body, body_line)
+    if not sections:
+        errors.append(GuideError(name, body_line, "nội dung hướng dẫn đang trống"))
+    if any(e.severity == "error" for e in errors):
+        return None, errors
+    tags = meta.get("tags") or []
+    guide = Guide(
+        id=guide_id,
+        title=str(meta["title"]).strip(),
+        summary=str(meta["summary"]).strip(),
+        questions=[q.strip() for q in questions],
+        sources=[str(s) for s in sources],
+        updated=str(meta["updated"]),
+        agency=str(meta.get("agency") or "").strip(),
+        tags=[str(t) for t in tags] if isinstance(tags, list) else [str(tags)],
+        sections=sections,
+        path=name,
+    )
+    return guide, errors
+
+
+def load_guides(folder: Path) -> tuple[list[Guide], list[GuideError]]:
+    """Load every ``*.md`` guide under ``folder`` (README.md excluded), skipping broken ones.
+
+    Duplicate ids are errors: the later file (by name) is skipped so the earlier one keeps serving.
+    """
+    guides: list[Guide] = []
+    errors: list[GuideError] = []
+    seen: dict[str, str] = {}
+    for path in sorted(Path(folder).glob("*.md")):
+        if path.name.lower() == "readme.md":
+            continue
+        guide, problems = parse_guide(path)
+        errors.extend(problems)
+        if guide is None:
+            continue
+        if guide.id in seen:
+            errors.append(GuideError(str(path), 2, f"id '{guide.id}' bị trùng với {seen[guide.id]}"))
+            continue
+        seen[guide.id] = str(path)
+        guides.append(guide)
+    return guides, errors

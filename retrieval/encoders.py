@@ -1,0 +1,105 @@
+"""Sentence encoders behind one small interface.
+
+``SentenceTransformerEncoder`` wraps any sentence-transformers model id or local path (the default
+is EmbeddingGemma-300m provisioned by scripts/provision_model.py). ``HashingEncoder`` is a tiny,
+deterministic, dependency-free stand-in used by unit tests and as the "dense" half when no model
+can be loaded, so that the code path is exercised everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from typing import Protocol
+
+import numpy as np
+
+from bot.text.normalize import fold
+
+log = logging.getLogger(__name__)
+
+
+class Encoder(Protocol):
+    model_id: str
+    dimension: int
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray: ...
+
+    def encode_documents(self, texts: list[str], progress: bool = False) -> np.ndarray: ...
+
+
+class SentenceTransformerEncoder:
+    """A sentence-transformers model on the CPU, L2-normalised output (cosine = dot product)."""
+
+    def __init__(self, model: str, threads: int | None = None):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if threads:
+            torch.set_num_threads(threads)
+        self._model = SentenceTransformer(model, device="cpu")
+        self.model_id = model
+        self.dimension = int(self._model.get_sentence_embedding_dimension())
+        prompts = getattr(self._model, "prompts", {}) or {}
+        # EmbeddingGemma wants task prompts ("query"/"document"); models without them get none.
+        self._query_prompt = "query" if "query" in prompts else None
+        self._doc_prompt = "document" if "document" in prompts else None
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        vectors = self._model.encode(texts, prompt_name=self._query_prompt, normalize_embeddings=True,
+                                     convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def encode_documents(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        vectors = self._model.encode(texts, prompt_name=self._doc_prompt, normalize_embeddings=True,
+                                     convert_to_numpy=True, show_progress_bar=progress, batch_size=16)
+        return np.asarray(vectors, dtype=np.float32)
+
+
+class HashingEncoder:
+    """Character-trigram feature hashing on accent-folded text: deterministic, instant, no model.
+
+    Not a semantic model: it exists so tests and a model-less deployment run the same code.
+    """
+
+    def __init__(self, dimension: int = 256):
+        self.model_id = f"hashing-{dimension}"
+        self.dimension = dimension
+
+    def _one(self, text: str) -> np.ndarray:
+        vector = np.zeros(self.dimension, dtype=np.float32)
+        padded = f"  {fold(text)}  "
+        for i in range(len(padded) - 2):
+            digest = hashlib.blake2b(padded[i:i + 3].encode("utf-8"), digest_size=4).digest()
+            vector[int.from_bytes(digest, "little") % self.dimension] += 1.0
+        norm = np.linalg.norm(vector)
+        return vector / norm if norm else vector
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return np.stack([self._one(t) for t in texts]) if texts else np.zeros((0, self.dimension), np.float32)
+
+    def encode_documents(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        return self.encode_queries(texts)
+
+
+def load_encoder(model: str) -> Encoder | None:
+    """Load the configured model; None (with a loud warning) when it cannot be had.
+
+    ``model`` is a sentence-transformers id or path, ``hashing`` for the test encoder, or
+    ``none``/empty to disable dense search on purpose.
+    """
+    if not model or model.lower() == "none":
+        return None
+    if model.lower().startswith("hashing"):
+        return HashingEncoder()
+    if os.path.sep in model and not os.path.exists(model):
+        log.warning("EMBEDDING MODEL NOT FOUND at %s: serving LEXICAL SEARCH ONLY. Run `make setup`.", model)
+        return None
+    try:
+        return SentenceTransformerEncoder(model)
+    except Exception as exc:  # noqa: BLE001 - any load failure degrades to lexical search
+        log.warning("EMBEDDING MODEL %s FAILED TO LOAD (%s): serving LEXICAL SEARCH ONLY.", model, exc)
+        return None

@@ -1,0 +1,191 @@
+"""Evaluate the answer / clarify / abstain decision on a JSONL file of citizen messages.
+
+Each line: ``{"text": ..., "expect": topic id or null, "kind": ...}``.
+
+* Local mode (default) runs the same :class:`~retrieval.search.Searcher` decision the action
+  server runs, on the published index.
+* ``--url http://127.0.0.1:5005`` sends every line, from a fresh sender id, through the running
+  bot's REST webhook and reads the decision from the replies' ``custom.dvc`` metadata, so Rasa's
+  NLU (greetings, requests for a person, off-topic) is part of what is measured.
+
+Usage::
+
+    python -m retrieval.evaluate --file ../shared/eval/dev.jsonl [--json] [--url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+ANSWERED = "answer"
+CLARIFY = "clarify"
+
+
+@dataclass
+class Outcome:
+    """What the bot did with one line."""
+
+    action: str  # "answer" | "clarify" | "abstain" | "handoff" | "other"
+    guide_ids: list[str]
+    ranking: list[str]  # guide ids, best first (as far as known)
+
+
+def read_lines(path: Path) -> list[dict]:
+    lines = []
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            item = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise SystemExit(f"{path}:{number}: not JSON: {exc}")
+        if "text" not in item or "expect" not in item:
+            raise SystemExit(f"{path}:{number}: needs 'text' and 'expect'")
+        item.setdefault("kind", "unknown")
+        lines.append(item)
+    return lines
+
+
+def outcome_from_metadata(meta: dict | None) -> Outcome:
+    if not meta:
+        return Outcome("other", [], [])
+    ranking = [r["id"] for r in meta.get("ranking", [])]
+    return Outcome(meta.get("decision", "other"), list(meta.get("guide_ids", [])), ranking)
+
+
+def local_outcomes(lines: list[dict]) -> list[Outcome]:
+    from retrieval.service import get_service
+
+    searcher = get_service().searcher()
+    outcomes = []
+    for item in lines:
+        decision = searcher.decide(item["text"])
+        outcomes.append(Outcome(decision.action, decision.guide_ids, [r.guide_id for r in decision.ranked]))
+    return outcomes
+
+
+def rest_outcomes(lines: list[dict], url: str, timeout: float = 60.0) -> list[Outcome]:
+    import httpx
+
+    outcomes = []
+    endpoint = url.rstrip("/") + "/webhooks/rest/webhook"
+    with httpx.Client(timeout=timeout) as client:
+        for item in lines:
+            sender = f"eval-{uuid.uuid4().hex[:12]}"
+            response = client.post(endpoint, json={"sender": sender, "message": item["text"]})
+            response.raise_for_status()
+            meta = None
+            for message in response.json():
+                custom = message.get("custom")
+                if isinstance(custom, dict) and isinstance(custom.get("dvc"), dict):
+                    meta = custom["dvc"]
+            outcomes.append(outcome_from_metadata(meta))
+    return outcomes
+
+
+def _share(count: int, total: int) -> float:
+    return round(count / total, 4) if total else 0.0
+
+
+def score(lines: list[dict], outcomes: list[Outcome]) -> dict:
+    """All the numbers, overall; ``by_kind`` holds the same per kind."""
+    counts: dict[str, float] = defaultdict(float)
+    for item, out in zip(lines, outcomes):
+        expect = item["expect"]
+        if expect is None:
+            counts["null"] += 1
+            if out.action == ANSWERED:
+                counts["null_answered"] += 1
+                counts["wrong_any"] += 1
+            elif out.action == CLARIFY:
+                counts["null_clarified"] += 1
+            else:
+                counts["null_abstained"] += 1
+            continue
+        counts["answerable"] += 1
+        if out.action == ANSWERED:
+            if expect in out.guide_ids:
+                counts["correct"] += 1
+            else:
+                counts["wrong"] += 1
+                counts["wrong_any"] += 1
+        elif out.action == CLARIFY:
+            counts["clarify_hit" if expect in out.guide_ids else "clarify_miss"] += 1
+        else:
+            counts["abstained"] += 1
+        if expect in out.ranking:
+            rank = out.ranking.index(expect) + 1
+            counts["recall_at_1"] += rank == 1
+            counts["recall_at_3"] += rank <= 3
+            counts["mrr"] += 1.0 / rank
+    answerable, null = int(counts["answerable"]), int(counts["null"])
+    result = {"lines": len(lines), "answerable": answerable}
+    for key in ("correct", "wrong", "clarify_hit", "clarify_miss", "abstained", "recall_at_1", "recall_at_3", "mrr"):
+        result[key] = _share(counts[key], answerable)
+    result["null"] = null
+    result["null_abstained"] = _share(counts["null_abstained"], null)
+    result["null_clarified"] = _share(counts["null_clarified"], null)
+    result["null_answered"] = _share(counts["null_answered"], null)
+    result["wrong_of_all"] = _share(counts["wrong_any"], len(lines))
+    return result
+
+
+def report(lines: list[dict], outcomes: list[Outcome]) -> dict:
+    result = score(lines, outcomes)
+    kinds = sorted({item["kind"] for item in lines})
+    result["by_kind"] = {}
+    for kind in kinds:
+        pairs = [(i, o) for i, o in zip(lines, outcomes) if i["kind"] == kind]
+        result["by_kind"][kind] = score([p[0] for p in pairs], [p[1] for p in pairs])
+    return result
+
+
+def print_table(result: dict, out=sys.stdout) -> None:
+    columns = ["lines", "correct", "wrong", "clarify_hit", "clarify_miss", "abstained", "recall_at_1",
+               "recall_at_3", "mrr", "null_abstained", "wrong_of_all"]
+    rows = [("ALL", result)] + sorted(result["by_kind"].items())
+    print(f"{'kind':<24}" + "".join(f"{c:>13}" for c in columns), file=out)
+    for name, row in rows:
+        cells = []
+        for column in columns:
+            value = row.get(column, 0)
+            empty = (column in ("null_abstained",) and not row["null"]) or (
+                column not in ("lines", "null_abstained", "wrong_of_all") and not row["answerable"])
+            cells.append(f"{'-':>13}" if empty else (f"{value:>13}" if column == "lines" else f"{value:>13.3f}"))
+        print(f"{name:<24}" + "".join(cells), file=out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Evaluate answer/clarify/abstain decisions")
+    parser.add_argument("--file", type=Path, required=True)
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument("--url", help="evaluate through a running bot's REST webhook, e.g. http://127.0.0.1:5005")
+    parser.add_argument("--errors", action="store_true", help="also list the lines the bot got wrong")
+    args = parser.parse_args(argv)
+    lines = read_lines(args.file)
+    outcomes = rest_outcomes(lines, args.url) if args.url else local_outcomes(lines)
+    result = report(lines, outcomes)
+    result["mode"] = f"rest {args.url}" if args.url else "local"
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print(f"mode: {result['mode']}")
+        print_table(result)
+    if args.errors:
+        for item, out in zip(lines, outcomes):
+            good = (out.action == ANSWERED and item["expect"] in out.guide_ids) if item["expect"] else out.action not in (
+                ANSWERED, CLARIFY)
+            if not good:
+                print(f"[{item['kind']}] expect={item['expect']} got={out.action}:{out.guide_ids} "
+                      f"top={out.ranking[:3]} :: {item['text']}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""Hybrid search over the guides and the answer / clarify / abstain decision.
+
+Two signals per guide, each the best match over the guide's units (title, summary, sample
+questions, sections):
+
+* lexical: cosine of TF-IDF vectors of character 2-5-grams on accent-folded, abbreviation-expanded
+  text. Insensitive to missing diacritics and most typos (shared/models/embeddings.md: 0.96 MRR
+  on the main set, where the citizen uses the guides' words).
+* dense: cosine of sentence embeddings of the query, with diacritics restored from the guides'
+  vocabulary, against the units. Carries paraphrases that share no words with the guide.
+
+They are fused as a weighted sum (weights and thresholds in thresholds.json, fitted by
+``python -m retrieval.calibrate``). The decision then answers only when the best guide is both
+strong and clearly ahead of the next; when two guides are close it asks the citizen to choose;
+otherwise it abstains and the bot offers a person.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from bot.text.normalize import fold, normalize
+from retrieval.encoders import Encoder
+from retrieval.index import Index
+from retrieval.restore import DiacriticRestorer
+
+THRESHOLDS_FILE = Path(__file__).with_name("thresholds.json")
+
+# Words that mark a follow-up that leans on the previous topic ("còn nếu không có NFC thì sao?").
+FOLLOW_UP = re.compile(r"^(con|the con|vay|vay con|nhung|neu|the|the neu|truong hop|lo|lo nhu|ma|thế còn)\b")
+# A follow-up is short: past this many words the message carries its own topic.
+FOLLOW_UP_MAX_WORDS = 12
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Fusion weights and decision thresholds (see retrieval/calibrate.py for how they are fitted)."""
+
+    dense_weight: float = 0.5  # share of the dense score in the fused score; the rest is lexical
+    answer: float = 0.55  # fused score the best guide needs for any answer from a guide
+    margin: float = 0.04  # lead over the second guide needed to answer without asking
+    clarify_floor: float = 0.5  # the second guide must reach this to be offered as a choice
+    context_bonus: float = 0.08  # added to the previous topic's score for follow-up messages
+
+    @classmethod
+    def load(cls, path: Path = THRESHOLDS_FILE) -> Thresholds:
+        if not path.exists():
+            return cls()
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(**{k: float(v) for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class Ranked:
+    guide_id: str
+    score: float
+    lexical: float
+    dense: float
+    best_unit: int  # index of the unit that matched best (for picking the section to show)
+
+
+@dataclass
+class Decision:
+    """What the bot does with a question: ``answer``, ``clarify`` or ``abstain``."""
+
+    action: str
+    ranked: list[Ranked]
+    query: str
+    restored: str = ""
+    used_context: bool = False
+    guide_ids: list[str] = field(default_factory=list)
+    unit_scores: np.ndarray | None = field(default=None, repr=False)  # fused score of every unit
+
+    @property
+    def top(self) -> Ranked | None:
+        return self.ranked[0] if self.ranked else None
+
+    def as_metadata(self) -> dict:
+        return {
+            "decision": self.action,
+            "guide_ids": self.guide_ids,
+            "ranking": [{"id": r.guide_id, "score": round(r.score, 4), "lexical": round(r.lexical, 4),
+                         "dense": round(r.dense, 4)} for r in self.ranked[:3]],
+            "score": round(self.ranked[0].score, 4) if self.ranked else 0.0,
+            "used_context": self.used_context,
+        }
+
+
+class Searcher:
+    """Serves one index. Thread-safe for reads; build a new one to serve a new index."""
+
+    def __init__(self, index: Index, encoder: Encoder | None, thresholds: Thresholds | None = None):
+        self.index = index
+        self.encoder = encoder if index.vectors is not None else None
+        self.thresholds = thresholds or Thresholds.load()
+        texts = [u.text for u in index.units]
+        # char_wb 2-5-grams on folded text; sublinear tf so long sections do not dominate.
+        self._tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
+                                      preprocessor=fold, dtype=np.float32)
+        self._lex_matrix = self._tfidf.fit_transform(texts)
+        self._guide_ids = sorted(index.guides)
+        position = {g: i for i, g in enumerate(self._guide_ids)}
+        self._unit_guide = np.array([position[u.guide_id] for u in index.units])
+        vocabulary = texts + [s.text for g in index.guides.values() for s in g.sections]
+        self._restorer = DiacriticRestorer(vocabulary)
+
+    @property
+    def dense_enabled(self) -> bool:
+        return self.encoder is not None
+
+    def _per_guide_max(self, unit_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        best = np.full(len(self._guide_ids), -1.0, dtype=np.float32)
+        arg = np.zeros(len(self._guide_ids), dtype=np.int64)
+        for unit, score in enumerate(unit_scores):
+            g = self._unit_guide[unit]
+            if score > best[g]:
+                best[g], arg[g] = score, unit
+        return best, arg
+
+    def rank(self, query: str, context_topic: str | None = None) -> tuple[list[Ranked], str, bool, np.ndarray]:
+        """Rank every guide for the query.
+
+        Returns (ranking, restored query, whether the context topic was boosted, unit scores).
+        """
+        t = self.thresholds
+        lex_units = (self._lex_matrix @ self._tfidf.transform([query]).T).toarray().ravel()
+        lex, lex_arg = self._per_guide_max(lex_units)
+        restored = self._restorer.restore(query)
+        if self.encoder is not None:
+            qvec = self.encoder.encode_queries([restored])[0]
+            dense_units = self.index.vectors @ qvec
+            dense, dense_arg = self._per_guide_max(dense_units)
+            fused = t.dense_weight * dense + (1 - t.dense_weight) * lex
+            combined_units = t.dense_weight * dense_units + (1 - t.dense_weight) * lex_units
+        else:
+            dense = np.zeros_like(lex)
+            fused = lex
+            combined_units = lex_units
+        _, best_arg = self._per_guide_max(combined_units)
+        used_context = False
+        if context_topic in self.index.guides and self.looks_like_follow_up(query):
+            fused = fused.copy()
+            fused[self._guide_ids.index(context_topic)] += t.context_bonus
+            used_context = True
+        order = np.argsort(-fused, kind="stable")
+        ranked = [Ranked(self._guide_ids[i], float(fused[i]), float(lex[i]), float(dense[i]), int(best_arg[i]))
+                  for i in order]
+        return ranked, restored, used_context, combined_units
+
+    @staticmethod
+    def looks_like_follow_up(query: str) -> bool:
+        """True for short messages that lean on the previous topic.
+
+        >>> Searcher.looks_like_follow_up("còn nếu không có NFC thì sao?")
+        True
+        """
+        folded = fold(query).strip()
+        words = folded.split()
+        return 0 < len(words) <= FOLLOW_UP_MAX_WORDS and (bool(FOLLOW_UP.match(folded)) or len(words) <= 4)
+
+    def decide(self, query: str, context_topic: str | None = None) -> Decision:
+        ranked, restored, used_context, unit_scores = self.rank(query, context_topic)
+        t = self.thresholds
+        decision = Decision("abstain", ranked, query, restored, used_context, unit_scores=unit_scores)
+        if not ranked or not normalize(query).strip():
+            return decision
+        top = ranked[0]
+        second = ranked[1] if len(ranked) > 1 else None
+        if top.score < t.answer:
+            return decision
+        if second is None or top.score - second.score >= t.margin:
+            decision.action, decision.guide_ids = "answer", [top.guide_id]
+        elif second.score >= t.clarify_floor:
+            close = [r.guide_id for r in ranked[:3] if top.score - r.score < t.margin and r.score >= t.clarify_floor]
+            decision.action, decision.guide_ids = "clarify", close
+        else:
+            decision.action, decision.guide_ids = "answer", [top.guide_id]
+        return decision
+
+    def best_section(self, decision: Decision, guide_id: str) -> int:
+        """Index of the guide's section that best matches the decided question (-1: none)."""
+        candidates = [i for i, u in enumerate(self.index.units) if u.guide_id == guide_id and u.kind == "section"]
+        if not candidates:
+            return -1
+        scores = decision.unit_scores
+        if scores is None:
+            return self.index.units[candidates[0]].section
+        return self.index.units[max(candidates, key=lambda i: scores[i])].section

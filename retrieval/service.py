@@ -1,0 +1,101 @@
+"""The serving side: one encoder, the published index, and live reload.
+
+The action server asks :func:`get_service` for a :class:`~retrieval.search.Searcher` on every
+question. The service checks the index folder's ``CURRENT`` pointer (one ``stat`` call); when a
+new build was published it loads it and swaps it in. If the new build fails to load, it keeps
+serving the old one and logs why. Requests already running keep the searcher they got, so a
+swap never drops a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from bot.settings import Settings, load_settings
+from retrieval.encoders import Encoder, load_encoder
+from retrieval.index import IndexLoadError, current_build, load_index
+from retrieval.search import Searcher, Thresholds
+
+log = logging.getLogger(__name__)
+
+
+class SearchService:
+    def __init__(self, settings: Settings, encoder: Encoder | None = None, load_model: bool = True):
+        self.settings = settings
+        self._encoder = encoder
+        self._encoder_loaded = encoder is not None or not load_model
+        self._lock = threading.Lock()
+        self._searcher: Searcher | None = None
+        self._serving: Path | None = None
+        self.last_error: str | None = None
+
+    @property
+    def encoder(self) -> Encoder | None:
+        if not self._encoder_loaded:
+            with self._lock:
+                if not self._encoder_loaded:
+                    self._encoder = load_encoder(self.settings.embedding_model)
+                    self._encoder_loaded = True
+        return self._encoder
+
+    def _thresholds(self) -> Thresholds:
+        base = Thresholds.load()
+        overrides = {}
+        if self.settings.answer_threshold is not None:
+            overrides["answer"] = self.settings.answer_threshold
+        if self.settings.margin_threshold is not None:
+            overrides["margin"] = self.settings.margin_threshold
+        return Thresholds(**{**base.__dict__, **overrides})
+
+    def _load(self, build: Path) -> Searcher:
+        encoder = self.encoder
+        expected = encoder.model_id if encoder else None
+        try:
+            index = load_index(self.settings.index_dir, expected_model=expected)
+        except IndexLoadError as exc:
+            if expected is None or "was built with model" not in str(exc):
+                raise
+            log.warning("%s; serving LEXICAL SEARCH ONLY until it is rebuilt", exc)
+            index = load_index(self.settings.index_dir)
+            index.vectors = None
+        if index.path != build:
+            raise IndexLoadError(f"index changed while loading ({build.name} -> {index.path.name})")
+        if index.vectors is not None and encoder is None:
+            log.warning("index has dense vectors but no embedding model is loaded: LEXICAL SEARCH ONLY")
+        return Searcher(index, encoder, self._thresholds())
+
+    def searcher(self) -> Searcher:
+        """The searcher for the newest loadable build. Raises IndexLoadError if there is none."""
+        build = current_build(self.settings.index_dir)
+        if build is not None and build != self._serving:
+            with self._lock:
+                if build != self._serving:
+                    try:
+                        searcher = self._load(build)
+                    except Exception as exc:  # noqa: BLE001 - a bad build must not stop serving
+                        self.last_error = f"{build.name}: {exc}"
+                        self._serving = build  # do not retry the same broken build on every request
+                        log.error("could not load index %s, keeping the previous one: %s", build, exc)
+                    else:
+                        self._searcher, self._serving, self.last_error = searcher, build, None
+                        log.info("serving index %s (%s guides, model %s)", build.name,
+                                 searcher.index.meta.get("guides"), searcher.index.meta.get("model_id"))
+        if self._searcher is None:
+            raise IndexLoadError(self.last_error or f"no published index in {self.settings.index_dir}")
+        return self._searcher
+
+
+_service: SearchService | None = None
+_service_lock = threading.Lock()
+
+
+def get_service() -> SearchService:
+    """The process-wide service, created on first use (never at import)."""
+    global _service
+    if _service is None:
+        with _service_lock:
+            if _service is None:
+                _service = SearchService(load_settings())
+    return _service

@@ -1,0 +1,194 @@
+"""Start, wait for, and stop the two processes: the action server and the Rasa server.
+
+Used by ``make run`` / ``make shell`` (scripts/run.sh), by ``make rasa-test`` and by the
+end-to-end tests, so every path starts the bot the same way. Standard library only.
+
+    python scripts/servers.py run [--rasa-port 5005] [--actions-port 5055]
+    python scripts/servers.py actions --actions-port 5055     # action server only (rasa test)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
+ACT_PY = ROOT / ".venv-actions" / "bin" / "python"
+MODEL = ROOT / "models" / "dvc.tar.gz"
+LOGS = ROOT / "var" / "logs"
+# Loading the Rasa model takes ~40 s on 2 cores; TensorFlow import alone ~15 s. Generous bound.
+RASA_START_TIMEOUT = 240
+# The action server starts in ~3 s; loading the embedding model on warm-up ~15 s.
+ACTIONS_START_TIMEOUT = 120
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "PYTHONPATH": str(ROOT),
+        "RASA_TELEMETRY_ENABLED": "false",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "SANIC_HOST": "127.0.0.1",  # rasa-sdk binds 0.0.0.0 unless told otherwise
+    })
+    return env
+
+
+def _get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (urllib.error.URLError, OSError):
+        return 0, b""
+
+
+def _post(url: str, body: dict, timeout: float = 120.0) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+@dataclass
+class Servers:
+    rasa_port: int = 5005
+    actions_port: int = 5055
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def actions_url(self) -> str:
+        return f"http://127.0.0.1:{self.actions_port}"
+
+    def endpoints_file(self) -> Path:
+        if self.actions_port == 5055:
+            return ROOT / "endpoints.yml"
+        path = ROOT / "var" / f"endpoints-{self.actions_port}.yml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f'action_endpoint:\n  url: "{self.actions_url}/webhook"\n', encoding="utf-8")
+        return path
+
+    def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        log = (LOGS / f"{name}-{getattr(self, name + '_port')}.log").open("ab")
+        process = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        self.processes.append(process)
+        return process
+
+    def _wait(self, name: str, process: subprocess.Popen, url: str, ready, timeout: float) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}; see {LOGS}/{name}-*.log")
+            status, body = _get(url)
+            if status == 200 and ready(body):
+                return
+            time.sleep(1.0)
+        raise RuntimeError(f"{name} not ready after {timeout} s; see {LOGS}/{name}-*.log")
+
+    def start_actions(self) -> None:
+        process = self._spawn("actions", [str(ACT_PY), "-m", "rasa_sdk", "--actions", "actions",
+                                          "-p", str(self.actions_port)])
+        self._wait("actions", process, f"{self.actions_url}/health", lambda b: True, ACTIONS_START_TIMEOUT)
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """Load the embedding model and index now, so the first citizen does not wait for it."""
+        tracker = {"sender_id": "warm-up", "slots": {}, "latest_message": {"text": "kích hoạt VNeID",
+                   "intent": {"name": "ask_procedure"}, "entities": []}, "events": [], "paused": False,
+                   "followup_action": None, "active_loop": {}, "latest_action_name": None}
+        status, body = _post(f"{self.actions_url}/webhook",
+                             {"next_action": "action_answer_question", "sender_id": "warm-up", "tracker": tracker,
+                              "domain": {}, "version": "3.6.21"}, timeout=ACTIONS_START_TIMEOUT)
+        if status != 200:
+            raise RuntimeError(f"action server warm-up failed: HTTP {status} {body[:300]!r}")
+
+    def start_rasa(self) -> None:
+        if not MODEL.exists():
+            raise RuntimeError(f"no trained model at {MODEL}: run `make train`")
+        process = self._spawn("rasa", [str(RASA), "run", "--enable-api", "-i", "127.0.0.1", "-p", str(self.rasa_port),
+                                       "--cors", "*", "-m", str(MODEL), "--credentials", "credentials.yml",
+                                       "--endpoints", str(self.endpoints_file())])
+
+        def loaded(body: bytes) -> bool:
+            try:
+                return bool(json.loads(body).get("model_file"))
+            except ValueError:
+                return False
+
+        self._wait("rasa", process, f"{self.rasa_url}/status", loaded, RASA_START_TIMEOUT)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        self.processes.clear()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["run", "actions", "shell"])
+    parser.add_argument("--rasa-port", type=int, default=int(os.environ.get("RASA_PORT", 5005)))
+    parser.add_argument("--actions-port", type=int, default=int(os.environ.get("ACTIONS_PORT", 5055)))
+    args = parser.parse_args(argv)
+    servers = Servers(args.rasa_port, args.actions_port)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        started = time.time()
+        print(f"starting the action server on {servers.actions_url} ...", flush=True)
+        servers.start_actions()
+        if args.mode == "actions":
+            print(f"action server ready ({time.time() - started:.0f} s)", flush=True)
+            while True:
+                time.sleep(3600)
+        if args.mode == "shell":
+            return subprocess.call([str(RASA), "shell", "-m", str(MODEL), "--endpoints", str(servers.endpoints_file())],
+                                   cwd=ROOT, env=_env())
+        print(f"starting the Rasa server on {servers.rasa_url} (about a minute) ...", flush=True)
+        servers.start_rasa()
+        print(f"\nready in {time.time() - started:.0f} s. Chat with the bot:\n"
+              f"  curl -s {servers.rasa_url}/webhooks/rest/webhook -H 'Content-Type: application/json' "
+              f"-d '{{\"sender\":\"u1\",\"message\":\"chào bạn\"}}'\n"
+              f"  or `make shell` in another terminal. Logs: {LOGS}. Ctrl-C stops both servers.", flush=True)
+        while all(p.poll() is None for p in servers.processes):
+            time.sleep(1.0)
+        print("a server stopped unexpectedly; see the logs", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    except RuntimeError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        servers.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
