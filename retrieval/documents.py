@@ -51,6 +51,9 @@ class Guide:
     tags: list[str] = field(default_factory=list)
     sections: list[Section] = field(default_factory=list)
     path: str = ""
+    # "guide": answer from it; "handoff" / "uncovered": a routing entry from routing.yml, matched
+    # like a guide but never answered from (the bot hands off or says it has no guide).
+    kind: str = "guide"
 
     @property
     def url(self) -> str:
@@ -165,6 +168,40 @@ def parse_guide(path: Path) -> tuple[Guide | None, list[GuideError]]:
     return guide, errors
 
 
+ROUTING_FILE = "routing.yml"
+ROUTE_KINDS = ("handoff", "uncovered")
+
+
+def load_routes(folder: Path) -> tuple[list[Guide], list[GuideError]]:
+    """Read ``routing.yml``: questions the bot must not answer from a guide (see that file)."""
+    path = Path(folder) / ROUTING_FILE
+    if not path.exists():
+        return [], []
+    name = str(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        return [], [GuideError(name, mark.line + 1 if mark else 1, f"YAML sai cú pháp: {getattr(exc, 'problem', exc)}")]
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [GuideError(name, 0, f"không đọc được tệp: {exc}")]
+    routes, errors = [], []
+    if not isinstance(data, dict):
+        return [], [GuideError(name, 1, "tệp phải có các nhóm 'handoff:' và 'uncovered:'")]
+    for kind, entries in data.items():
+        if kind not in ROUTE_KINDS or not isinstance(entries, list):
+            errors.append(GuideError(name, 1, f"nhóm '{kind}' không hợp lệ (chỉ có: {', '.join(ROUTE_KINDS)})"))
+            continue
+        for entry in entries:
+            if not isinstance(entry, dict) or not entry.get("id") or not entry.get("title") or not entry.get("questions"):
+                errors.append(GuideError(name, 1, f"mục trong '{kind}' cần id, title và questions: {entry!r}"[:200]))
+                continue
+            routes.append(Guide(id=str(entry["id"]), title=str(entry["title"]), summary="",
+                                questions=[str(q) for q in entry["questions"]], sources=[], updated="",
+                                path=name, kind=kind))
+    return routes, errors
+
+
 def load_guides(folder: Path) -> tuple[list[Guide], list[GuideError]]:
     """Load every ``*.md`` guide under ``folder`` (README.md excluded), skipping broken ones.
 
@@ -185,4 +222,12 @@ def load_guides(folder: Path) -> tuple[list[Guide], list[GuideError]]:
             continue
         seen[guide.id] = str(path)
         guides.append(guide)
+    routes, problems = load_routes(folder)
+    errors.extend(problems)
+    for route in routes:
+        if route.id in seen:
+            errors.append(GuideError(route.path, 1, f"id '{route.id}' bị trùng với {seen[route.id]}"))
+            continue
+        seen[route.id] = route.path
+        guides.append(route)
     return guides, errors

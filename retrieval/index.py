@@ -4,8 +4,9 @@ Layout under the index folder (``models/index`` by default)::
 
     CURRENT                 name of the build being served (replaced atomically on publish)
     builds/<name>/          one complete build: meta.json, units.jsonl, guides.json, dense.npy
-    cache/<model>.npz       embedding cache: sha1(text) -> vector, so a rebuild embeds only
-                            what changed
+
+and, outside the clone (``~/.cache/tro-ly-dvc/embeddings/<model>.npz``), the embedding cache:
+sha1(text) -> vector, so a rebuild (or a fresh clone in CI) embeds only what changed.
 
 A build is written in full to its own folder before CURRENT points to it, so a reader never sees
 half an index, and a failed build leaves the served one untouched.
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.settings import cache_root
 from retrieval.documents import Guide, GuideError, Section, load_guides, render
 from retrieval.encoders import Encoder
 
@@ -33,6 +35,9 @@ FORMAT_VERSION = 1
 # Builds kept besides the current one, so a reader that opened an older build can finish.
 KEEP_BUILDS = 3
 # Placeholders are configuration; the index holds neutral words so it does not depend on it.
+# Sections are indexed in pieces of about this many words (syllables): a piece about one step
+# matches a question about that step better than a whole section does, and embeds faster.
+CHUNK_WORDS = 60
 NEUTRAL_PLACEHOLDERS = {"hotline": "tổng đài", "hotline_name": "tổng đài", "hotline_hours": "giờ làm việc",
                         "province": "tỉnh"}
 
@@ -56,12 +61,31 @@ class Index:
     path: Path
 
 
+def _chunks(text: str, max_words: int = CHUNK_WORDS) -> list[str]:
+    """Split a section at line breaks into pieces of at most ``max_words`` words (a longer line
+    stays whole)."""
+    pieces, current, count = [], [], 0
+    for line in text.split("\n"):
+        words = len(line.split())
+        if current and count + words > max_words:
+            pieces.append("\n".join(current).strip())
+            current, count = [], 0
+        current.append(line)
+        count += words
+    if current and "\n".join(current).strip():
+        pieces.append("\n".join(current).strip())
+    return pieces
+
+
 def units_for(guide: Guide) -> list[Unit]:
+    if guide.kind != "guide":
+        return [Unit(guide.id, "title", guide.title)] + [Unit(guide.id, "question", q) for q in guide.questions]
     units = [Unit(guide.id, "title", guide.title), Unit(guide.id, "summary", render(guide.summary, NEUTRAL_PLACEHOLDERS))]
     units += [Unit(guide.id, "question", q) for q in guide.questions]
     for number, section in enumerate(guide.sections):
-        text = render(f"{guide.title}. {section.heading}. {section.text}", NEUTRAL_PLACEHOLDERS)
-        units.append(Unit(guide.id, "section", text, number))
+        for piece in _chunks(section.text):
+            text = render(f"{guide.title}. {section.heading}. {piece}", NEUTRAL_PLACEHOLDERS)
+            units.append(Unit(guide.id, "section", text, number))
     return units
 
 
@@ -106,7 +130,7 @@ class EmbeddingCache:
 
 
 def content_hash(guides: list[Guide], model_id: str) -> str:
-    digest = hashlib.sha256(f"v{FORMAT_VERSION}|{model_id}".encode())
+    digest = hashlib.sha256(f"v{FORMAT_VERSION}|{CHUNK_WORDS}|{model_id}".encode())
     for guide in sorted(guides, key=lambda g: g.id):
         digest.update(json.dumps(_guide_to_json(guide), ensure_ascii=False, sort_keys=True).encode("utf-8"))
     return digest.hexdigest()[:16]
@@ -127,11 +151,12 @@ def build_index(knowledge_dir: Path, index_dir: Path, encoder: Encoder | None, p
         log("no valid guide: nothing published")
         return None, problems
     model_id = encoder.model_id if encoder else "none"
-    units = [u for g in guides for u in units_for(g)]
+    # Units grouped by guide, guides sorted by id: the searcher relies on contiguous spans.
+    units = [u for g in sorted(guides, key=lambda g: g.id) for u in units_for(g)]
     vectors = None
     reused = embedded = 0
     if encoder is not None:
-        cache = EmbeddingCache(index_dir / "cache", model_id)
+        cache = EmbeddingCache(cache_root() / "embeddings", model_id)
         keys = [_sha1(u.text) for u in units]
         missing = sorted({k: u.text for k, u in zip(keys, units) if k not in cache.vectors}.items())
         if missing:
@@ -151,7 +176,8 @@ def build_index(knowledge_dir: Path, index_dir: Path, encoder: Encoder | None, p
         "format": FORMAT_VERSION,
         "model_id": model_id,
         "dimension": int(vectors.shape[1]) if vectors is not None else 0,
-        "guides": len(guides),
+        "guides": sum(g.kind == "guide" for g in guides),
+        "routes": sum(g.kind != "guide" for g in guides),
         "units": len(units),
         "content_hash": digest,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

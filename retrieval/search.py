@@ -43,6 +43,7 @@ class Thresholds:
     """Fusion weights and decision thresholds (see retrieval/calibrate.py for how they are fitted)."""
 
     dense_weight: float = 0.5  # share of the dense score in the fused score; the rest is lexical
+    top_k: float = 3  # a guide's score is the mean of its k best-matching units (see _per_guide)
     answer: float = 0.55  # fused score the best guide needs for any answer from a guide
     margin: float = 0.04  # lead over the second guide needed to answer without asking
     clarify_floor: float = 0.5  # the second guide must reach this to be offered as a choice
@@ -63,6 +64,7 @@ class Ranked:
     lexical: float
     dense: float
     best_unit: int  # index of the unit that matched best (for picking the section to show)
+    kind: str = "guide"  # "guide", or a routing entry ("handoff" / "uncovered") never answered from
 
 
 @dataclass
@@ -81,15 +83,47 @@ class Decision:
     def top(self) -> Ranked | None:
         return self.ranked[0] if self.ranked else None
 
+    @property
+    def route(self) -> Ranked | None:
+        """The routing entry (handoff / uncovered) that stopped the answer, if any."""
+        top = self.top
+        return top if top is not None and top.kind != "guide" and self.action == "abstain" else None
+
     def as_metadata(self) -> dict:
+        route = self.route
         return {
             "decision": self.action,
+            "route": f"{route.kind}:{route.guide_id}" if route else None,
             "guide_ids": self.guide_ids,
             "ranking": [{"id": r.guide_id, "score": round(r.score, 4), "lexical": round(r.lexical, 4),
                          "dense": round(r.dense, 4)} for r in self.ranked[:3]],
             "score": round(self.ranked[0].score, 4) if self.ranked else 0.0,
             "used_context": self.used_context,
         }
+
+
+@dataclass
+class Signals:
+    query: str
+    restored: str
+    lex_units: np.ndarray
+    dense_units: np.ndarray | None
+
+
+def choose(ranked: list[Ranked], t: Thresholds) -> tuple[str, list[str]]:
+    """The decision rule: answer when strong and clearly ahead, clarify when close, else abstain."""
+    if not ranked or ranked[0].score < t.answer or ranked[0].kind != "guide":
+        return "abstain", []
+    top = ranked[0]
+    second = ranked[1] if len(ranked) > 1 else None
+    if second is None or top.score - second.score >= t.margin or second.score < t.clarify_floor:
+        return "answer", [top.guide_id]
+    close = [r.guide_id for r in ranked[:3]
+             if top.score - r.score < t.margin and r.score >= t.clarify_floor and r.kind == "guide"]
+    if len(close) < 2:
+        # The close runner-up is a routing entry (e.g. an uncovered procedure): too uncertain.
+        return "abstain", []
+    return "clarify", close
 
 
 class Searcher:
@@ -107,6 +141,11 @@ class Searcher:
         self._guide_ids = sorted(index.guides)
         position = {g: i for i, g in enumerate(self._guide_ids)}
         self._unit_guide = np.array([position[u.guide_id] for u in index.units])
+        order = np.argsort(self._unit_guide, kind="stable")
+        if not np.array_equal(order, np.arange(len(order))):
+            raise ValueError("index units must be sorted by guide id")
+        bounds = np.searchsorted(self._unit_guide, np.arange(len(self._guide_ids) + 1))
+        self._spans = list(zip(bounds[:-1], bounds[1:]))
         vocabulary = texts + [s.text for g in index.guides.values() for s in g.sections]
         self._restorer = DiacriticRestorer(vocabulary)
 
@@ -115,43 +154,64 @@ class Searcher:
         return self.encoder is not None
 
     def _per_guide_max(self, unit_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        best = np.full(len(self._guide_ids), -1.0, dtype=np.float32)
+        """Best unit score per guide and the index of that unit (first one on ties)."""
+        best = np.full(len(self._guide_ids), -np.inf, dtype=np.float64)
+        np.maximum.at(best, self._unit_guide, unit_scores)
+        hits = np.nonzero(unit_scores >= best[self._unit_guide])[0][::-1]
         arg = np.zeros(len(self._guide_ids), dtype=np.int64)
-        for unit, score in enumerate(unit_scores):
-            g = self._unit_guide[unit]
-            if score > best[g]:
-                best[g], arg[g] = score, unit
-        return best, arg
+        arg[self._unit_guide[hits]] = hits
+        return best.astype(np.float32), arg
 
-    def rank(self, query: str, context_topic: str | None = None) -> tuple[list[Ranked], str, bool, np.ndarray]:
-        """Rank every guide for the query.
+    def _per_guide(self, unit_scores: np.ndarray, k: int) -> np.ndarray:
+        """Mean of each guide's ``k`` best unit scores.
 
-        Returns (ranking, restored query, whether the context topic was boosted, unit scores).
+        The right guide usually matches several of its units (sample questions, a section); a
+        neighbour matches one by chance. Averaging the top 3 lifted recall@1 on the dev set from
+        0.95 to 0.99 over taking the single best unit (docs/evaluation.md).
         """
-        t = self.thresholds
+        if k <= 1:
+            return self._per_guide_max(unit_scores)[0]
+        out = np.empty(len(self._guide_ids), dtype=np.float32)
+        for g, (start, end) in enumerate(self._spans):
+            block = unit_scores[start:end]
+            kk = min(k, len(block))
+            out[g] = np.partition(block, len(block) - kk)[len(block) - kk:].mean()
+        return out
+
+    def signals(self, query: str) -> Signals:
+        """The expensive part of a search (one embedding), independent of weights and thresholds."""
         lex_units = (self._lex_matrix @ self._tfidf.transform([query]).T).toarray().ravel()
-        lex, lex_arg = self._per_guide_max(lex_units)
         restored = self._restorer.restore(query)
+        dense_units = None
         if self.encoder is not None:
             qvec = self.encoder.encode_queries([restored])[0]
             dense_units = self.index.vectors @ qvec
-            dense, dense_arg = self._per_guide_max(dense_units)
+        return Signals(query, restored, lex_units, dense_units)
+
+    def rank_signals(self, sig: Signals, t: Thresholds, context_topic: str | None = None
+                     ) -> tuple[list[Ranked], bool, np.ndarray]:
+        """Fuse the signals with weights ``t``. Returns (ranking, context used, unit scores)."""
+        k = int(t.top_k)
+        lex = self._per_guide(sig.lex_units, k)
+        if sig.dense_units is not None:
+            dense = self._per_guide(sig.dense_units, k)
             fused = t.dense_weight * dense + (1 - t.dense_weight) * lex
-            combined_units = t.dense_weight * dense_units + (1 - t.dense_weight) * lex_units
+            combined_units = t.dense_weight * sig.dense_units + (1 - t.dense_weight) * sig.lex_units
         else:
             dense = np.zeros_like(lex)
             fused = lex
-            combined_units = lex_units
+            combined_units = sig.lex_units
         _, best_arg = self._per_guide_max(combined_units)
         used_context = False
-        if context_topic in self.index.guides and self.looks_like_follow_up(query):
+        if context_topic in self.index.guides and self.looks_like_follow_up(sig.query):
             fused = fused.copy()
             fused[self._guide_ids.index(context_topic)] += t.context_bonus
             used_context = True
         order = np.argsort(-fused, kind="stable")
-        ranked = [Ranked(self._guide_ids[i], float(fused[i]), float(lex[i]), float(dense[i]), int(best_arg[i]))
-                  for i in order]
-        return ranked, restored, used_context, combined_units
+        guides = self.index.guides
+        ranked = [Ranked(self._guide_ids[i], float(fused[i]), float(lex[i]), float(dense[i]), int(best_arg[i]),
+                         guides[self._guide_ids[i]].kind) for i in order]
+        return ranked, used_context, combined_units
 
     @staticmethod
     def looks_like_follow_up(query: str) -> bool:
@@ -165,23 +225,10 @@ class Searcher:
         return 0 < len(words) <= FOLLOW_UP_MAX_WORDS and (bool(FOLLOW_UP.match(folded)) or len(words) <= 4)
 
     def decide(self, query: str, context_topic: str | None = None) -> Decision:
-        ranked, restored, used_context, unit_scores = self.rank(query, context_topic)
-        t = self.thresholds
-        decision = Decision("abstain", ranked, query, restored, used_context, unit_scores=unit_scores)
-        if not ranked or not normalize(query).strip():
-            return decision
-        top = ranked[0]
-        second = ranked[1] if len(ranked) > 1 else None
-        if top.score < t.answer:
-            return decision
-        if second is None or top.score - second.score >= t.margin:
-            decision.action, decision.guide_ids = "answer", [top.guide_id]
-        elif second.score >= t.clarify_floor:
-            close = [r.guide_id for r in ranked[:3] if top.score - r.score < t.margin and r.score >= t.clarify_floor]
-            decision.action, decision.guide_ids = "clarify", close
-        else:
-            decision.action, decision.guide_ids = "answer", [top.guide_id]
-        return decision
+        sig = self.signals(query)
+        ranked, used_context, unit_scores = self.rank_signals(sig, self.thresholds, context_topic)
+        action, guide_ids = choose(ranked, self.thresholds) if normalize(query).strip() else ("abstain", [])
+        return Decision(action, ranked, query, sig.restored, used_context, guide_ids, unit_scores)
 
     def best_section(self, decision: Decision, guide_id: str) -> int:
         """Index of the guide's section that best matches the decided question (-1: none)."""

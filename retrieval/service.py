@@ -26,7 +26,7 @@ class SearchService:
         self.settings = settings
         self._encoder = encoder
         self._encoder_loaded = encoder is not None or not load_model
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # searcher() loads the encoder while holding it
         self._searcher: Searcher | None = None
         self._serving: Path | None = None
         self.last_error: str | None = None
