@@ -167,6 +167,10 @@ def build_index(knowledge_dir: Path, index_dir: Path, encoder: Encoder | None, p
         vectors = np.stack([cache.vectors[k] for k in keys]).astype(np.float32)
         cache.save(set(keys))
     digest = content_hash(guides, model_id)
+    current = current_build(index_dir)
+    if current is not None and current.name.endswith(f"-{digest}") and (current / "meta.json").exists():
+        log(f"index up to date ({current.name}): nothing published")
+        return current, problems
     name = f"{time.strftime('%Y%m%d-%H%M%S')}-{digest}"
     builds = index_dir / "builds"
     target = builds / name
@@ -198,7 +202,7 @@ def build_index(knowledge_dir: Path, index_dir: Path, encoder: Encoder | None, p
         shutil.rmtree(target)
     os.replace(tmp, target)
     publish(index_dir, name)
-    log(f"published {name}: {len(guides)} guides, {len(units)} units, embedded {embedded}, reused {reused}, "
+    log(f"published {name}: {meta['guides']} guides, {meta['routes']} routing entries, {len(units)} units, embedded {embedded}, reused {reused}, "
         f"{meta['build_seconds']} s")
     return target, problems
 

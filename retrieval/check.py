@@ -1,0 +1,472 @@
+"""Check the staff-written guides before publishing: ``python -m retrieval.check``.
+
+Usage::
+
+    python -m retrieval.check [--knowledge DIR] [--max-age-days 365]
+
+Prints every problem as ``file:line: LỖI|cảnh báo: message`` (in Vietnamese, for the staff who
+write the guides), then a summary line. Exit status 1 when there is at least one error (a guide
+with an error is left out of the index by ``make index``), 0 when there are only warnings.
+
+Everything :func:`retrieval.documents.load_guides` reports is included (bad YAML, missing or
+empty required fields, duplicate ids, text not in Unicode NFC, links that are not http(s)),
+plus the checks below, which need no embedding model and run in about a second:
+
+* unknown placeholders such as ``{hotlne}`` (error: the bot would show the braces verbatim);
+* fewer than :data:`MIN_QUESTIONS` sample questions (warning);
+* tags that are not text, e.g. an unquoted ``1022`` read by YAML as a number (warning);
+* ``updated`` older than ``--max-age-days`` or not a date (warning);
+* the province hotline number written out in the answer text instead of ``{hotline}`` (warning);
+* sample questions that are near-duplicates of another guide's (or routing entry's) sample
+  questions (warning, see :data:`NEAR_DUPLICATE`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import difflib
+import os
+import re
+import sys
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from bot.text.normalize import fold
+from retrieval.documents import (
+    PLACEHOLDER,
+    ROUTING_FILE,
+    GuideError,
+    _split_front_matter,
+    load_guides,
+)
+
+ALLOWED_PLACEHOLDERS = ("hotline", "hotline_name", "hotline_hours", "province")
+# Anything in single braces that looks like a name ("{hotlne}", "{ Hotline }", "{tỉnh}") is meant
+# as a placeholder; braces holding other text (a YAML flow mapping "{a: b}") are left alone.
+PLACEHOLDER_LIKE = re.compile(r"\{\s*(\w+)\s*\}")
+# The province hotline (docs/guide-format.md: never hard-code it; configuration fills {hotline}).
+# Not part of a longer number.
+HOTLINE_NUMBER = re.compile(r"(?<!\d)1022(?!\d)")
+# Below this many sample questions a guide is hard to find (docs/guide-format.md asks for 12-20).
+MIN_QUESTIONS = 8
+DEFAULT_MAX_AGE_DAYS = 365
+# Two sample questions of different guides whose lexical similarity reaches this are near
+# duplicates. The similarity is the cosine of TF-IDF vectors (IDF over all sample questions) of
+# character 2-5-grams of the accent-folded, abbreviation-expanded text without punctuation: the
+# representation of the lexical half of the search (retrieval/search.py). 1.0 means the same
+# letters; 0.9 means the two share almost all their letter sequences, i.e. they differ only by
+# diacritics, case, punctuation, abbreviations ("mk" = "mật khẩu") or one short word ("Mã bảo vệ
+# VNeID dùng (để) làm gì?" scores 0.94). The search cannot tell which guide such a question
+# belongs to, so one guide "takes" the other's questions. Genuinely different questions of
+# neighbouring guides stay below: over the 774 sample questions of the 43 guides the closest
+# pair across guides scores 0.87 ("tài khoản ... doanh nghiệp dùng đến khi nào" in two guides),
+# tạm trú / thường trú variants of one sentence 0.83, and 99 % of questions are below 0.82.
+NEAR_DUPLICATE = 0.9
+# libyaml when available: the checks parse every front matter again, with line numbers.
+_PUNCTUATION = re.compile(r"[^\w\s]")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass
+class QuestionRef:
+    """One sample question with where it is written."""
+
+    text: str
+    path: str
+    line: int
+    owner: str  # the guide id (or routing entry) it belongs to; pairs of one owner are not compared
+    label: str  # how the owner is named in messages
+    topic: str = ""  # the owner's title (and summary): what its questions should be about
+
+
+@dataclass
+class Report:
+    """The outcome of :func:`check_knowledge`."""
+
+    folder: Path
+    problems: list[GuideError] = field(default_factory=list)
+    files: int = 0
+    guides: int = 0
+    routes: int = 0
+
+    @property
+    def errors(self) -> list[GuideError]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[GuideError]:
+        return [p for p in self.problems if p.severity != "error"]
+
+
+@dataclass
+class _FileFacts:
+    """Per-file facts used to point messages from documents.py at a more precise line."""
+
+    id_line: int = 0
+    first_non_nfc_line: int = 0
+
+
+def display_path(path: str) -> str:
+    """The path relative to the current folder when it is inside it (shorter messages).
+
+    Args:
+        path: A file path as recorded in a problem.
+
+    Returns:
+        The relative path, or ``path`` unchanged when it is elsewhere.
+    """
+    try:
+        return os.path.relpath(path) if Path(path).resolve().is_relative_to(Path.cwd().resolve()) else path
+    except (OSError, ValueError):
+        return path
+
+
+def format_problem(problem: GuideError) -> str:
+    """One problem as ``file:line: LỖI: message`` (or ``cảnh báo``).
+
+    Args:
+        problem: The problem.
+
+    Returns:
+        The printable line.
+    """
+    label = "LỖI" if problem.severity == "error" else "cảnh báo"
+    return f"{display_path(problem.path)}:{problem.line}: {label}: {problem.message}"
+
+
+def _line(node: yaml.Node, offset: int) -> int:
+    return node.start_mark.line + offset
+
+
+def _mapping(node: yaml.Node | None) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {str(k.value): (k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+
+
+def _placeholder_problems(path: str, lines: list[str]) -> list[GuideError]:
+    problems = []
+    for number, line in enumerate(lines, 1):
+        for match in PLACEHOLDER_LIKE.finditer(line):
+            if PLACEHOLDER.fullmatch(match.group(0)):
+                continue
+            name = match.group(1)
+            close = difflib.get_close_matches(name.lower(), ALLOWED_PLACEHOLDERS, n=1, cutoff=0.6)
+            hint = f" Có phải ý bạn là {{{close[0]}}}?" if close else ""
+            allowed = ", ".join(f"{{{p}}}" for p in ALLOWED_PLACEHOLDERS)
+            problems.append(GuideError(
+                path, number,
+                f"ô thay thế '{match.group(0)}' không tồn tại, chatbot sẽ hiện nguyên văn cho người dân. "
+                f"Chỉ dùng: {allowed}.{hint}"))
+    return problems
+
+
+def _hotline_problems(path: str, lines: list[str], numbers: list[int]) -> list[GuideError]:
+    problems = []
+    for number in numbers:
+        if HOTLINE_NUMBER.search(lines[number - 1]):
+            problems.append(GuideError(
+                path, number,
+                "ghi cứng số tổng đài của tỉnh '1022' trong nội dung trả lời: hãy dùng {hotline} "
+                "(và {hotline_name}), để khi tổng đài đổi số chỉ cần sửa cấu hình", "warning"))
+    return problems
+
+
+def _as_date(value: object) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        return None
+
+
+def _type_name(value: object) -> str:
+    if isinstance(value, bool):
+        return "đúng/sai"
+    if isinstance(value, (int, float)):
+        return "số"
+    if isinstance(value, (dt.date, dt.datetime)):
+        return "ngày tháng"
+    if value is None:
+        return "rỗng"
+    if isinstance(value, (list, dict)):
+        return "danh sách hoặc nhóm"
+    return type(value).__name__
+
+
+def _check_guide_file(path: Path, today: dt.date, max_age_days: int, questions: list[QuestionRef],
+                      facts: dict[str, _FileFacts]) -> list[GuideError]:
+    """Checks on one guide file that documents.py does not make."""
+    name = str(path)
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []  # documents.py reports it
+    raw_lines = raw.split("\n")
+    fact = facts.setdefault(name, _FileFacts())
+    fact.first_non_nfc_line = next(
+        (n for n, line in enumerate(raw_lines, 1) if not unicodedata.is_normalized("NFC", line)), 0)
+    text = unicodedata.normalize("NFC", raw)
+    lines = text.split("\n")
+    problems = _placeholder_problems(name, lines)
+    parts = _split_front_matter(text)
+    if parts is None:
+        return problems
+    front, _, body_line = parts
+    body_numbers = list(range(body_line, len(lines) + 1))
+    try:
+        root = yaml.compose(front, Loader=_LOADER)
+        meta = yaml.load(front, Loader=_LOADER)  # a safe loader (no arbitrary objects)
+    except yaml.YAMLError:
+        return problems + _hotline_problems(name, lines, body_numbers)  # documents.py reports the YAML
+    fields = _mapping(root)
+    meta = meta if isinstance(meta, dict) else {}
+    if "id" in fields:
+        fact.id_line = _line(fields["id"][0], 2)
+    owner = str(meta.get("id") or path.stem)
+    topic = " ".join(str(meta.get(key) or "") for key in ("title", "summary")).strip()
+
+    # The summary is shown to citizens too: check it with the body for a hard-coded hotline.
+    summary_numbers = []
+    if "summary" in fields:
+        value = fields["summary"][1]
+        last = value.end_mark.line - (1 if value.end_mark.column == 0 else 0)
+        summary_numbers = list(range(_line(value, 2), last + 3))
+    problems += _hotline_problems(name, lines, sorted(set(summary_numbers) | set(body_numbers)))
+
+    if "questions" in fields:
+        key, value = fields["questions"]
+        items = value.value if isinstance(value, yaml.SequenceNode) else []
+        usable = [n for n in items if isinstance(n, yaml.ScalarNode) and str(n.value).strip()]
+        if 0 < len(usable) < MIN_QUESTIONS:
+            problems.append(GuideError(
+                name, _line(key, 2),
+                f"chỉ có {len(usable)} câu hỏi mẫu (nên có ít nhất {MIN_QUESTIONS}, tốt nhất 15–20): "
+                "chatbot khó nhận ra bài này", "warning"))
+        for node in usable:
+            questions.append(QuestionRef(str(node.value).strip(), name, _line(node, 2), f"guide:{owner}",
+                                         f"bài {owner}", topic))
+
+    tags = meta.get("tags")
+    if tags is not None and "tags" in fields:
+        key, value = fields["tags"]
+        if isinstance(tags, list) and isinstance(value, yaml.SequenceNode):
+            for item, node in zip(tags, value.value):
+                if not isinstance(item, str):
+                    shown = node.value if isinstance(node, yaml.ScalarNode) else item
+                    problems.append(GuideError(
+                        name, _line(node, 2),
+                        f"từ khóa (tags) {shown} không phải chữ (YAML hiểu là {_type_name(item)}): "
+                        f"hãy đặt trong ngoặc kép, ví dụ \"{shown}\"", "warning"))
+        elif not isinstance(tags, str):
+            problems.append(GuideError(
+                name, _line(key, 2),
+                f"'tags' phải là danh sách từ khóa trong ngoặc vuông, ví dụ [vneid, mật khẩu] "
+                f"(đang là {_type_name(tags)})", "warning"))
+
+    if meta.get("updated") is not None and "updated" in fields:
+        line = _line(fields["updated"][0], 2)
+        updated = _as_date(meta["updated"])
+        if updated is None:
+            problems.append(GuideError(
+                name, line, f"ngày cập nhật '{meta['updated']}' không đúng dạng năm-tháng-ngày, ví dụ 2026-11-28",
+                "warning"))
+        elif (today - updated).days > max_age_days:
+            problems.append(GuideError(
+                name, line,
+                f"bài cập nhật lần cuối ngày {updated.isoformat()}, đã {(today - updated).days} ngày "
+                f"(quá {max_age_days} ngày): kiểm tra lại thông tin còn đúng không rồi sửa ngày 'updated'",
+                "warning"))
+    return problems
+
+
+def _scalar(fields: dict[str, tuple[yaml.Node, yaml.Node]], key: str) -> str:
+    node = fields.get(key, (None, None))[1]
+    return str(node.value) if isinstance(node, yaml.ScalarNode) else ""
+
+
+def _routing_questions(folder: Path) -> list[QuestionRef]:
+    """Sample questions of routing.yml entries, with their lines (nothing if the file is broken)."""
+    path = folder / ROUTING_FILE
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=_LOADER)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return []
+    refs = []
+    for kind, (_, entries) in _mapping(root).items():
+        if not isinstance(entries, yaml.SequenceNode):
+            continue
+        for entry in entries.value:
+            fields = _mapping(entry)
+            entry_id = _scalar(fields, "id") or "?"
+            value = fields.get("questions", (None, None))[1]
+            if not isinstance(value, yaml.SequenceNode):
+                continue
+            for node in value.value:
+                if isinstance(node, yaml.ScalarNode) and str(node.value).strip():
+                    refs.append(QuestionRef(unicodedata.normalize("NFC", str(node.value)).strip(), str(path),
+                                            _line(node, 1), f"route:{entry_id}",
+                                            f"mục {entry_id} ({kind}) của {ROUTING_FILE}",
+                                            _scalar(fields, "title")))
+    return refs
+
+
+def _comparable(text: str) -> str:
+    """Accent-folded, abbreviation-expanded text without punctuation (a "?" is not a difference)."""
+    return " ".join(_PUNCTUATION.sub(" ", fold(text)).split())
+
+
+def near_duplicates(questions: list[QuestionRef], threshold: float = NEAR_DUPLICATE
+                    ) -> list[tuple[QuestionRef, QuestionRef, float]]:
+    """Pairs of sample questions of different owners whose lexical similarity is >= ``threshold``.
+
+    In each pair the first question is the likely misplaced one: the one that resembles its own
+    guide less (mean of its 3 best matches among the guide's title with summary and its other
+    sample questions), so the warning is shown where it should be fixed.
+
+    Args:
+        questions: All sample questions.
+        threshold: Cosine of accent-folded character 2-5-gram TF-IDF vectors (see
+            :data:`NEAR_DUPLICATE`).
+
+    Returns:
+        ``(misplaced, other, similarity)``, most similar first.
+    """
+    if len(questions) < 2:
+        return []
+    topics = sorted({q.topic for q in questions if q.topic})
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
+                                 preprocessor=_comparable, dtype=np.float32)
+    try:
+        vectorizer.fit([q.text for q in questions])
+    except ValueError:  # nothing but empty text
+        return []
+    matrix = vectorizer.transform([q.text for q in questions])
+    similarity = (matrix @ matrix.T).toarray()
+    to_topic = (matrix @ vectorizer.transform(topics).T).toarray() if topics else None
+    topic_index = {t: k for k, t in enumerate(topics)}
+    owners = np.array([q.owner for q in questions])
+
+    def fit(i: int) -> float:
+        scores = similarity[i][(owners == owners[i]) & (np.arange(len(questions)) != i)]
+        if questions[i].topic and to_topic is not None:
+            scores = np.append(scores, to_topic[i, topic_index[questions[i].topic]])
+        return float(np.sort(scores)[-3:].mean()) if len(scores) else 0.0
+
+    pairs = []
+    for i, j in zip(*np.nonzero(np.triu(similarity >= threshold - 1e-6, k=1))):
+        if owners[i] == owners[j]:
+            continue
+        a, b = sorted((int(i), int(j)), key=lambda k: (fit(k), questions[k].path, questions[k].line))
+        pairs.append((questions[a], questions[b], float(min(similarity[i, j], 1.0))))
+    return sorted(pairs, key=lambda p: (-p[2], p[0].path, p[0].line))
+
+
+def check_knowledge(folder: Path, max_age_days: int = DEFAULT_MAX_AGE_DAYS, today: dt.date | None = None
+                    ) -> Report:
+    """Check every guide in ``folder`` and its routing.yml.
+
+    Args:
+        folder: The knowledge folder.
+        max_age_days: Warn about guides whose ``updated`` date is older than this.
+        today: The date to measure age from (default: today).
+
+    Returns:
+        The report, problems sorted by file and line.
+    """
+    folder = Path(folder)
+    report = Report(folder)
+    if not folder.is_dir():
+        report.problems.append(GuideError(str(folder), 0, "không tìm thấy thư mục hướng dẫn"))
+        return report
+    today = today or dt.date.today()
+    guides, problems = load_guides(folder)
+    report.guides = sum(g.kind == "guide" for g in guides)
+    report.routes = sum(g.kind != "guide" for g in guides)
+    questions: list[QuestionRef] = []
+    facts: dict[str, _FileFacts] = {}
+    files = [p for p in sorted(folder.glob("*.md")) if p.name.lower() != "readme.md"]
+    report.files = len(files)
+    extra: list[GuideError] = []
+    for path in files:
+        extra += _check_guide_file(path, today, max_age_days, questions, facts)
+    questions += _routing_questions(folder)
+
+    # Point documents.py's whole-file messages at the line concerned.
+    for problem in problems:
+        fact = facts.get(problem.path)
+        if fact and "bị trùng" in problem.message and fact.id_line:
+            problem = GuideError(problem.path, fact.id_line, problem.message, problem.severity)
+        elif fact and "NFC" in problem.message and fact.first_non_nfc_line:
+            problem = GuideError(problem.path, fact.first_non_nfc_line,
+                                 problem.message + " (gõ lại bằng bảng mã Unicode dựng sẵn)", problem.severity)
+        report.problems.append(problem)
+    report.problems += extra
+
+    for misplaced, other, value in near_duplicates(questions):
+        report.problems.append(GuideError(
+            misplaced.path, misplaced.line,
+            f"câu hỏi mẫu có thể 'lấy' câu hỏi của hướng dẫn khác: \"{misplaced.text}\" ({misplaced.label}) "
+            f"gần trùng với \"{other.text}\" ({other.label}, {display_path(other.path)}:{other.line}), độ giống "
+            f"{value:.2f} ≥ {NEAR_DUPLICATE} (gần như cùng chữ khi bỏ dấu, dấu câu, viết tắt), nên chatbot "
+            "không phân biệt được hai bài. Sửa câu này cho đặc trưng hơn, hoặc bỏ ở bài không đúng chủ đề",
+            "warning"))
+    report.problems.sort(key=lambda p: (display_path(p.path), p.line, p.severity != "error"))
+    return report
+
+
+def summary(report: Report) -> str:
+    """The last line printed: counts and what to do next.
+
+    Args:
+        report: A finished report.
+
+    Returns:
+        A Vietnamese summary line.
+    """
+    line = (f"Đã kiểm tra {report.files} tệp hướng dẫn ({report.guides} hợp lệ) và {report.routes} mục "
+            f"trong {ROUTING_FILE}: {len(report.errors)} lỗi, {len(report.warnings)} cảnh báo.")
+    if report.errors:
+        return line + " Bài có lỗi sẽ KHÔNG được đưa lên chatbot: sửa hết lỗi rồi chạy lại."
+    if report.warnings:
+        return line + " Không có lỗi; nên xem lại các cảnh báo trước khi đăng bài (make index)."
+    return line + " Mọi bài đều ổn, có thể đăng bài (make index)."
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point.
+
+    Args:
+        argv: Arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        1 when there is an error, else 0.
+    """
+    from bot.settings import load_settings
+
+    parser = argparse.ArgumentParser(prog="python -m retrieval.check",
+                                     description="Kiểm tra các bài hướng dẫn trong thư mục knowledge/")
+    parser.add_argument("--knowledge", type=Path, default=None,
+                        help="thư mục hướng dẫn (mặc định: DVC_KNOWLEDGE_DIR hoặc knowledge/)")
+    parser.add_argument("--max-age-days", type=int, default=DEFAULT_MAX_AGE_DAYS,
+                        help=f"cảnh báo bài có ngày 'updated' cũ hơn số ngày này (mặc định {DEFAULT_MAX_AGE_DAYS})")
+    args = parser.parse_args(argv)
+    folder = args.knowledge or load_settings().knowledge_dir
+    report = check_knowledge(folder, max_age_days=args.max_age_days)
+    for problem in report.problems:
+        print(format_problem(problem))
+    print(summary(report))
+    return 1 if report.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

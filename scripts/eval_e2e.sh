@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The number the README reports: the dev file sent through a freshly started bot's REST webhook
+# (Rasa NLU + actions + search), each line from a fresh sender id.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FILE="${1:-../shared/eval/dev.jsonl}"
+mkdir -p var/logs
+RASA_PORT="${EVAL_RASA_PORT:-5305}"; ACTIONS_PORT="${EVAL_ACTIONS_PORT:-5355}"
+.venv-actions/bin/python scripts/servers.py run --rasa-port "$RASA_PORT" --actions-port "$ACTIONS_PORT" > var/logs/eval-e2e-launcher.log 2>&1 &
+launcher=$!
+trap 'kill $launcher 2>/dev/null; wait $launcher 2>/dev/null || true' EXIT
+for _ in $(seq 1 300); do
+  grep -q "^ready in" var/logs/eval-e2e-launcher.log 2>/dev/null && break
+  kill -0 $launcher 2>/dev/null || { cat var/logs/eval-e2e-launcher.log >&2; exit 1; }
+  sleep 1
+done
+.venv-actions/bin/python -m retrieval.evaluate --file "$FILE" --url "http://127.0.0.1:$RASA_PORT" "${@:2}"

@@ -1,0 +1,47 @@
+"""Smoke test of ``python -m retrieval.benchmark`` on a tiny index with the hashing encoder.
+
+It checks that every section is produced and the report written; it asserts nothing about
+timing (the benchmark only prints numbers) and needs no embedding model.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from bot.settings import PROJECT_ROOT
+from retrieval.benchmark import BM25Baseline, bm25_tokens, main
+from retrieval.documents import load_guides
+from retrieval.encoders import HashingEncoder
+from retrieval.index import build_index, load_index
+
+
+def test_bm25_tokens_are_folded_syllables_and_bigrams():
+    assert bm25_tokens("Đăng ký tạm trú") == ["dang", "ky", "tam", "tru", "dang_ky", "ky_tam", "tam_tru"]
+
+
+def test_benchmark_writes_every_section(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    knowledge = tmp_path / "knowledge"
+    knowledge.mkdir()
+    for path in sorted((PROJECT_ROOT / "knowledge").glob("vneid_*.md"))[:3]:
+        shutil.copy2(path, knowledge / path.name)
+    guides, _ = load_guides(knowledge)
+    build_index(knowledge, tmp_path / "index", HashingEncoder(), log=lambda _message: None)
+    lines = [{"text": g.title, "expect": g.id, "kind": "title"} for g in guides]
+    lines.append({"text": "giá vàng hôm nay bao nhiêu", "expect": None, "kind": "offtopic"})
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text("\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n", encoding="utf-8")
+
+    bm25 = BM25Baseline(load_index(tmp_path / "index"))
+    assert [bm25.rank(g.title)[0] for g in guides] == [g.id for g in guides]
+
+    out = tmp_path / "benchmark.md"
+    assert main(["--file", str(dev), "--out", str(out), "--index", str(tmp_path / "index"),
+                 "--knowledge", str(knowledge), "--model", "hashing", "--quick", "--passes", "1"]) == 0
+    report = out.read_text(encoding="utf-8")
+    for heading in ("## Ranking (answerable lines)", "## Hybrid decision", "## Latency per question (ms)",
+                    "## Index build", "## Memory (MB)"):
+        assert heading in report
+    assert "BM25 baseline" in report and "hashing-256" in report
+    assert "## Index build" in capsys.readouterr().out
