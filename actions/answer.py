@@ -72,7 +72,9 @@ class ActionAnswerQuestion(Action):
         if decision.action == "clarify":
             _send(dispatcher, replies.clarify_messages([guides[g] for g in decision.guide_ids], decision))
             return [SlotSet("last_question", question)]
-        _send(dispatcher, replies.abstain_messages(settings.hotline, decision))
+        route = decision.route
+        title = guides[route.guide_id].title if route else ""
+        _send(dispatcher, replies.abstain_messages(settings.hotline, decision, route_title=title))
         return [SlotSet("abstain_count", (tracker.get_slot("abstain_count") or 0) + 1)]
 
 
@@ -93,7 +95,7 @@ class ActionAnswerChosenTopic(Action):
             _send(dispatcher, replies.abstain_messages(settings.hotline, None, reason="search_unavailable"))
             return []
         guide = searcher.index.guides.get(topic or "")
-        if guide is None:
+        if guide is None or guide.kind != "guide":  # routing entries are never answered from
             _send(dispatcher, replies.abstain_messages(settings.hotline, None, reason="unknown_topic"))
             return []
         question = tracker.get_slot("last_question") or guide.title

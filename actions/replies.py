@@ -34,6 +34,8 @@ def _clip(text: str, limit: int = MAX_SECTION_CHARS) -> tuple[str, bool]:
     cut = text.rfind("\n", 0, limit)
     if cut < limit // 2:
         cut = text.rfind(" ", 0, limit)
+    if cut <= 0:
+        cut = limit
     return text[:cut].rstrip() + " …", True
 
 
@@ -72,12 +74,29 @@ def clarify_messages(guides: list[Guide], decision: Decision) -> list[dict]:
     ]
 
 
-def abstain_messages(hotline: Hotline, decision: Decision | None, reason: str = "low_confidence") -> list[dict]:
+def abstain_messages(hotline: Hotline, decision: Decision | None, reason: str = "low_confidence",
+                     route_title: str = "") -> list[dict]:
+    """No answer from a guide: say why, never guess, and offer a person.
+
+    ``route_title`` is the title of the routing entry (knowledge/routing.yml) that matched, if any:
+    a "handoff" entry needs an officer; an "uncovered" one is a procedure with no guide yet.
+    """
     meta = decision.as_metadata() if decision else {"decision": "abstain", "guide_ids": []}
+    route = meta.get("route") or ""
+    if route and reason == "low_confidence":
+        reason = route
     meta.update({"decision": "abstain", "guide_ids": [], "reason": reason})
-    text = ("Xin lỗi, tôi chưa tìm được hướng dẫn chắc chắn đúng cho câu hỏi này, nên không muốn trả lời "
-            "đoán. Bạn có thể hỏi lại rõ hơn (ví dụ: tên thủ tục, lỗi đang gặp), hoặc để tôi chuyển bạn "
-            f"đến tổng đài viên. Bạn cũng có thể gọi {hotline.name} (số {hotline.number}, {hotline.hours}).")
+    call = f"Bạn cũng có thể gọi {hotline.name} (số {hotline.number}, {hotline.hours})."
+    if route.startswith("handoff:"):
+        text = (f"Việc này ({route_title.lower() or 'trường hợp cụ thể của bạn'}) cần cán bộ xem xét trực tiếp, "
+                f"tôi không tự trả lời được. Tôi có thể chuyển bạn đến tổng đài viên. {call}")
+    elif route.startswith("uncovered:"):
+        text = (f"Hiện tôi chưa có hướng dẫn về {route_title.lower() or 'thủ tục này'}, nên không muốn trả lời "
+                f"đoán. Tôi có thể chuyển bạn đến tổng đài viên để được hướng dẫn. {call}")
+    else:
+        text = ("Xin lỗi, tôi chưa tìm được hướng dẫn chắc chắn đúng cho câu hỏi này, nên không muốn trả lời "
+                "đoán. Bạn có thể hỏi lại rõ hơn (ví dụ: tên thủ tục, lỗi đang gặp), hoặc để tôi chuyển bạn "
+                f"đến tổng đài viên. {call}")
     return [
         {"text": text, "buttons": [
             {"title": "Gặp tổng đài viên", "payload": payload("request_human")},

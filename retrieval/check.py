@@ -53,6 +53,7 @@ PLACEHOLDER_LIKE = re.compile(r"\{\s*(\w+)\s*\}")
 # The province hotline (docs/guide-format.md: never hard-code it; configuration fills {hotline}).
 # Not part of a longer number.
 HOTLINE_NUMBER = re.compile(r"(?<!\d)1022(?!\d)")
+_URL = re.compile(r"https?://\S+")
 # Below this many sample questions a guide is hard to find (docs/guide-format.md asks for 12-20).
 MIN_QUESTIONS = 8
 DEFAULT_MAX_AGE_DAYS = 365
@@ -71,6 +72,46 @@ NEAR_DUPLICATE = 0.9
 # libyaml when available: the checks parse every front matter again, with line numbers.
 _PUNCTUATION = re.compile(r"[^\w\s]")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+# PyYAML's problem descriptions (English) -> what staff should do, in Vietnamese.
+YAML_HINTS = (
+    ("mapping values are not allowed", "có dấu hai chấm và dấu cách (': ') giữa nội dung; hãy đặt cả nội dung "
+                                       "trong ngoặc kép"),
+    ("'\\t'", "có ký tự Tab; hãy lùi đầu dòng bằng dấu cách"),
+    ("cannot start any token", "có ký tự không được đứng đầu nội dung (ví dụ Tab, @, `); hãy đặt nội dung trong "
+                               "ngoặc kép"),
+    ("expected ',' or ']'", "ngoặc vuông [...] chưa đóng hoặc thiếu dấu phẩy giữa các mục"),
+    ("expected ',' or '}'", "ngoặc nhọn {...} chưa đóng; nếu nội dung bắt đầu bằng '{' hãy đặt trong ngoặc kép"),
+    ("end of stream", "thiếu dấu ngoặc kép đóng"),
+    ("quoted scalar", "thiếu dấu ngoặc kép đóng, hoặc dấu ngoặc kép bên trong nội dung"),
+    ("could not find expected ':'", "thiếu dấu hai chấm sau tên trường, hoặc dòng bị lùi đầu dòng sai"),
+    ("expected <block end>", "các dòng lùi đầu dòng không đều nhau, hoặc có dấu ngoặc kép chưa đóng ở phía trên"),
+    ("block mapping", "các dòng lùi đầu dòng không đều nhau"),
+    ("block sequence", "các dòng '  - ' của danh sách lùi đầu dòng không đều nhau"),
+    ("alias", "có dấu '*' hoặc '&' ở đầu nội dung; hãy đặt nội dung trong ngoặc kép"),
+)
+
+
+def explain_yaml(message: str) -> str:
+    """Add a Vietnamese explanation to documents.py's "YAML sai cú pháp: <PyYAML problem>".
+
+    Args:
+        message: A problem message.
+
+    Returns:
+        The message with what to fix, when the PyYAML problem is a known one; else unchanged.
+
+    Example:
+        >>> explain_yaml("YAML sai cú pháp: expected ',' or ']', but got ':'")[:60]
+        'YAML sai cú pháp: ngoặc vuông [...] chưa đóng hoặc thiếu dấu'
+    """
+    prefix = "YAML sai cú pháp: "
+    if not message.startswith(prefix):
+        return message
+    problem = message[len(prefix):]
+    hint = next((vi for en, vi in YAML_HINTS if en in problem), None)
+    return f"{prefix}{hint} (PyYAML: {problem})" if hint else message
 
 
 @dataclass
@@ -170,7 +211,7 @@ def _placeholder_problems(path: str, lines: list[str]) -> list[GuideError]:
 def _hotline_problems(path: str, lines: list[str], numbers: list[int]) -> list[GuideError]:
     problems = []
     for number in numbers:
-        if HOTLINE_NUMBER.search(lines[number - 1]):
+        if HOTLINE_NUMBER.search(_URL.sub(" ", lines[number - 1])):  # a link may contain 1022
             problems.append(GuideError(
                 path, number,
                 "ghi cứng số tổng đài của tỉnh '1022' trong nội dung trả lời: hãy dùng {hotline} "
@@ -409,6 +450,8 @@ def check_knowledge(folder: Path, max_age_days: int = DEFAULT_MAX_AGE_DAYS, toda
         elif fact and "NFC" in problem.message and fact.first_non_nfc_line:
             problem = GuideError(problem.path, fact.first_non_nfc_line,
                                  problem.message + " (gõ lại bằng bảng mã Unicode dựng sẵn)", problem.severity)
+        elif "YAML sai cú pháp" in problem.message:
+            problem = GuideError(problem.path, problem.line, explain_yaml(problem.message), problem.severity)
         report.problems.append(problem)
     report.problems += extra
 

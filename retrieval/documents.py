@@ -100,6 +100,14 @@ def _field_line(front: str, name: str) -> int:
     return front[: match.start()].count("\n") + 2 if match else 1
 
 
+def _id_line(path: Path) -> int:
+    try:
+        parts = _split_front_matter(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return 1
+    return _field_line(parts[0], "id") if parts else 1
+
+
 def parse_guide(path: Path) -> tuple[Guide | None, list[GuideError]]:
     """Parse and validate one guide. Returns the guide (None if unusable) and its problems."""
     name = str(path)
@@ -132,12 +140,14 @@ def parse_guide(path: Path) -> tuple[Guide | None, list[GuideError]]:
         return None, errors
     guide_id = str(meta["id"]).strip()
     if not ID_PATTERN.match(guide_id):
-        errors.append(GuideError(name, _field_line(front, "id"), f"id '{guide_id}' chỉ được gồm chữ thường không dấu, số, '_'"))
+        errors.append(GuideError(name, _field_line(front, "id"),
+                                 f"id '{guide_id}' chỉ được gồm chữ thường không dấu, số, '_'"))
     if path.stem != guide_id:
         errors.append(GuideError(name, _field_line(front, "id"), f"tên tệp nên trùng id: {guide_id}.md", "warning"))
     questions = meta.get("questions")
     if not isinstance(questions, list) or not all(isinstance(q, str) and q.strip() for q in questions):
-        errors.append(GuideError(name, _field_line(front, "questions"), "'questions' phải là danh sách câu hỏi (chuỗi)"))
+        errors.append(GuideError(name, _field_line(front, "questions"),
+                                 "'questions' phải là danh sách câu hỏi (chuỗi)"))
     sources = meta.get("sources")
     if isinstance(sources, str):
         sources = [sources]
@@ -146,7 +156,8 @@ def parse_guide(path: Path) -> tuple[Guide | None, list[GuideError]]:
         sources = []
     for url in sources:
         if not re.match(r"^https?://\S+$", str(url)):
-            errors.append(GuideError(name, _field_line(front, "sources"), f"đường dẫn không hợp lệ (cần http/https): {url}"))
+            errors.append(GuideError(name, _field_line(front, "sources"),
+                                     f"đường dẫn không hợp lệ (cần http/https): {url}"))
     sections = _sections(body, body_line)
     if not sections:
         errors.append(GuideError(name, body_line, "nội dung hướng dẫn đang trống"))
@@ -193,7 +204,8 @@ def load_routes(folder: Path) -> tuple[list[Guide], list[GuideError]]:
             errors.append(GuideError(name, 1, f"nhóm '{kind}' không hợp lệ (chỉ có: {', '.join(ROUTE_KINDS)})"))
             continue
         for entry in entries:
-            if not isinstance(entry, dict) or not entry.get("id") or not entry.get("title") or not entry.get("questions"):
+            if (not isinstance(entry, dict) or not entry.get("id") or not entry.get("title")
+                    or not isinstance(entry.get("questions"), list) or not entry["questions"]):
                 errors.append(GuideError(name, 1, f"mục trong '{kind}' cần id, title và questions: {entry!r}"[:200]))
                 continue
             routes.append(Guide(id=str(entry["id"]), title=str(entry["title"]), summary="",
@@ -218,7 +230,7 @@ def load_guides(folder: Path) -> tuple[list[Guide], list[GuideError]]:
         if guide is None:
             continue
         if guide.id in seen:
-            errors.append(GuideError(str(path), 2, f"id '{guide.id}' bị trùng với {seen[guide.id]}"))
+            errors.append(GuideError(str(path), _id_line(path), f"id '{guide.id}' bị trùng với {seen[guide.id]}"))
             continue
         seen[guide.id] = str(path)
         guides.append(guide)

@@ -42,7 +42,8 @@ class SentenceTransformerEncoder:
             torch.set_num_threads(threads)
         self._model = SentenceTransformer(model, device="cpu")
         self.model_id = model
-        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        dimension = (getattr(self._model, "get_embedding_dimension", None)
+                     or self._model.get_sentence_embedding_dimension)
         self.dimension = int(dimension())
         prompts = getattr(self._model, "prompts", {}) or {}
         # EmbeddingGemma wants task prompts ("query"/"document"); models without them get none.

@@ -44,7 +44,7 @@ def read_lines(path: Path) -> list[dict]:
         try:
             item = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise SystemExit(f"{path}:{number}: not JSON: {exc}")
+            raise SystemExit(f"{path}:{number}: not JSON: {exc}") from None
         if "text" not in item or "expect" not in item:
             raise SystemExit(f"{path}:{number}: needs 'text' and 'expect'")
         item.setdefault("kind", "unknown")
@@ -146,18 +146,19 @@ def report(lines: list[dict], outcomes: list[Outcome]) -> dict:
     return result
 
 
-def print_table(result: dict, out=sys.stdout) -> None:
+def print_table(result: dict, out=None) -> None:
+    out = out or sys.stdout
     columns = ["lines", "correct", "wrong", "clarify_hit", "clarify_miss", "abstained", "recall_at_1",
                "recall_at_3", "mrr", "null_abstained", "wrong_of_all"]
     rows = [("ALL", result)] + sorted(result["by_kind"].items())
-    print(f"{'kind':<24}" + "".join(f"{c:>13}" for c in columns), file=out)
+    print(f"{'kind':<24}" + "".join(f"{c:>15}" for c in columns), file=out)
     for name, row in rows:
         cells = []
         for column in columns:
             value = row.get(column, 0)
             empty = (column in ("null_abstained",) and not row["null"]) or (
                 column not in ("lines", "null_abstained", "wrong_of_all") and not row["answerable"])
-            cells.append(f"{'-':>13}" if empty else (f"{value:>13}" if column == "lines" else f"{value:>13.3f}"))
+            cells.append(f"{'-':>15}" if empty else (f"{value:>15}" if column == "lines" else f"{value:>15.3f}"))
         print(f"{name:<24}" + "".join(cells), file=out)
 
 
@@ -179,8 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         print_table(result)
     if args.errors:
         for item, out in zip(lines, outcomes):
-            good = (out.action == ANSWERED and item["expect"] in out.guide_ids) if item["expect"] else out.action not in (
-                ANSWERED, CLARIFY)
+            if item["expect"]:
+                good = out.action == ANSWERED and item["expect"] in out.guide_ids
+            else:
+                good = out.action not in (ANSWERED, CLARIFY)
             if not good:
                 print(f"[{item['kind']}] expect={item['expect']} got={out.action}:{out.guide_ids} "
                       f"top={out.ranking[:3]} :: {item['text']}", file=sys.stderr)

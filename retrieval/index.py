@@ -80,7 +80,8 @@ def _chunks(text: str, max_words: int = CHUNK_WORDS) -> list[str]:
 def units_for(guide: Guide) -> list[Unit]:
     if guide.kind != "guide":
         return [Unit(guide.id, "title", guide.title)] + [Unit(guide.id, "question", q) for q in guide.questions]
-    units = [Unit(guide.id, "title", guide.title), Unit(guide.id, "summary", render(guide.summary, NEUTRAL_PLACEHOLDERS))]
+    units = [Unit(guide.id, "title", guide.title),
+             Unit(guide.id, "summary", render(guide.summary, NEUTRAL_PLACEHOLDERS))]
     units += [Unit(guide.id, "question", q) for q in guide.questions]
     for number, section in enumerate(guide.sections):
         for piece in _chunks(section.text):
@@ -132,7 +133,8 @@ class EmbeddingCache:
 def content_hash(guides: list[Guide], model_id: str) -> str:
     digest = hashlib.sha256(f"v{FORMAT_VERSION}|{CHUNK_WORDS}|{model_id}".encode())
     for guide in sorted(guides, key=lambda g: g.id):
-        digest.update(json.dumps(_guide_to_json(guide), ensure_ascii=False, sort_keys=True).encode("utf-8"))
+        content = {k: v for k, v in _guide_to_json(guide).items() if k != "path"}  # same guides, same hash
+        digest.update(json.dumps(content, ensure_ascii=False, sort_keys=True).encode("utf-8"))
     return digest.hexdigest()[:16]
 
 
@@ -202,7 +204,8 @@ def build_index(knowledge_dir: Path, index_dir: Path, encoder: Encoder | None, p
         shutil.rmtree(target)
     os.replace(tmp, target)
     publish(index_dir, name)
-    log(f"published {name}: {meta['guides']} guides, {meta['routes']} routing entries, {len(units)} units, embedded {embedded}, reused {reused}, "
+    log(f"published {name}: {meta['guides']} guides, {meta['routes']} routing entries, {len(units)} units, "
+        f"embedded {embedded}, reused {reused}, "
         f"{meta['build_seconds']} s")
     return target, problems
 

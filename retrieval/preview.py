@@ -91,7 +91,8 @@ def explain(decision: Decision, searcher: Searcher) -> str:
             return why + " và là bài duy nhất."
         if gap >= t.margin:
             return why + f", hơn bài thứ hai ({second.guide_id}) {gap:.3f} ≥ cách biệt cần có {t.margin:.3f}."
-        return why + f"; bài thứ hai ({second.guide_id}) chỉ đạt {second.score:.3f} < sàn hỏi lại {t.clarify_floor:.3f}."
+        return why + (f"; bài thứ hai ({second.guide_id}) chỉ đạt {second.score:.3f} < sàn hỏi lại "
+                      f"{t.clarify_floor:.3f}.")
     return (f"Bài {top.guide_id} đạt {top.score:.3f} ≥ ngưỡng trả lời {t.answer:.3f} nhưng chỉ hơn bài thứ hai "
             f"({second.guide_id}) {gap:.3f} < cách biệt cần có {t.margin:.3f}: các bài "
             f"{', '.join(decision.guide_ids)} quá gần nhau nên chatbot hỏi lại người dân muốn hỏi bài nào.")

@@ -32,8 +32,13 @@ from retrieval.restore import DiacriticRestorer
 
 THRESHOLDS_FILE = Path(__file__).with_name("thresholds.json")
 
-# Words that mark a follow-up that leans on the previous topic ("còn nếu không có NFC thì sao?").
-FOLLOW_UP = re.compile(r"^(con|the con|vay|vay con|nhung|neu|the|the neu|truong hop|lo|lo nhu|ma|thế còn)\b")
+# Words that open a follow-up leaning on the previous topic ("còn nếu không có NFC thì sao?").
+# Matched on accented text, so "thẻ …" (card) or "mã …" (code) are not mistaken for "thế"/"mà".
+FOLLOW_UP = re.compile(r"^(còn|thế còn|vậy còn|vậy thì|vậy|nhưng|nếu|thế nếu|thế thì|trường hợp|lỡ|lỡ như|mà nếu)\b")
+# For messages typed entirely without diacritics: "con" alone is also "con" (child), so only
+# unambiguous openings count.
+FOLLOW_UP_UNACCENTED = re.compile(r"^(con neu|con khi|con truong hop|con lo|the con|vay con|vay thi|nhung neu|"
+                                  r"neu|the neu|truong hop|lo nhu)\b")
 # A follow-up is short: past this many words the message carries its own topic.
 FOLLOW_UP_MAX_WORDS = 12
 
@@ -220,9 +225,13 @@ class Searcher:
         >>> Searcher.looks_like_follow_up("còn nếu không có NFC thì sao?")
         True
         """
-        folded = fold(query).strip()
-        words = folded.split()
-        return 0 < len(words) <= FOLLOW_UP_MAX_WORDS and (bool(FOLLOW_UP.match(folded)) or len(words) <= 4)
+        text = normalize(query).strip()
+        words = text.split()
+        if not 0 < len(words) <= FOLLOW_UP_MAX_WORDS:
+            return False
+        folded = fold(text)
+        pattern = FOLLOW_UP_UNACCENTED if folded == text else FOLLOW_UP
+        return bool(pattern.match(text)) or len(words) <= 4
 
     def decide(self, query: str, context_topic: str | None = None) -> Decision:
         sig = self.signals(query)

@@ -3,7 +3,7 @@
 credentials.yml::
 
     bot.channels.webchat.WebChatInput:
-      db_path: var/webchat.sqlite3   # or env WEBCHAT_DB; "" or ":memory:" = memory only
+      db_path: var/webchat.sqlite3   # or env WEBCHAT_DB; ":memory:" = memory only
       memory_events: 200             # events kept in memory per sender
       history_events: 1000           # events kept in SQLite per sender
       max_senders: 10000             # senders kept in memory (least recently used dropped)
@@ -99,6 +99,7 @@ ERROR_REPLY = (
 _STATIC_TYPES = {
     "widget.js": "application/javascript; charset=utf-8",
     "widget.css": "text/css; charset=utf-8",
+    "demo.css": "text/css; charset=utf-8",
 }
 
 
@@ -122,10 +123,8 @@ class WebChatConfig:
     ) -> WebChatConfig:
         c = credentials or {}
         db_path = config_value(c, ["db_path"], "WEBCHAT_DB", DEFAULT_DB_PATH)
-        if "db_path" in c and c["db_path"] in ("", None) and db_path == DEFAULT_DB_PATH:
-            db_path = DEFAULT_DB_PATH
         return cls(
-            db_path=str(db_path) if db_path else None,
+            db_path=str(db_path),
             memory_events=_positive_int(c.get("memory_events"), 200),
             history_events=_positive_int(c.get("history_events"), 1000),
             max_senders=_positive_int(c.get("max_senders"), 10_000),
@@ -264,19 +263,9 @@ class Mailbox:
         box = _SenderBox(events, last, self.memory_events)
         self._boxes[sender] = box
         while len(self._boxes) > self.max_senders:
-            old, _ = self._boxes.popitem(last=False)
-            if old in self._waiters:  # keep a sender with an open poll
-                self._boxes[old] = _SenderBox([], self._load_last_id(old), 1)
-                break
+            # Reloaded from SQLite when the sender comes back.
+            self._boxes.popitem(last=False)
         return box
-
-    def _load_last_id(self, sender: str) -> int:
-        rows = self._db_call(
-            "reading a last id",
-            "SELECT MAX(id) FROM events WHERE sender = ?",
-            (sender,),
-        )
-        return int(rows[0][0] or 0) if rows else 0
 
     def __len__(self) -> int:
         return len(self._boxes)
@@ -583,7 +572,7 @@ def _static_response(name: str) -> HTTPResponse:
     except OSError:
         logger.error("Web chat: static file %s is missing.", path)
         return json_error(404, "not_found", "File not found.")
-    content_type = _STATIC_TYPES.get(name) or "text/css; charset=utf-8"
+    content_type = _STATIC_TYPES[name]
     return response.text(
         body,
         content_type=content_type,
@@ -777,6 +766,7 @@ class WebChatInput(InputChannel):
             if (
                 events
                 or remaining <= 0
+                or after > self.mailbox.last_id(sender)  # store was reset: tell now
                 or (client_busy is not None and client_busy != busy)
                 or (epoch and epoch != self.mailbox.epoch)
             ):

@@ -207,8 +207,6 @@ def test_long_section_is_clipped_with_a_pointer_to_the_source():
     assert messages[2]["custom"]["dvc"] == {"decision": "answer", "guide_ids": ["g"], "section": 0}
 
 
-@pytest.mark.xfail(strict=True, reason="bug: replies._clip falls back to text.rfind(' ') == -1 for text without "
-                                       "whitespace and returns text[:-1] (almost all of it) instead of <= limit")
 def test_clip_never_exceeds_the_limit_even_without_spaces():
     clipped, was_clipped = replies._clip("x" * 3000)
     assert was_clipped
@@ -254,9 +252,6 @@ def test_chosen_topic_without_index_abstains(monkeypatch):
     assert dvc(messages)["reason"] == "search_unavailable"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: ActionAnswerChosenTopic looks the topic up in index.guides, which "
-                                       "also holds routing.yml entries, so a '/choose_topic{\"topic_id\": "
-                                       "\"handoff_complaint\"}' payload is 'answered' from a routing entry")
 def test_chosen_topic_that_is_a_routing_entry_is_not_answered(index_dir):
     tracker = make_tracker('/choose_topic{"topic_id": "handoff_complaint"}', intent="choose_topic",
                            entities=[{"entity": "topic_id", "value": "handoff_complaint"}])

@@ -234,8 +234,6 @@ def test_duplicate_id_skips_the_later_file(tmp_path):
     assert errors[0].line == 2  # the id line
 
 
-@pytest.mark.xfail(strict=True, reason="bug: documents.load_guides reports a duplicate id at a hard-coded "
-                                       "line 2 instead of the line of 'id:' in the second file")
 def test_duplicate_id_error_points_at_the_id_line(tmp_path):
     write(tmp_path, "a_first.md", guide_text(id="same_id"))
     text = guide_text(id=None).replace("updated: 2026-11-28", "updated: 2026-11-28\nid: same_id")
@@ -326,8 +324,6 @@ def test_routing_id_clashing_with_a_guide_is_skipped(tmp_path):
     assert len(errors_of(problems)) == 1 and "handoff_complaint" in problems[0].message
 
 
-@pytest.mark.xfail(strict=True, reason="bug: documents.load_routes accepts 'questions: <string>' and turns "
-                                       "every character into a sample question (no list check, unlike guides)")
 def test_routing_questions_given_as_a_string_are_not_split_into_characters(tmp_path):
     write(tmp_path, "routing.yml", "handoff:\n  - id: handoff_x\n    title: Khiếu nại\n    questions: khiếu nại\n")
     routes, problems = load_routes(tmp_path)

@@ -179,8 +179,6 @@ def test_print_table_rows():
     assert rows["k1"][-2:] == ["-", "0.333"]  # no null line in k1
 
 
-@pytest.mark.xfail(strict=True, reason="bug (cosmetic): evaluate.print_table pads headers to 13 characters, "
-                                       "'null_abstained' has 14, so the header prints 'mrrnull_abstained'")
 def test_print_table_header_has_separate_columns():
     out = io.StringIO()
     evaluate.print_table(report(LINES, OUTCOMES), out=out)
@@ -189,9 +187,6 @@ def test_print_table_header_has_separate_columns():
                       "recall_at_1", "recall_at_3", "mrr", "null_abstained", "wrong_of_all"]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: evaluate.print_table binds out=sys.stdout at import time, so "
-                                       "main() writes the table past a redirected sys.stdout "
-                                       "(contextlib.redirect_stdout / capsys) while 'mode:' follows it")
 def test_cli_table_follows_the_current_stdout(served_tiny_index, tmp_path):
     path = tmp_path / "dev.jsonl"
     path.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in EVAL_FILE), encoding="utf-8")

@@ -248,9 +248,6 @@ def test_context_is_ignored_for_a_self_contained_question_or_unknown_topic(searc
     assert unknown.used_context is False
 
 
-@pytest.mark.xfail(strict=True, reason="bug: search.FOLLOW_UP is matched on accent-folded text, so "
-                                       "'thẻ' (card) -> 'the', 'mã' (code) -> 'ma', 'con' (child) read as "
-                                       "follow-up markers; its 'thế còn' alternative can never match")
 @pytest.mark.parametrize("question", [
     "thẻ căn cước bị mất thì làm lại ở đâu vậy ạ",
     "mã OTP không gửi về điện thoại khi đăng ký tài khoản",
