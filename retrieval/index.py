@@ -120,8 +120,10 @@ class EmbeddingCache:
             except (OSError, ValueError, KeyError):
                 self.vectors = {}
 
-    def save(self, keep: set[str]) -> None:
-        keys = sorted(k for k in self.vectors if k in keep)
+    def save(self) -> None:
+        """Write every vector, old ones included: a build of a subset of the guides (a preview, a
+        test folder) must not evict the rest. The file grows only as texts change (~3 KB each)."""
+        keys = sorted(self.vectors)
         if not keys:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -167,7 +169,8 @@ def build_index(knowledge_dir: Path, index_dir: Path, encoder: Encoder | None, p
                 cache.vectors[key] = vector
         embedded, reused = len(missing), len(set(keys)) - len(missing)
         vectors = np.stack([cache.vectors[k] for k in keys]).astype(np.float32)
-        cache.save(set(keys))
+        if missing:
+            cache.save()
     digest = content_hash(guides, model_id)
     current = current_build(index_dir)
     if current is not None and current.name.endswith(f"-{digest}") and (current / "meta.json").exists():

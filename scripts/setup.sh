@@ -62,6 +62,18 @@ Install it, e.g. 'pyenv install 3.11.7', then run again."
 make_venv rasa "$PY310" requirements/rasa.lock
 make_venv actions "$PY311" requirements/actions.lock
 
+# Headless Chromium (Debian's package) for the browser tests of the web widget and the agent
+# console. Installed only where we are root and it is missing; elsewhere the browser tests fail
+# with a message saying to install it.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's chromium for the browser tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    printf '\033[1;33m[setup] WARNING: /usr/bin/chromium missing: browser tests will fail (apt-get install chromium).\033[0m\n' >&2
+  fi
+fi
+
 if [ "${DVC_EMBEDDING_MODEL:-default}" = "default" ] || [ -z "${DVC_EMBEDDING_MODEL:-}" ]; then
   if ! "$PY311" scripts/provision_model.py; then
     printf '\033[1;33m[setup] WARNING: embedding model unavailable: the bot will answer with LEXICAL SEARCH ONLY.\033[0m\n' >&2

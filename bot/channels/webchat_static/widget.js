@@ -16,7 +16,7 @@
  * client_msg_id; the server processes a message once.
  *
  * Security: every text from the server or the user is inserted with textContent / createTextNode,
- * never innerHTML; links are only created for http(s) URLs.
+ * never parsed as HTML; links are only created for http(s) URLs.
  */
 (function () {
   "use strict";
