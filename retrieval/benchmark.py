@@ -116,7 +116,8 @@ def proc_meminfo_kb(field: str) -> int:
 def git_commit(root: Path = PROJECT_ROOT) -> str:
     """Short commit of the work tree, marked when tracked files differ from it."""
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], check=False, cwd=root, capture_output=True, text=True, timeout=30).stdout.strip()
+        return subprocess.run(["git", *args], check=False, cwd=root, capture_output=True, text=True,
+                              timeout=30).stdout.strip()
 
     try:
         commit = git("rev-parse", "--short", "HEAD") or "unknown"
@@ -210,7 +211,8 @@ class BM25Baseline:
 def ranking_methods(searcher: Searcher) -> dict[str, Thresholds | None]:
     """Method name -> fusion weights over the Searcher's signals (None: BM25, no Searcher)."""
     t = searcher.thresholds
-    methods: dict[str, Thresholds | None] = {"lexical (TF-IDF char 2-5-grams)": dataclasses.replace(t, dense_weight=0.0)}
+    methods: dict[str, Thresholds | None] = {
+        "lexical (TF-IDF char 2-5-grams)": dataclasses.replace(t, dense_weight=0.0)}
     if searcher.dense_enabled:
         methods["dense (embeddings)"] = dataclasses.replace(t, dense_weight=1.0)
     methods[f"hybrid (dense weight {t.dense_weight:g})"] = t

@@ -39,6 +39,13 @@ FOLLOW_UP = re.compile(r"^(còn|thế còn|vậy còn|vậy thì|vậy|nhưng|n�
 # unambiguous openings count.
 FOLLOW_UP_UNACCENTED = re.compile(r"^(con neu|con khi|con truong hop|con lo|the con|vay con|vay thi|nhung neu|"
                                   r"neu|the neu|truong hop|lo nhu)\b")
+# "How do I …" questions, on accent-folded text, and sections that hold numbered steps.
+HOW_TO = re.compile(r"\b(lam sao|lam the nao|nhu the nao|the nao|ra sao|cach|kieu gi|cac buoc|thu tuc|o dau|"
+                    r"lam gi|phai lam|xu ly)\b")
+NUMBERED_STEP = re.compile(r"^\s*1[.)]\s", re.M)
+# Head start, in fused-score units, for a numbered-steps section when the question asks how: the
+# unit scores of a guide's sections typically differ by 0.02-0.1 for the same question.
+STEPS_BONUS = 0.05
 # A follow-up is short: past this many words the message carries its own topic.
 FOLLOW_UP_MAX_WORDS = 12
 
@@ -240,11 +247,24 @@ class Searcher:
         return Decision(action, ranked, query, sig.restored, used_context, guide_ids, unit_scores)
 
     def best_section(self, decision: Decision, guide_id: str) -> int:
-        """Index of the guide's section that best matches the decided question (-1: none)."""
+        """Index of the guide's section that best matches the decided question (-1: none).
+
+        A "how do I…" question gets a small head start for sections with numbered steps: "quên
+        mật khẩu thì làm sao" matches the section on *why* people forget as well as the steps,
+        and the citizen needs the steps.
+        """
         candidates = [i for i, u in enumerate(self.index.units) if u.guide_id == guide_id and u.kind == "section"]
         if not candidates:
             return -1
         scores = decision.unit_scores
         if scores is None:
             return self.index.units[candidates[0]].section
-        return self.index.units[max(candidates, key=lambda i: scores[i])].section
+        guide = self.index.guides[guide_id]
+        wants_steps = bool(HOW_TO.search(fold(decision.query)))
+
+        def score(unit: int) -> float:
+            section = guide.sections[self.index.units[unit].section]
+            bonus = STEPS_BONUS if wants_steps and NUMBERED_STEP.search(section.text) else 0.0
+            return float(scores[unit]) + bonus
+
+        return self.index.units[max(candidates, key=score)].section

@@ -38,6 +38,7 @@ def test_unaccented_forgot_password_gets_the_right_guide(client):
     assert meta["decision"] == "answer", meta
     assert meta["guide_ids"] == ["vneid_forgot_password"]
     assert "mật khẩu" in texts(replies).lower()
+    assert "1. " in texts(replies)  # a "how do I" question gets the numbered steps
     assert any(b["payload"].startswith("/feedback_helpful") for r in replies for b in r.get("buttons", []))
 
 

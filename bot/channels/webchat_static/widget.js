@@ -186,8 +186,12 @@
   var root = host.attachShadow ? host.attachShadow({mode: "open"}) : host;
   var css = el("link", {rel: "stylesheet", href: API + "/widget.css"});
   var shell = el("div", {className: "tl-shell", hidden: ""});
-  css.addEventListener("load", function () { shell.hidden = false; });
-  css.addEventListener("error", function () { shell.hidden = false; });
+  function showShell() {
+    shell.hidden = false;
+    if (typeof autosize === "function") autosize();
+  }
+  css.addEventListener("load", showShell);
+  css.addEventListener("error", showShell);
   root.appendChild(css);
   root.appendChild(shell);
 
@@ -605,6 +609,7 @@
   });
 
   function autosize() {
+    if (panel.hidden || shell.hidden) return;   // no size yet: done again when shown
     input.style.height = "auto";
     input.style.height = Math.min(input.scrollHeight, 120) + "px";
   }
@@ -618,6 +623,7 @@
     save();
     pollLoop();
     flushOutbox();
+    autosize();   // fits the (two-line on phones) placeholder now that the panel has a size
     scrollDown();
     input.focus();
   }

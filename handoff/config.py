@@ -1,0 +1,83 @@
+"""Handoff settings, read from the environment when ``load_config()`` is called (never at import).
+
+| variable | default | meaning |
+|---|---|---|
+| HANDOFF_DATABASE_URL | sqlite:///$DVC_DATA_DIR/handoff.sqlite3 | ``sqlite:///path`` or ``postgresql://user@host/db`` |
+| HANDOFF_HOURS | mon-fri 07:30-17:00 | when agents answer online (handoff.hours) |
+| HANDOFF_HOLIDAYS | (none) | ISO dates, comma separated, closed all day |
+| HANDOFF_TZ | Asia/Ho_Chi_Minh | time zone of the hours |
+| HANDOFF_AGENT_ONLINE_SECONDS | 120 | an agent is online if the console sent a heartbeat this recently |
+| HANDOFF_HOST, HANDOFF_PORT | 127.0.0.1, 5080 | where ``python -m handoff.server`` listens |
+| RASA_URL | http://127.0.0.1:$RASA_PORT | the Rasa server's HTTP API (started with --enable-api) |
+| RASA_TOKEN | (none) | Rasa's --auth-token, if it was started with one |
+| HANDOFF_SESSION_HOURS | 12 | how long an agent login lasts |
+| HANDOFF_LOGIN_MAX_FAILURES, HANDOFF_LOGIN_WINDOW_SECONDS | 5, 300 | login rate limit per IP and per username |
+| HANDOFF_COOKIE_SECURE | 0 | 1 = session cookie only over HTTPS (set it behind a TLS proxy) |
+| HANDOFF_TRUST_PROXY | 0 | 1 = take the client IP from X-Forwarded-For (only behind your own proxy) |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from bot.settings import load_settings
+from handoff.hours import Schedule
+
+DEFAULT_HOURS = "mon-fri 07:30-17:00"
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return default if value is None or value.strip() == "" else value.strip()
+
+
+def _int(name: str, default: int) -> int:
+    raw = _env(name, str(default))
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _bool(name: str) -> bool:
+    return _env(name, "0").lower() in ("1", "true", "yes", "on")
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{load_settings().data_dir / 'handoff.sqlite3'}"
+
+
+@dataclass(frozen=True)
+class HandoffConfig:
+    database_url: str
+    schedule: Schedule
+    agent_online_seconds: int = 120
+    host: str = "127.0.0.1"
+    port: int = 5080
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: str | None = None
+    session_hours: float = 12.0
+    login_max_failures: int = 5
+    login_window_seconds: int = 300
+    cookie_secure: bool = False
+    trust_proxy: bool = False
+
+
+def load_config() -> HandoffConfig:
+    schedule = Schedule.parse(_env("HANDOFF_HOURS", DEFAULT_HOURS), os.environ.get("HANDOFF_HOLIDAYS", ""),
+                              _env("HANDOFF_TZ", "Asia/Ho_Chi_Minh"))
+    return HandoffConfig(
+        database_url=_env("HANDOFF_DATABASE_URL", "") or default_database_url(),
+        schedule=schedule,
+        agent_online_seconds=_int("HANDOFF_AGENT_ONLINE_SECONDS", 120),
+        host=_env("HANDOFF_HOST", "127.0.0.1"),
+        port=_int("HANDOFF_PORT", 5080),
+        rasa_url=_env("RASA_URL", f"http://127.0.0.1:{_env('RASA_PORT', '5005')}").rstrip("/"),
+        rasa_token=_env("RASA_TOKEN", "") or None,
+        session_hours=float(_int("HANDOFF_SESSION_HOURS", 12)),
+        login_max_failures=_int("HANDOFF_LOGIN_MAX_FAILURES", 5),
+        login_window_seconds=_int("HANDOFF_LOGIN_WINDOW_SECONDS", 300),
+        cookie_secure=_bool("HANDOFF_COOKIE_SECURE"),
+        trust_proxy=_bool("HANDOFF_TRUST_PROXY"),
+    )

@@ -1,0 +1,51 @@
+"""Agent passwords: hashlib.scrypt with a random per-user salt, constant-time comparison."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+# 2^14 x 8 x 1 = 16 MiB and ~50 ms per hash on one core: slow for guessing, fine for a login.
+N, R, P, DKLEN = 2 ** 14, 8, 1, 32
+MIN_LENGTH = 10
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def hash_password(password: str, *, n: int = N, r: int = R, p: int = P) -> str:
+    """``scrypt$n$r$p$<salt>$<hash>`` (base64)."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=DKLEN,
+                            maxmem=128 * r * n * p * 2)
+    return f"scrypt${n}${r}${p}${_b64(salt)}${_b64(digest)}"
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    """True if ``password`` matches ``stored``. With ``stored`` None, still spends the time of a hash."""
+    if not stored:
+        hash_password(password or "x")  # same cost for unknown users: no user enumeration by timing
+        return False
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        n_, r_, p_ = int(n), int(r), int(p)
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(password.encode("utf-8"), salt=base64.b64decode(salt), n=n_, r=r_, p=p_,
+                                dklen=len(expected), maxmem=128 * r_ * n_ * p_ * 2)
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+def check_new_password(password: str, username: str = "") -> str | None:
+    """Why ``password`` is not acceptable for a new account, or None."""
+    if len(password) < MIN_LENGTH:
+        return f"mật khẩu cần ít nhất {MIN_LENGTH} ký tự"
+    if username and username.lower() in password.lower():
+        return "mật khẩu không được chứa tên đăng nhập"
+    return None
