@@ -51,7 +51,7 @@ validate: setup ## rasa data validate
 rasa-test: train index ## Rasa story tests (tests/conversations) against a running action server
 	@bash scripts/rasa_test.sh
 
-e2e: train index ## End-to-end tests through the real REST webhook
+e2e: train index ## End-to-end tests through the real REST webhook and the web widget in Chromium
 	@bash scripts/pytest.sh $(ACT_PY) tests/e2e
 
 eval: index ## Evaluate the search decision on DEV_FILE (local, no Rasa)

@@ -68,7 +68,7 @@ make_venv actions "$PY311" requirements/actions.lock
 if [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     say "installing Debian's chromium for the browser tests"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null
   else
     printf '\033[1;33m[setup] WARNING: /usr/bin/chromium missing: browser tests will fail (apt-get install chromium).\033[0m\n' >&2
   fi

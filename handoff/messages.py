@@ -1,0 +1,88 @@
+"""What the bot says around a handoff (Vietnamese). Messages have the shape actions/replies.py uses:
+``{"text": ..., "buttons": [...]}`` or ``{"custom": {...}}``."""
+
+from __future__ import annotations
+
+from bot.settings import Hotline
+from handoff.hours import Schedule
+from handoff.privacy import mask_phone
+
+NO_SECRETS = ("Xin đừng gửi mật khẩu, mã OTP hay mã bảo vệ (passcode) cho bất kỳ ai, kể cả tổng đài viên.")
+OFFER_QUESTION = "Bạn muốn được chuyển đến tổng đài viên không?"
+CLOSED_TEXT = ("Tổng đài viên đã kết thúc cuộc trò chuyện. Cảm ơn bạn! Từ bây giờ trợ lý ảo tiếp tục hỗ trợ bạn; "
+               "khi cần, bạn cứ nhắn câu hỏi.")
+RETURNED_TEXT = ("Tổng đài viên đã chuyển bạn lại cho trợ lý ảo. Bạn cứ tiếp tục đặt câu hỏi về VNeID hoặc dịch vụ "
+                 "công nhé.")
+
+
+def _dvc(reason: str, **extra) -> dict:
+    return {"custom": {"dvc": {"decision": "handoff", "guide_ids": [], "reason": reason, **extra}}}
+
+
+def queued_messages(hotline: Hotline, position: int, reason: str, handoff_id: str) -> list[dict]:
+    place = ("Bạn là người tiếp theo" if position <= 1 else f"Bạn đang ở vị trí số {position} trong hàng chờ")
+    text = (f"Tôi đã chuyển cuộc trò chuyện của bạn đến tổng đài viên của {hotline.name}. {place}; tổng đài viên "
+            f"sẽ trả lời ngay tại đây. Trong lúc chờ, trợ lý ảo tạm dừng trả lời, bạn cứ nhắn thêm thông tin "
+            f"(tổng đài viên sẽ đọc được). Bạn cũng có thể gọi số {hotline.number} ({hotline.hours}). {NO_SECRETS}")
+    return [{"text": text}, _dvc(reason, handoff="queued", position=position, handoff_id=handoff_id)]
+
+
+def offline_messages(hotline: Hotline, schedule: Schedule, why: str, reason: str, callback: bool) -> list[dict]:
+    if why == "closed_hours":
+        now = (f"Hiện ngoài giờ tổng đài viên trực tuyến ({schedule.describe_vi()}), nên tôi chưa chuyển "
+               f"cuộc trò chuyện được.")
+    elif why == "no_agent":
+        now = "Hiện chưa có tổng đài viên trực tuyến nào rảnh, nên tôi chưa chuyển cuộc trò chuyện được."
+    else:
+        now = "Hiện tôi chưa chuyển cuộc trò chuyện đến tổng đài viên được."
+    text = (f"{now} Bạn vui lòng gọi {hotline.name}, số {hotline.number} ({hotline.hours}), để được hỗ trợ "
+            f"trực tiếp. {NO_SECRETS}")
+    messages = [{"text": text}]
+    if callback:
+        messages.append({"text": "Hoặc bạn có muốn để lại họ tên và số điện thoại để tổng đài viên gọi lại cho "
+                                 "bạn trong giờ làm việc không?",
+                         "buttons": [{"title": "Để lại số gọi lại", "payload": "/affirm"},
+                                     {"title": "Không cần", "payload": "/deny"}]})
+    messages.append(_dvc(reason))
+    return messages
+
+
+def offer_messages(question: str | None, route_title: str | None, route_kind: str | None, reason: str,
+                   top_title: str | None = None) -> list[dict]:
+    """One short turn: what the bot understood, then the question (buttons Có / Không)."""
+    if route_kind == "handoff" and route_title:
+        understood = f"Tôi hiểu bạn cần hỗ trợ về: «{route_title}». Việc này cần tổng đài viên xem trực tiếp."
+    elif question:
+        short = question if len(question) <= 120 else question[:117].rstrip() + "…"
+        about = f" (gần nhất là «{top_title}», nhưng chưa chắc đúng)" if top_title else ""
+        understood = f"Tôi hiểu bạn đang hỏi: «{short}»{about}, và tôi chưa trả lời chắc chắn được."
+    else:
+        understood = "Tôi chưa trả lời chắc chắn được câu hỏi của bạn."
+    return [
+        {"text": f"{understood} {OFFER_QUESTION}",
+         "buttons": [{"title": "Có, chuyển giúp tôi", "payload": "/affirm"},
+                     {"title": "Không, tôi hỏi tiếp", "payload": "/deny"}]},
+        {"custom": {"dvc": {"decision": "offer_handoff", "guide_ids": [], "reason": reason}}},
+    ]
+
+
+def unavailable_messages(hotline: Hotline, reason: str) -> list[dict]:
+    """The store could not be used: still tell the citizen how to reach a person."""
+    return offline_messages(hotline, Schedule.parse(""), "error", reason, callback=False)
+
+
+CALLBACK_ASK_NAME = "Bạn cho tôi xin họ và tên (gõ «thôi» để huỷ):"
+CALLBACK_ASK_PHONE = "Số điện thoại để tổng đài viên gọi lại là số nào? (ví dụ 0912345678)"
+CALLBACK_BAD_NAME = "Họ tên cần từ 2 đến 60 chữ cái, không có chữ số. Bạn nhập lại giúp tôi nhé."
+CALLBACK_BAD_PHONE = "Số điện thoại chưa đúng (10 chữ số, bắt đầu bằng 0, hoặc +84…). Bạn nhập lại giúp tôi nhé."
+CALLBACK_ASK_CONSENT = ("Thông tin này chỉ dùng để tổng đài viên gọi lại cho bạn và được lưu trong hệ thống của "
+                        "tổng đài. Bạn gõ «đồng ý» để lưu, hoặc «không» để huỷ.")
+CALLBACK_BAD_CONSENT = "Bạn gõ «đồng ý» để tôi lưu thông tin, hoặc «không» để huỷ nhé."
+CALLBACK_CANCELLED = "Tôi đã huỷ yêu cầu gọi lại và không lưu thông tin nào của bạn. Bạn cần hỏi gì thêm không?"
+CALLBACK_FAILED = ("Xin lỗi, hệ thống chưa lưu được yêu cầu gọi lại. Bạn vui lòng gọi trực tiếp {name}, "
+                   "số {number} ({hours}).")
+
+
+def callback_saved(hotline: Hotline, phone: str) -> str:
+    return (f"Tôi đã ghi nhận yêu cầu gọi lại đến số {mask_phone(phone)}. Tổng đài viên của {hotline.name} sẽ gọi "
+            f"lại trong giờ làm việc. Khi cần gấp, bạn gọi số {hotline.number} ({hotline.hours}).")
