@@ -1,19 +1,32 @@
-"""Feedback on answers and the request for a person (the queue itself is the handoff issue)."""
+"""Feedback on answers, the handoff to a hotline agent, and the call-back request.
+
+The handoff itself (record, queue, agent console) lives in the ``handoff`` package; these actions
+only read the tracker, call it, and say what happened.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
+import unicodedata
 from typing import Any
 
-from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import replies
 from actions.answer import _send
 from bot.settings import load_settings
+from handoff import messages as hm
+from handoff.privacy import normalize_phone
+from handoff.safety import urgent_messages
+from handoff.transcript import latest_decision
 
 log = logging.getLogger(__name__)
+
+CALLBACK_SLOTS = ("callback_name", "callback_phone", "callback_consent", "callback_cancelled")
 
 
 class ActionRecordFeedback(Action):
@@ -40,14 +53,186 @@ class ActionRecordFeedback(Action):
         return [SlotSet("last_topic", topic)] if topic else []
 
 
+def _latest_text(tracker: Tracker) -> str:
+    return (tracker.latest_message or {}).get("text") or ""
+
+
+def _guide_title(guide_id: str) -> str | None:
+    """The title of a guide or routing entry from the served index (None when there is none)."""
+    try:
+        from retrieval.service import get_service
+
+        guide = get_service().searcher().index.guides.get(guide_id)
+        return guide.title if guide is not None else None
+    except Exception:  # noqa: BLE001 - a title is a nicety; no index is fine here
+        return None
+
+
+def _handoff_reason(tracker: Tracker) -> str:
+    """Why the conversation goes to a person: asked outright, or accepted the bot's offer."""
+    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+    if intent == "request_human":
+        return "citizen_request"
+    offer = latest_decision(tracker.events) or {}
+    if offer.get("decision") == "offer_handoff" and offer.get("reason"):
+        return str(offer["reason"])
+    return "citizen_request"
+
+
 class ActionRequestHuman(Action):
-    """The citizen asked for a person: tell them how, and mark the handoff for the console."""
+    """Hand the conversation to a person.
+
+    Working hours and an agent online: record it, queue it, tell the citizen their place and pause
+    the bot (Rasa keeps recording messages; the agent console reads them). Otherwise: the hotline
+    number and hours, and the offer of a call back. The store failing never loses the citizen:
+    they still get the hotline number.
+    """
 
     def name(self) -> str:
         return "action_request_human"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[EventType]:
+        from handoff import intake
+        from handoff.config import load_config
+        from handoff.store import get_store
+
         settings = load_settings()
-        _send(dispatcher, replies.handoff_messages(settings.hotline, reason="citizen_request"))
+        _send(dispatcher, urgent_messages(_latest_text(tracker)))
+        reason = _handoff_reason(tracker)
+        try:
+            config = load_config()
+            store = get_store(config.database_url)
+            outcome = await asyncio.to_thread(
+                intake.open_handoff, store, config, sender_id=tracker.sender_id,
+                channel=tracker.get_latest_input_channel(), events=list(tracker.events),
+                latest_message=tracker.latest_message, slots=dict(tracker.slots), reason=reason, titles=_guide_title)
+        except Exception:  # noqa: BLE001 - no database, bad HANDOFF_HOURS...: the hotline still works
+            log.exception("handoff for %s could not be recorded", tracker.sender_id)
+            _send(dispatcher, hm.unavailable_messages(settings.hotline, reason))
+            return [SlotSet("abstain_count", 0)]
+        if outcome.status in ("queued", "claimed"):
+            _send(dispatcher, hm.queued_messages(settings.hotline, outcome.position, reason, outcome.handoff["id"]))
+            return [SlotSet("abstain_count", 0), ConversationPaused()]
+        _send(dispatcher, hm.offline_messages(settings.hotline, config.schedule, outcome.why, reason, callback=True))
         return [SlotSet("abstain_count", 0)]
+
+
+class ActionOfferHandoff(Action):
+    """After two abstentions in a row, or a question that policy sends to a person: say in one
+    short turn what the bot understood and ask whether to transfer (affirm / deny, see
+    data/rules/handoff.yml). Run as a follow-up of action_answer_question."""
+
+    def name(self) -> str:
+        return "action_offer_handoff"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[EventType]:
+        decision = latest_decision(tracker.events) or {}
+        route = decision.get("route") or ""
+        kind, _, route_id = route.partition(":") if route else ("", "", "")
+        reason = f"policy:{route_id}" if kind == "handoff" and route_id else "repeated_abstain"
+        ranking = [r for r in decision.get("ranking") or [] if isinstance(r, dict)]
+        top_title = _guide_title(ranking[0]["id"]) if ranking and kind != "handoff" and ranking[0].get("id") else None
+        question = _latest_text(tracker)
+        if question.startswith("/"):
+            question = tracker.get_slot("last_question") or ""
+        from handoff.privacy import redact_secrets
+
+        _send(dispatcher, hm.offer_messages(redact_secrets(question) or None,
+                                            _guide_title(route_id) if kind == "handoff" else None,
+                                            kind or None, reason, top_title))
+        return [SlotSet("abstain_count", 0)]
+
+
+# ---------------------------------------------------------------------------------------- call back
+
+
+def _plain(text: str) -> str:
+    text = unicodedata.normalize("NFC", text or "").lower().strip()
+    return re.sub(r"[.!?…\s]+$", "", text)
+
+
+CANCEL_WORDS = {"thôi", "thoi", "hủy", "huỷ", "huy", "không", "khong", "ko", "k", "không cần", "khong can",
+                "thôi khỏi", "khỏi", "bỏ qua", "cancel", "/deny"}
+CONSENT_YES = re.compile(r"(?<![\w])(đồng\s*ý|dong\s*y|đồng\s*í)(?![\w])")
+CONSENT_NO = re.compile(r"(?<![\w])(không|khong|ko|hủy|huỷ|huy|thôi|thoi|từ\s*chối|tu\s*choi)(?![\w])")
+NAME = re.compile(r"^[^\W\d_]+(?:[ .'-][^\W\d_]+)*$")
+
+
+class ValidateCallbackForm(FormValidationAction):
+    """Name, phone and explicit consent ("đồng ý") for a call back; «thôi» cancels at any step."""
+
+    def name(self) -> str:
+        return "validate_callback_form"
+
+    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker,
+                             domain: dict[str, Any]) -> list[str]:
+        return [] if tracker.get_slot("callback_cancelled") else domain_slots
+
+    @staticmethod
+    def _cancelled(value: Any) -> bool:
+        return _plain(str(value or "")) in CANCEL_WORDS
+
+    async def validate_callback_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                     domain: dict[str, Any]) -> dict[str, Any]:
+        if self._cancelled(value):
+            return {"callback_name": None, "callback_cancelled": True}
+        name = " ".join(str(value or "").split())
+        if 2 <= len(name) <= 60 and NAME.match(name):
+            return {"callback_name": name}
+        dispatcher.utter_message(text=hm.CALLBACK_BAD_NAME)
+        return {"callback_name": None}
+
+    async def validate_callback_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                      domain: dict[str, Any]) -> dict[str, Any]:
+        if self._cancelled(value):
+            return {"callback_phone": None, "callback_cancelled": True}
+        phone = normalize_phone(str(value or ""))
+        if phone:
+            return {"callback_phone": phone}
+        dispatcher.utter_message(text=hm.CALLBACK_BAD_PHONE)
+        return {"callback_phone": None}
+
+    async def validate_callback_consent(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                        domain: dict[str, Any]) -> dict[str, Any]:
+        text = _plain(str(value or ""))
+        if CONSENT_YES.search(text) and not re.search(r"(không|khong|chưa|chua)\s*(đồng|dong)", text):
+            return {"callback_consent": "đồng ý"}
+        if CONSENT_NO.search(text) or self._cancelled(value):
+            return {"callback_consent": None, "callback_cancelled": True}
+        dispatcher.utter_message(text=hm.CALLBACK_BAD_CONSENT)
+        return {"callback_consent": None}
+
+
+class ActionSubmitCallback(Action):
+    """Store the call-back request (only with consent), then forget the slots."""
+
+    def name(self) -> str:
+        return "action_submit_callback"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[EventType]:
+        settings = load_settings()
+        reset = [SlotSet(name, None) for name in CALLBACK_SLOTS]
+        name, phone = tracker.get_slot("callback_name"), tracker.get_slot("callback_phone")
+        consent = tracker.get_slot("callback_consent")
+        if tracker.get_slot("callback_cancelled") or consent != "đồng ý" or not name or not phone:
+            dispatcher.utter_message(text=hm.CALLBACK_CANCELLED)
+            return reset
+        from handoff.config import load_config
+        from handoff.store import get_store
+
+        try:
+            store = get_store(load_config().database_url)
+            latest = await asyncio.to_thread(store.latest_handoff, tracker.sender_id)
+            await asyncio.to_thread(store.add_callback, tracker.sender_id, tracker.get_latest_input_channel(), name,
+                                    phone, consent, latest["id"] if latest else None)
+        except Exception:  # noqa: BLE001 - tell the citizen the hotline instead
+            log.exception("call-back request of %s could not be stored", tracker.sender_id)
+            hotline = settings.hotline
+            dispatcher.utter_message(text=hm.CALLBACK_FAILED.format(name=hotline.name, number=hotline.number,
+                                                                    hours=hotline.hours))
+            return reset
+        dispatcher.utter_message(text=hm.callback_saved(settings.hotline, phone))
+        return reset

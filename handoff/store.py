@@ -346,6 +346,13 @@ class Store:
             row = db.one("SELECT * FROM handoffs WHERE sender_id = ? AND status IN ('queued', 'claimed')", (sender_id,))
         return self._decode(row) if row else None
 
+    def latest_handoff(self, sender_id: str) -> dict | None:
+        """The sender's most recent handoff of any status."""
+        with self.tx() as db:
+            row = db.one("SELECT * FROM handoffs WHERE sender_id = ? ORDER BY created_at DESC, id DESC LIMIT 1",
+                         (sender_id,))
+        return self._decode(row) if row else None
+
     def list_handoffs(self, statuses: tuple[str, ...] = OPEN_STATUSES, limit: int = 200) -> list[dict]:
         marks = ", ".join("?" for _ in statuses)
         with self.tx() as db:

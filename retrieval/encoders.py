@@ -19,6 +19,10 @@ from bot.text.normalize import fold
 
 log = logging.getLogger(__name__)
 
+# Characters of a query that are embedded (~150-200 tokens; long story-style messages in the dev
+# set are under 400 characters, so this only cuts pasted walls of text).
+QUERY_MAX_CHARS = 600
+
 
 class Encoder(Protocol):
     model_id: str
@@ -51,6 +55,9 @@ class SentenceTransformerEncoder:
         self._doc_prompt = "document" if "document" in prompts else None
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
+        # A 10,000-character message would take ~14 s of CPU to embed (the model reads up to 2,048
+        # tokens); the question is in its first few sentences, so cap what we embed.
+        texts = [t[:QUERY_MAX_CHARS] for t in texts]
         vectors = self._model.encode(texts, prompt_name=self._query_prompt, normalize_embeddings=True,
                                      convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)

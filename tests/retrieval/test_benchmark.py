@@ -44,4 +44,7 @@ def test_benchmark_writes_every_section(tmp_path, monkeypatch, capsys):
                     "## Index build", "## Memory (MB)"):
         assert heading in report
     assert "BM25 baseline" in report and "hashing-256" in report
+    incremental = next(line for line in report.splitlines() if line.startswith("| incremental"))
+    cells = [cell.strip() for cell in incremental.strip("|").split("|")]
+    assert cells[3:5] == ["0", "kept (up to date)"]  # embedded nothing, served build kept
     assert "## Index build" in capsys.readouterr().out
