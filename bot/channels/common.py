@@ -1,5 +1,10 @@
 """Shared helpers for the custom Zalo OA and Facebook Messenger channels.
 
+Besides small helpers, :class:`WebhookOutput` and :class:`WebhookInput` hold
+what both platform channels do alike (chunked sending, buttons with a numbered
+fallback, signed webhooks, dedupe, background processing); the subclasses in
+``zalo.py`` and ``messenger.py`` supply the platform formats and checks.
+
 Nothing in this module performs I/O or creates network clients at import time.
 """
 
@@ -10,10 +15,12 @@ import os
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
-from sanic import response
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
 from sanic.response import HTTPResponse
 
 logger = logging.getLogger(__name__)
@@ -77,6 +84,10 @@ def config_value(
         if value is not None and value.strip() != "":
             return value.strip()
     return default
+
+
+def str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def mask_secret(value: str | None) -> str:
@@ -407,3 +418,410 @@ class BackgroundTasks:
                 await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
         await asyncio.wait_for(_wait(), timeout)
+
+
+# --------------------------------------------------------------------------- #
+# Event helpers
+# --------------------------------------------------------------------------- #
+
+
+def is_human_agent(kwargs: Mapping[str, Any]) -> bool:
+    """True if a response was written by a human agent (flag or custom payload)."""
+    if kwargs.get("human_agent"):
+        return True
+    custom = kwargs.get("custom")
+    return isinstance(custom, dict) and bool(custom.get("human_agent"))
+
+
+def dict_field(event: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """``event[key]`` if it is an object, else an empty dict."""
+    value = event.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def first_id(event: Mapping[str, Any], keys: Iterable[str]) -> str | None:
+    """The ``id`` of the first object among ``event[key]`` (for ``keys``) that has one."""
+    for key in keys:
+        value = event.get(key)
+        if isinstance(value, dict) and value.get("id"):
+            return str(value["id"])
+    return None
+
+
+# --------------------------------------------------------------------------- #
+# Channel base classes
+# --------------------------------------------------------------------------- #
+
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+
+class WebhookOutput(OutputChannel):
+    """What the Zalo and Messenger senders share.
+
+    Text is split into chunks of ``max_text_length``; buttons are sent in the
+    platform's format when :meth:`_buttons_fit`, else as a numbered list whose
+    answers :class:`ChoiceMemory` maps back to payloads. Subclasses send one
+    platform ``message`` object in :meth:`_send_object` and build the
+    button/image/custom messages. ``human_agent`` (see :func:`is_human_agent`)
+    is handed to :meth:`_send_object`; a platform without agent tags ignores it.
+    """
+
+    channel_name: ClassVar[str]
+    # Name in log messages ("Zalo", "Messenger").
+    channel_title: ClassVar[str]
+    config_class: ClassVar[Any]
+    log: ClassVar[logging.Logger] = logger
+    max_text_length: ClassVar[int]
+    # Text of a button message when the response has buttons but no text.
+    buttons_default_text: ClassVar[str] = ""
+    # Custom payload keys holding a raw platform message (first truthy one wins).
+    raw_message_keys: ClassVar[tuple[str, ...]] = ()
+    # Keys copied from a custom payload that has "text" or "attachment".
+    custom_message_keys: ClassVar[tuple[str, ...]] = ("text", "attachment")
+
+    @classmethod
+    def name(cls) -> str:
+        return cls.channel_name
+
+    def __init__(self, config: Any = None, choices: ChoiceMemory | None = None) -> None:
+        super().__init__()
+        self.config = config or self.config_class.from_credentials(None)
+        self.choices = choices or ChoiceMemory()
+
+    # -- platform specifics ------------------------------------------------- #
+
+    async def _send_object(
+        self, recipient_id: str, message: dict[str, Any], human_agent: bool
+    ) -> bool:
+        raise NotImplementedError
+
+    def _buttons_fit(self, buttons: list[dict[str, Any]]) -> bool:
+        raise NotImplementedError
+
+    def _buttons_message(self, text: str, buttons: list[dict[str, Any]]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _image_message(self, image: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def _send_custom(self, recipient_id: str, json_message: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    # -- OutputChannel API -------------------------------------------------- #
+
+    async def send_text_message(
+        self, recipient_id: str, text: str, **kwargs: Any
+    ) -> bool:
+        human_agent = is_human_agent(kwargs)
+        ok = True
+        for chunk in split_text(text, self.max_text_length):
+            ok = await self._send_object(recipient_id, {"text": chunk}, human_agent) and ok
+        return ok
+
+    async def send_agent_message(
+        self,
+        recipient_id: str,
+        text: str,
+        buttons: list[dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        """Sends a human agent's reply (with the platform's agent tag, if any)."""
+        if buttons:
+            return await self.send_text_with_buttons(
+                recipient_id, text, buttons, human_agent=True
+            )
+        return await self.send_text_message(recipient_id, text, human_agent=True)
+
+    async def send_text_with_buttons(
+        self,
+        recipient_id: str,
+        text: str,
+        buttons: list[dict[str, Any]],
+        **kwargs: Any,
+    ) -> bool:
+        human_agent = is_human_agent(kwargs)
+        if not buttons:
+            return await self.send_text_message(
+                recipient_id, text, human_agent=human_agent
+            )
+        if not self._buttons_fit(buttons):
+            self.choices.remember(recipient_id, buttons)
+            return await self.send_text_message(
+                recipient_id, numbered_list(text, buttons), human_agent=human_agent
+            )
+        chunks = split_text(text, self.max_text_length) or [self.buttons_default_text]
+        ok = True
+        for chunk in chunks[:-1]:
+            ok = await self._send_object(recipient_id, {"text": chunk}, human_agent) and ok
+        message = self._buttons_message(chunks[-1], buttons)
+        self.choices.forget(recipient_id)
+        return await self._send_object(recipient_id, message, human_agent) and ok
+
+    async def send_quick_replies(
+        self,
+        recipient_id: str,
+        text: str,
+        quick_replies: list[dict[str, Any]],
+        **kwargs: Any,
+    ) -> bool:
+        return await self.send_text_with_buttons(
+            recipient_id, text, quick_replies, **kwargs
+        )
+
+    async def send_image_url(
+        self, recipient_id: str, image: str, **kwargs: Any
+    ) -> bool:
+        return await self._send_object(
+            recipient_id, self._image_message(image), is_human_agent(kwargs)
+        )
+
+    async def send_custom_json(
+        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
+    ) -> bool:
+        """Custom payloads; see the subclass's ``_send_custom``."""
+        if not isinstance(json_message, dict):
+            self.log.warning(
+                "Ignoring non-dict custom payload for %s.", self.channel_title
+            )
+            return False
+        return await self._send_custom(recipient_id, json_message)
+
+    async def _send_custom_content(
+        self, recipient_id: str, json_message: dict[str, Any], human_agent: bool
+    ) -> bool:
+        """Sends a raw platform message found in a custom payload, else ignores it.
+
+        Never dumps the payload as JSON to citizens.
+        """
+        raw = None
+        for key in self.raw_message_keys:
+            raw = json_message.get(key)
+            if raw:
+                break
+        if isinstance(raw, dict):
+            return await self._send_object(recipient_id, raw, human_agent)
+        if "text" in json_message or "attachment" in json_message:
+            message = {
+                k: json_message[k] for k in self.custom_message_keys if k in json_message
+            }
+            return await self._send_object(recipient_id, message, human_agent)
+        self.log.debug(
+            "Ignoring custom payload without %s content: %s",
+            self.channel_title,
+            list(json_message),
+        )
+        return True
+
+
+class WebhookInput(InputChannel):
+    """What the Zalo and Messenger webhooks share.
+
+    Routes (below ``/webhooks/<channel_name>``): ``GET /`` health,
+    ``GET /webhook`` (:meth:`_webhook_get`) and ``POST /webhook``
+    (:meth:`_receive`, which subclasses implement with the helpers here:
+    signature check, JSON decoding, dedupe, background processing).
+    """
+
+    channel_name: ClassVar[str]
+    # Name in log messages ("Zalo", "Messenger").
+    channel_title: ClassVar[str]
+    config_class: ClassVar[Any]
+    log: ClassVar[logging.Logger] = logger
+    # Webhook signature: header, env var of the key, how the key is named in
+    # the "not configured" error, and the HTTP status of signature failures.
+    signature_header: ClassVar[str]
+    secret_env_var: ClassVar[str]
+    secret_description: ClassVar[str]
+    signature_failure_status: ClassVar[int]
+    # Route name of ``GET /webhook``.
+    webhook_get_route: ClassVar[str] = "webhook_info"
+
+    @classmethod
+    def name(cls) -> str:
+        return cls.channel_name
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> "WebhookInput":
+        return cls(cls.config_class.from_credentials(credentials))
+
+    def __init__(self, config: Any = None) -> None:
+        self.config = config or self.config_class.from_credentials(None)
+        self.choices = ChoiceMemory(self.config.dedup_capacity)
+        self.seen_events = LRUSet(self.config.dedup_capacity)
+        self.background = BackgroundTasks()
+        if not self.signing_secret:
+            self.log.warning(
+                "%s is not set: the %s webhook will reject every event "
+                "(signatures cannot be verified).",
+                self.secret_env_var,
+                self.channel_title,
+            )
+        self._warn_config()
+        if self.get_output_channel().dry_run:
+            self.log.info(
+                "%s channel in dry-run mode: replies are logged, not sent.",
+                self.channel_title,
+            )
+
+    @property
+    def signing_secret(self) -> str | None:
+        """The key webhook signatures are checked with."""
+        raise NotImplementedError
+
+    def _warn_config(self) -> None:
+        """Logs further configuration problems at start-up (default: none)."""
+
+    def get_output_channel(self) -> WebhookOutput:
+        raise NotImplementedError
+
+    async def wait_idle(self, timeout: float | None = 10.0) -> None:
+        """Waits for background processing of received events to finish."""
+        await self.background.wait_idle(timeout)
+
+    # -- handlers (run in the background) ------------------------------------ #
+
+    async def _handle_text(
+        self,
+        on_new_message: OnNewMessage,
+        sender_id: str,
+        text: str,
+        message_id: str | None,
+        metadata: dict[str, Any],
+        resolve_numbers: bool = True,
+    ) -> None:
+        if resolve_numbers:
+            resolved = self.choices.resolve(sender_id, text)
+            if resolved is not None:
+                text = resolved
+        await on_new_message(
+            UserMessage(
+                text,
+                self.get_output_channel(),
+                sender_id,
+                input_channel=self.name(),
+                message_id=message_id,
+                metadata=metadata,
+            )
+        )
+
+    async def _reply_non_text(self, sender_id: str) -> None:
+        await self.get_output_channel().send_text_message(sender_id, NON_TEXT_REPLY)
+
+    def _submit_text(
+        self,
+        on_new_message: OnNewMessage,
+        sender_id: str,
+        text: str,
+        message_id: str | None,
+        metadata: dict[str, Any],
+        description: str,
+        resolve_numbers: bool = True,
+    ) -> None:
+        """Hands the text to Rasa after the response, in order per sender."""
+        self.background.submit(
+            sender_id,
+            lambda: self._handle_text(
+                on_new_message, sender_id, text, message_id, metadata, resolve_numbers
+            ),
+            description,
+        )
+
+    def _submit_non_text(self, sender_id: str, description: str) -> None:
+        """Answers a sticker/image/file/... with :data:`NON_TEXT_REPLY`."""
+        self.background.submit(
+            sender_id, lambda: self._reply_non_text(sender_id), description
+        )
+
+    # -- blueprint -------------------------------------------------------------- #
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        webhook_blueprint = Blueprint(
+            f"{self.channel_name}_webhook", type(self).__module__
+        )
+
+        @webhook_blueprint.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok", "channel": self.channel_name})
+
+        @webhook_blueprint.route(
+            "/webhook", methods=["GET"], name=self.webhook_get_route
+        )
+        async def webhook_get(request: Request) -> HTTPResponse:
+            return self._webhook_get(request)
+
+        @webhook_blueprint.route("/webhook", methods=["POST"])
+        async def webhook(request: Request) -> HTTPResponse:
+            try:
+                return self._receive(request, on_new_message)
+            except Exception:  # pragma: no cover - last line of defence
+                self.log.exception("Unexpected error in %s webhook.", self.channel_title)
+                return json_error(400, "bad_request", "Could not process the event.")
+
+        return webhook_blueprint
+
+    def _webhook_get(self, request: Request) -> HTTPResponse:
+        return response.json({"status": "ok", "channel": self.channel_name})
+
+    def _receive(self, request: Request, on_new_message: OnNewMessage) -> HTTPResponse:
+        raise NotImplementedError
+
+    # -- request helpers ------------------------------------------------------ #
+
+    def _check_signature(
+        self, request: Request, verify: Callable[[str, str], bool]
+    ) -> HTTPResponse | None:
+        """None if ``verify(header, signing_secret)`` accepts the request's signature.
+
+        Otherwise the error response: the key is not configured, the header is
+        missing, or the signature is wrong.
+        """
+        secret = self.signing_secret
+        status = self.signature_failure_status
+        if not secret:
+            self.log.error(
+                "%s webhook: rejecting event, %s not set.",
+                self.channel_title,
+                self.secret_env_var,
+            )
+            return json_error(
+                status,
+                "signature_not_configured",
+                f"Webhook {self.secret_description} is not configured.",
+            )
+        header = request.headers.get(self.signature_header)
+        if not header:
+            self.log.warning(
+                "%s webhook: missing %s header.", self.channel_title, self.signature_header
+            )
+            return json_error(
+                status, "missing_signature", f"Header {self.signature_header} is required."
+            )
+        if not verify(header, secret):
+            self.log.warning("%s webhook: invalid signature.", self.channel_title)
+            return json_error(status, "invalid_signature", "Signature verification failed.")
+        return None
+
+    def _decode_json(self, raw: bytes) -> tuple[Any, HTTPResponse | None]:
+        """(body, None), or (None, the 400 error response) if ``raw`` is not JSON."""
+        try:
+            return json.loads(raw.decode("utf-8")), None
+        except (UnicodeDecodeError, ValueError):
+            self.log.warning(
+                "%s webhook: malformed JSON body (%d bytes).", self.channel_title, len(raw)
+            )
+            return None, json_error(
+                400, "invalid_json", "Request body is not valid JSON."
+            )
+
+    def _is_duplicate(self, dedup_key: str) -> bool:
+        """True (and logged) if an event with ``dedup_key`` was received before."""
+        if self.seen_events.seen(dedup_key):
+            self.log.info(
+                "%s webhook: duplicate event %s ignored.", self.channel_title, dedup_key
+            )
+            return True
+        return False
+
+    def _channel_metadata(self, info: Mapping[str, Any]) -> dict[str, Any]:
+        """``{channel_name: info}`` without the None values (UserMessage metadata)."""
+        return {self.channel_name: {k: v for k, v in info.items() if v is not None}}

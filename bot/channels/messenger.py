@@ -19,28 +19,27 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
-from sanic import Blueprint, response
+from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels import common
 from bot.channels.common import (
-    NON_TEXT_REPLY,
-    BackgroundTasks,
-    ChoiceMemory,
-    LRUSet,
+    OnNewMessage,
+    WebhookInput,
+    WebhookOutput,
     button_payload,
     button_url,
     config_value,
+    dict_field,
+    first_id,
     json_error,
-    numbered_list,
     parse_bool,
-    split_text,
+    str_or_none,
     truncate,
 )
 
@@ -83,13 +82,13 @@ class MessengerConfig:
     ) -> "MessengerConfig":
         c = credentials or {}
         return cls(
-            verify_token=_str_or_none(
+            verify_token=str_or_none(
                 config_value(c, ["verify_token", "verify"], "FB_VERIFY_TOKEN")
             ),
-            app_secret=_str_or_none(
+            app_secret=str_or_none(
                 config_value(c, ["app_secret", "secret"], "FB_APP_SECRET")
             ),
-            page_access_token=_str_or_none(
+            page_access_token=str_or_none(
                 config_value(
                     c,
                     ["page_access_token", "page-access-token"],
@@ -105,10 +104,6 @@ class MessengerConfig:
     @property
     def send_url(self) -> str:
         return GRAPH_SEND_URL.format(version=self.graph_version)
-
-
-def _str_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 # --------------------------------------------------------------------------- #
@@ -142,14 +137,7 @@ def verify_signature(
 # --------------------------------------------------------------------------- #
 
 
-def _is_human_agent(kwargs: Mapping[str, Any]) -> bool:
-    if kwargs.get("human_agent"):
-        return True
-    custom = kwargs.get("custom")
-    return isinstance(custom, dict) and bool(custom.get("human_agent"))
-
-
-class MessengerOutput(OutputChannel):
+class MessengerOutput(WebhookOutput):
     """Sends messages with the Messenger Send API.
 
     Bot replies use ``messaging_type: RESPONSE``. Replies written by a human
@@ -159,18 +147,16 @@ class MessengerOutput(OutputChannel):
     the Page needs the Human Agent permission).
     """
 
-    @classmethod
-    def name(cls) -> str:
-        return CHANNEL_NAME
+    channel_name = CHANNEL_NAME
+    channel_title = "Messenger"
+    config_class = MessengerConfig
+    log = logger
+    max_text_length = MAX_TEXT_LENGTH
+    buttons_default_text = "Bạn chọn:"
+    raw_message_keys = ("messenger", "facebook")
+    custom_message_keys = ("text", "attachment", "quick_replies")
 
-    def __init__(
-        self,
-        config: MessengerConfig | None = None,
-        choices: ChoiceMemory | None = None,
-    ) -> None:
-        super().__init__()
-        self.config = config or MessengerConfig.from_credentials(None)
-        self.choices = choices or ChoiceMemory()
+    config: MessengerConfig
 
     @property
     def dry_run(self) -> bool:
@@ -222,35 +208,12 @@ class MessengerOutput(OutputChannel):
         )
         return False
 
-    # -- OutputChannel API -------------------------------------------------- #
-
-    async def send_text_message(
-        self, recipient_id: str, text: str, **kwargs: Any
+    async def _send_object(
+        self, recipient_id: str, message: dict[str, Any], human_agent: bool
     ) -> bool:
-        human_agent = _is_human_agent(kwargs)
-        ok = True
-        for chunk in split_text(text, MAX_TEXT_LENGTH):
-            ok = (
-                await self.send_message_object(
-                    recipient_id, {"text": chunk}, human_agent
-                )
-                and ok
-            )
-        return ok
+        return await self.send_message_object(recipient_id, message, human_agent)
 
-    async def send_agent_message(
-        self,
-        recipient_id: str,
-        text: str,
-        buttons: list[dict[str, Any]] | None = None,
-        **kwargs: Any,
-    ) -> bool:
-        """Sends a human agent's reply with the HUMAN_AGENT message tag."""
-        if buttons:
-            return await self.send_text_with_buttons(
-                recipient_id, text, buttons, human_agent=True
-            )
-        return await self.send_text_message(recipient_id, text, human_agent=True)
+    # -- buttons, images, custom payloads ----------------------------------- #
 
     @staticmethod
     def quick_replies_fit(buttons: list[dict[str, Any]]) -> bool:
@@ -276,66 +239,21 @@ class MessengerOutput(OutputChannel):
             for b in buttons
         ]
 
-    async def send_text_with_buttons(
-        self,
-        recipient_id: str,
-        text: str,
-        buttons: list[dict[str, Any]],
-        **kwargs: Any,
-    ) -> bool:
-        human_agent = _is_human_agent(kwargs)
-        if not buttons:
-            return await self.send_text_message(
-                recipient_id, text, human_agent=human_agent
-            )
-        if not self.quick_replies_fit(buttons):
-            self.choices.remember(recipient_id, buttons)
-            return await self.send_text_message(
-                recipient_id, numbered_list(text, buttons), human_agent=human_agent
-            )
-        chunks = split_text(text, MAX_TEXT_LENGTH) or ["Bạn chọn:"]
-        ok = True
-        for chunk in chunks[:-1]:
-            ok = (
-                await self.send_message_object(
-                    recipient_id, {"text": chunk}, human_agent
-                )
-                and ok
-            )
-        message = {
-            "text": chunks[-1],
-            "quick_replies": self.build_quick_replies(buttons),
-        }
-        self.choices.forget(recipient_id)
-        return await self.send_message_object(recipient_id, message, human_agent) and ok
+    def _buttons_fit(self, buttons: list[dict[str, Any]]) -> bool:
+        return self.quick_replies_fit(buttons)
 
-    async def send_quick_replies(
-        self,
-        recipient_id: str,
-        text: str,
-        quick_replies: list[dict[str, Any]],
-        **kwargs: Any,
-    ) -> bool:
-        return await self.send_text_with_buttons(
-            recipient_id, text, quick_replies, **kwargs
-        )
+    def _buttons_message(self, text: str, buttons: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"text": text, "quick_replies": self.build_quick_replies(buttons)}
 
-    async def send_image_url(
-        self, recipient_id: str, image: str, **kwargs: Any
-    ) -> bool:
-        message = {
+    def _image_message(self, image: str) -> dict[str, Any]:
+        return {
             "attachment": {
                 "type": "image",
                 "payload": {"url": image, "is_reusable": True},
             }
         }
-        return await self.send_message_object(
-            recipient_id, message, _is_human_agent(kwargs)
-        )
 
-    async def send_custom_json(
-        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
-    ) -> bool:
+    async def _send_custom(self, recipient_id: str, json_message: dict[str, Any]) -> bool:
         """Custom payloads.
 
         * ``{"human_agent": true, "text": "...", "buttons": [...]}`` - agent reply
@@ -345,25 +263,12 @@ class MessengerOutput(OutputChannel):
           ``text``/``attachment`` - a raw Messenger ``message`` object;
         * anything else is ignored (never dumped as JSON to citizens).
         """
-        if not isinstance(json_message, dict):
-            logger.warning("Ignoring non-dict custom payload for Messenger.")
-            return False
         human_agent = bool(json_message.get("human_agent"))
         if human_agent and "text" in json_message and "attachment" not in json_message:
             return await self.send_agent_message(
                 recipient_id, str(json_message["text"]), json_message.get("buttons")
             )
-        raw = json_message.get("messenger") or json_message.get("facebook")
-        if isinstance(raw, dict):
-            return await self.send_message_object(recipient_id, raw, human_agent)
-        keys = ("text", "attachment", "quick_replies")
-        if "text" in json_message or "attachment" in json_message:
-            message = {k: json_message[k] for k in keys if k in json_message}
-            return await self.send_message_object(recipient_id, message, human_agent)
-        logger.debug(
-            "Ignoring custom payload without Messenger content: %s", list(json_message)
-        )
-        return True
+        return await self._send_custom_content(recipient_id, json_message, human_agent)
 
 
 # --------------------------------------------------------------------------- #
@@ -375,42 +280,33 @@ class _BadPayload(ValueError):
     pass
 
 
-class MessengerInput(InputChannel):
+class MessengerInput(WebhookInput):
     """Receives Messenger webhook events (``/webhooks/messenger/webhook``)."""
 
-    @classmethod
-    def name(cls) -> str:
-        return CHANNEL_NAME
+    channel_name = CHANNEL_NAME
+    channel_title = "Messenger"
+    config_class = MessengerConfig
+    log = logger
+    signature_header = SIGNATURE_HEADER
+    secret_env_var = "FB_APP_SECRET"
+    secret_description = "app secret"
+    signature_failure_status = 403
+    webhook_get_route = "verify"
 
-    @classmethod
-    def from_credentials(cls, credentials: dict[str, Any] | None) -> "MessengerInput":
-        return cls(MessengerConfig.from_credentials(credentials))
+    config: MessengerConfig
 
-    def __init__(self, config: MessengerConfig | None = None) -> None:
-        self.config = config or MessengerConfig.from_credentials(None)
-        self.choices = ChoiceMemory(self.config.dedup_capacity)
-        self.seen_events = LRUSet(self.config.dedup_capacity)
-        self.background = BackgroundTasks()
-        if not self.config.app_secret:
-            logger.warning(
-                "FB_APP_SECRET is not set: the Messenger webhook will reject "
-                "every event (signatures cannot be verified)."
-            )
+    @property
+    def signing_secret(self) -> str | None:
+        return self.config.app_secret
+
+    def _warn_config(self) -> None:
         if not self.config.verify_token:
             logger.warning(
                 "FB_VERIFY_TOKEN is not set: webhook verification will fail."
             )
-        if self.get_output_channel().dry_run:
-            logger.info(
-                "Messenger channel in dry-run mode: replies are logged, not sent."
-            )
 
     def get_output_channel(self) -> MessengerOutput:
         return MessengerOutput(self.config, self.choices)
-
-    async def wait_idle(self, timeout: float | None = 10.0) -> None:
-        """Waits for background processing of received events to finish."""
-        await self.background.wait_idle(timeout)
 
     # -- parsing ---------------------------------------------------------------- #
 
@@ -460,61 +356,10 @@ class MessengerInput(InputChannel):
                 events.append((entry, event))
         return events
 
-    # -- handlers (run in the background) ------------------------------------ #
+    # -- requests ------------------------------------------------------------ #
 
-    async def _handle_text(
-        self,
-        on_new_message: Callable[[UserMessage], Awaitable[Any]],
-        sender_id: str,
-        text: str,
-        message_id: str | None,
-        metadata: dict[str, Any],
-        resolve_numbers: bool,
-    ) -> None:
-        if resolve_numbers:
-            resolved = self.choices.resolve(sender_id, text)
-            if resolved is not None:
-                text = resolved
-        await on_new_message(
-            UserMessage(
-                text,
-                self.get_output_channel(),
-                sender_id,
-                input_channel=self.name(),
-                message_id=message_id,
-                metadata=metadata,
-            )
-        )
-
-    async def _reply_non_text(self, sender_id: str) -> None:
-        await self.get_output_channel().send_text_message(sender_id, NON_TEXT_REPLY)
-
-    # -- blueprint -------------------------------------------------------------- #
-
-    def blueprint(
-        self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
-    ) -> Blueprint:
-        messenger_webhook = Blueprint("messenger_webhook", __name__)
-
-        @messenger_webhook.route("/", methods=["GET"])
-        async def health(request: Request) -> HTTPResponse:
-            return response.json({"status": "ok", "channel": CHANNEL_NAME})
-
-        @messenger_webhook.route("/webhook", methods=["GET"])
-        async def verify(request: Request) -> HTTPResponse:
-            return self._verify(request)
-
-        @messenger_webhook.route("/webhook", methods=["POST"])
-        async def webhook(request: Request) -> HTTPResponse:
-            try:
-                return self._receive(request, on_new_message)
-            except Exception:  # pragma: no cover - last line of defence
-                logger.exception("Unexpected error in Messenger webhook.")
-                return json_error(400, "bad_request", "Could not process the event.")
-
-        return messenger_webhook
-
-    def _verify(self, request: Request) -> HTTPResponse:
+    def _webhook_get(self, request: Request) -> HTTPResponse:
+        """The webhook verification handshake (``hub.challenge``)."""
         mode = request.args.get("hub.mode")
         token = request.args.get("hub.verify_token")
         challenge = request.args.get("hub.challenge")
@@ -540,36 +385,17 @@ class MessengerInput(InputChannel):
         logger.info("Messenger webhook verified.")
         return response.text(challenge)
 
-    def _receive(
-        self,
-        request: Request,
-        on_new_message: Callable[[UserMessage], Awaitable[Any]],
-    ) -> HTTPResponse:
+    def _receive(self, request: Request, on_new_message: OnNewMessage) -> HTTPResponse:
         raw = request.body or b""
-        if not self.config.app_secret:
-            logger.error("Messenger webhook: rejecting event, FB_APP_SECRET not set.")
-            return json_error(
-                403, "signature_not_configured", "Webhook app secret is not configured."
-            )
-        header = request.headers.get(SIGNATURE_HEADER)
-        if not header:
-            logger.warning("Messenger webhook: missing %s header.", SIGNATURE_HEADER)
-            return json_error(
-                403, "missing_signature", f"Header {SIGNATURE_HEADER} is required."
-            )
-        if not verify_signature(header, self.config.app_secret, raw):
-            logger.warning("Messenger webhook: invalid signature.")
-            return json_error(
-                403, "invalid_signature", "Signature verification failed."
-            )
+        rejected = self._check_signature(
+            request, lambda header, secret: verify_signature(header, secret, raw)
+        )
+        if rejected is not None:
+            return rejected
 
-        try:
-            payload = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            logger.warning(
-                "Messenger webhook: malformed JSON body (%d bytes).", len(raw)
-            )
-            return json_error(400, "invalid_json", "Request body is not valid JSON.")
+        payload, rejected = self._decode_json(raw)
+        if rejected is not None:
+            return rejected
         if not isinstance(payload, dict):
             return json_error(400, "invalid_payload", "JSON body must be an object.")
         if payload.get("object") != "page":
@@ -591,15 +417,12 @@ class MessengerInput(InputChannel):
         self,
         entry: dict[str, Any],
         event: dict[str, Any],
-        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        on_new_message: OnNewMessage,
     ) -> bool:
         kind, text, mid = self._classify(event)
         if kind == "ignore":
             return False
-        sender = event.get("sender")
-        sender_id = (
-            str(sender["id"]) if isinstance(sender, dict) and sender.get("id") else None
-        )
+        sender_id = first_id(event, ("sender",))
         if not sender_id:
             logger.warning(
                 "Messenger webhook: %s event without sender id skipped.", kind
@@ -610,38 +433,28 @@ class MessengerInput(InputChannel):
             if mid
             else f"{kind}:{sender_id}:{event.get('timestamp')}:{text}"
         )
-        if self.seen_events.seen(dedup_key):
-            logger.info("Messenger webhook: duplicate event %s ignored.", dedup_key)
+        if self._is_duplicate(dedup_key):
             return False
 
-        recipient = (
-            event.get("recipient") if isinstance(event.get("recipient"), dict) else {}
-        )
+        recipient = dict_field(event, "recipient")
         info = {
             "event": kind,
             "page_id": entry.get("id") or recipient.get("id"),
             "timestamp": event.get("timestamp"),
             "mid": mid,
         }
-        metadata = {"messenger": {k: v for k, v in info.items() if v is not None}}
+        metadata = self._channel_metadata(info)
 
         if kind == "non_text":
-            self.background.submit(
-                sender_id,
-                lambda: self._reply_non_text(sender_id),
-                "Messenger attachment",
-            )
+            self._submit_non_text(sender_id, "Messenger attachment")
             return True
-        self.background.submit(
+        self._submit_text(
+            on_new_message,
             sender_id,
-            lambda: self._handle_text(
-                on_new_message,
-                sender_id,
-                text or "",
-                mid,
-                metadata,
-                resolve_numbers=(kind == "text"),
-            ),
+            text or "",
+            mid,
+            metadata,
             f"Messenger {kind}",
+            resolve_numbers=(kind == "text"),
         )
         return True

@@ -28,30 +28,30 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
-from sanic import Blueprint, response
+from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels import common
 from bot.channels.common import (
-    NON_TEXT_REPLY,
-    BackgroundTasks,
     ChoiceMemory,
-    LRUSet,
+    OnNewMessage,
+    WebhookInput,
+    WebhookOutput,
     button_payload,
     button_url,
     config_value,
+    dict_field,
+    first_id,
     json_error,
     mask_secret,
-    numbered_list,
     parse_bool,
-    split_text,
+    str_or_none,
 )
 
 logger = logging.getLogger(__name__)
@@ -108,17 +108,17 @@ class ZaloConfig:
     ) -> "ZaloConfig":
         c = credentials or {}
         return cls(
-            app_id=_str_or_none(config_value(c, ["app_id"], "ZALO_APP_ID")),
-            oa_secret_key=_str_or_none(
+            app_id=str_or_none(config_value(c, ["app_id"], "ZALO_APP_ID")),
+            oa_secret_key=str_or_none(
                 config_value(c, ["oa_secret_key", "secret_key"], "ZALO_OA_SECRET_KEY")
             ),
-            access_token=_str_or_none(
+            access_token=str_or_none(
                 config_value(c, ["access_token"], "ZALO_ACCESS_TOKEN")
             ),
-            refresh_token=_str_or_none(
+            refresh_token=str_or_none(
                 config_value(c, ["refresh_token"], "ZALO_REFRESH_TOKEN")
             ),
-            app_secret=_str_or_none(config_value(c, ["app_secret"], "ZALO_APP_SECRET")),
+            app_secret=str_or_none(config_value(c, ["app_secret"], "ZALO_APP_SECRET")),
             dry_run=parse_bool(config_value(c, ["dry_run"], "ZALO_DRY_RUN")),
             token_file=str(
                 config_value(c, ["token_file"], "ZALO_TOKEN_FILE", DEFAULT_TOKEN_FILE)
@@ -127,10 +127,6 @@ class ZaloConfig:
                 config_value(c, ["follow_intent"], None, DEFAULT_FOLLOW_INTENT)
             ),
         )
-
-
-def _str_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 def _fingerprint(token: str | None) -> str | None:
@@ -368,19 +364,20 @@ class ZaloTokenStore:
 # --------------------------------------------------------------------------- #
 
 
-def _is_human_agent(kwargs: Mapping[str, Any]) -> bool:
-    if kwargs.get("human_agent"):
-        return True
-    custom = kwargs.get("custom")
-    return isinstance(custom, dict) and bool(custom.get("human_agent"))
+class ZaloOutput(WebhookOutput):
+    """Sends messages with the Zalo OA "customer service" message API (v3).
 
+    Zalo needs no special tag for a human agent's replies.
+    """
 
-class ZaloOutput(OutputChannel):
-    """Sends messages with the Zalo OA "customer service" message API (v3)."""
+    channel_name = CHANNEL_NAME
+    channel_title = "Zalo"
+    config_class = ZaloConfig
+    log = logger
+    max_text_length = MAX_TEXT_LENGTH
+    raw_message_keys = ("zalo",)
 
-    @classmethod
-    def name(cls) -> str:
-        return CHANNEL_NAME
+    config: ZaloConfig
 
     def __init__(
         self,
@@ -388,10 +385,8 @@ class ZaloOutput(OutputChannel):
         tokens: ZaloTokenStore | None = None,
         choices: ChoiceMemory | None = None,
     ) -> None:
-        super().__init__()
-        self.config = config or ZaloConfig.from_credentials(None)
+        super().__init__(config, choices)
         self.tokens = tokens or ZaloTokenStore(self.config)
-        self.choices = choices or ChoiceMemory()
 
     @property
     def dry_run(self) -> bool:
@@ -448,27 +443,12 @@ class ZaloOutput(OutputChannel):
         )
         return False
 
-    # -- OutputChannel API -------------------------------------------------- #
-
-    async def send_text_message(
-        self, recipient_id: str, text: str, **kwargs: Any
+    async def _send_object(
+        self, recipient_id: str, message: dict[str, Any], human_agent: bool
     ) -> bool:
-        ok = True
-        for chunk in split_text(text, MAX_TEXT_LENGTH):
-            ok = await self.send_message_object(recipient_id, {"text": chunk}) and ok
-        return ok
+        return await self.send_message_object(recipient_id, message)
 
-    async def send_agent_message(
-        self,
-        recipient_id: str,
-        text: str,
-        buttons: list[dict[str, Any]] | None = None,
-        **kwargs: Any,
-    ) -> bool:
-        """Sends a human agent's reply (Zalo needs no special tag for it)."""
-        if buttons:
-            return await self.send_text_with_buttons(recipient_id, text, buttons)
-        return await self.send_text_message(recipient_id, text)
+    # -- buttons, images, custom payloads ----------------------------------- #
 
     @staticmethod
     def buttons_fit(buttons: list[dict[str, Any]]) -> bool:
@@ -503,48 +483,22 @@ class ZaloOutput(OutputChannel):
                 )
         return result
 
-    async def send_text_with_buttons(
-        self,
-        recipient_id: str,
-        text: str,
-        buttons: list[dict[str, Any]],
-        **kwargs: Any,
-    ) -> bool:
-        if not buttons:
-            return await self.send_text_message(recipient_id, text)
-        if not self.buttons_fit(buttons):
-            self.choices.remember(recipient_id, buttons)
-            return await self.send_text_message(
-                recipient_id, numbered_list(text, buttons)
-            )
-        chunks = split_text(text, MAX_TEXT_LENGTH) or [""]
-        ok = True
-        for chunk in chunks[:-1]:
-            ok = await self.send_message_object(recipient_id, {"text": chunk}) and ok
+    def _buttons_fit(self, buttons: list[dict[str, Any]]) -> bool:
+        return self.buttons_fit(buttons)
+
+    def _buttons_message(self, text: str, buttons: list[dict[str, Any]]) -> dict[str, Any]:
         message: dict[str, Any] = {
             "attachment": {
                 "type": "template",
                 "payload": {"buttons": self.build_buttons(buttons)},
             }
         }
-        if chunks[-1]:
-            message["text"] = chunks[-1]
-        self.choices.forget(recipient_id)
-        return await self.send_message_object(recipient_id, message) and ok
+        if text:
+            message["text"] = text
+        return message
 
-    async def send_quick_replies(
-        self,
-        recipient_id: str,
-        text: str,
-        quick_replies: list[dict[str, Any]],
-        **kwargs: Any,
-    ) -> bool:
-        return await self.send_text_with_buttons(recipient_id, text, quick_replies)
-
-    async def send_image_url(
-        self, recipient_id: str, image: str, **kwargs: Any
-    ) -> bool:
-        message = {
+    def _image_message(self, image: str) -> dict[str, Any]:
+        return {
             "attachment": {
                 "type": "template",
                 "payload": {
@@ -553,11 +507,8 @@ class ZaloOutput(OutputChannel):
                 },
             }
         }
-        return await self.send_message_object(recipient_id, message)
 
-    async def send_custom_json(
-        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
-    ) -> bool:
+    async def _send_custom(self, recipient_id: str, json_message: dict[str, Any]) -> bool:
         """Custom payloads.
 
         * ``{"human_agent": true, "text": "...", "buttons": [...]}`` - agent reply
@@ -566,9 +517,6 @@ class ZaloOutput(OutputChannel):
           ``message`` object;
         * anything else is ignored (never dumped as JSON to citizens).
         """
-        if not isinstance(json_message, dict):
-            logger.warning("Ignoring non-dict custom payload for Zalo.")
-            return False
         if json_message.get("human_agent"):
             text = json_message.get("text")
             if not text:
@@ -576,18 +524,7 @@ class ZaloOutput(OutputChannel):
             return await self.send_agent_message(
                 recipient_id, str(text), json_message.get("buttons")
             )
-        raw = json_message.get("zalo")
-        if isinstance(raw, dict):
-            return await self.send_message_object(recipient_id, raw)
-        if "text" in json_message or "attachment" in json_message:
-            message = {
-                k: json_message[k] for k in ("text", "attachment") if k in json_message
-            }
-            return await self.send_message_object(recipient_id, message)
-        logger.debug(
-            "Ignoring custom payload without Zalo content: %s", list(json_message)
-        )
-        return True
+        return await self._send_custom_content(recipient_id, json_message, False)
 
 
 def _error_code(result: common.HttpResult) -> int | None:
@@ -604,53 +541,37 @@ def _error_code(result: common.HttpResult) -> int | None:
 # --------------------------------------------------------------------------- #
 
 
-class ZaloInput(InputChannel):
+class ZaloInput(WebhookInput):
     """Receives Zalo OA webhook events (``/webhooks/zalo/webhook``)."""
 
-    @classmethod
-    def name(cls) -> str:
-        return CHANNEL_NAME
+    channel_name = CHANNEL_NAME
+    channel_title = "Zalo"
+    config_class = ZaloConfig
+    log = logger
+    signature_header = SIGNATURE_HEADER
+    secret_env_var = "ZALO_OA_SECRET_KEY"
+    secret_description = "signature key"
+    signature_failure_status = 401
 
-    @classmethod
-    def from_credentials(cls, credentials: dict[str, Any] | None) -> "ZaloInput":
-        return cls(ZaloConfig.from_credentials(credentials))
+    config: ZaloConfig
 
     def __init__(self, config: ZaloConfig | None = None) -> None:
-        self.config = config or ZaloConfig.from_credentials(None)
-        self.tokens = ZaloTokenStore(self.config)
-        self.choices = ChoiceMemory(self.config.dedup_capacity)
-        self.seen_events = LRUSet(self.config.dedup_capacity)
-        self.background = BackgroundTasks()
-        if not self.config.oa_secret_key:
-            logger.warning(
-                "ZALO_OA_SECRET_KEY is not set: the Zalo webhook will reject "
-                "every event (signatures cannot be verified)."
-            )
-        if self.get_output_channel().dry_run:
-            logger.info("Zalo channel in dry-run mode: replies are logged, not sent.")
+        config = config or ZaloConfig.from_credentials(None)
+        self.tokens = ZaloTokenStore(config)
+        super().__init__(config)
+
+    @property
+    def signing_secret(self) -> str | None:
+        return self.config.oa_secret_key
 
     def get_output_channel(self) -> ZaloOutput:
         return ZaloOutput(self.config, self.tokens, self.choices)
 
-    async def wait_idle(self, timeout: float | None = 10.0) -> None:
-        """Waits for background processing of received events to finish."""
-        await self.background.wait_idle(timeout)
-
     # -- parsing -------------------------------------------------------------- #
 
-    @staticmethod
-    def _sender_id(event: dict[str, Any]) -> str | None:
-        for key in ("sender", "follower", "user"):
-            value = event.get(key)
-            if isinstance(value, dict) and value.get("id"):
-                return str(value["id"])
-        return None
-
     def _metadata(self, event: dict[str, Any]) -> dict[str, Any]:
-        message = event.get("message") if isinstance(event.get("message"), dict) else {}
-        recipient = (
-            event.get("recipient") if isinstance(event.get("recipient"), dict) else {}
-        )
+        message = dict_field(event, "message")
+        recipient = dict_field(event, "recipient")
         info = {
             "event_name": event.get("event_name"),
             "app_id": event.get("app_id"),
@@ -659,71 +580,15 @@ class ZaloInput(InputChannel):
             "timestamp": event.get("timestamp"),
             "msg_id": message.get("msg_id"),
         }
-        return {"zalo": {k: v for k, v in info.items() if v is not None}}
+        return self._channel_metadata(info)
 
-    # -- handlers (run in the background) ------------------------------------ #
+    # -- requests ------------------------------------------------------------ #
 
-    async def _handle_text(
-        self,
-        on_new_message: Callable[[UserMessage], Awaitable[Any]],
-        sender_id: str,
-        text: str,
-        message_id: str | None,
-        metadata: dict[str, Any],
-    ) -> None:
-        resolved = self.choices.resolve(sender_id, text)
-        if resolved is not None:
-            text = resolved
-        await on_new_message(
-            UserMessage(
-                text,
-                self.get_output_channel(),
-                sender_id,
-                input_channel=self.name(),
-                message_id=message_id,
-                metadata=metadata,
-            )
-        )
-
-    async def _reply_non_text(self, sender_id: str) -> None:
-        await self.get_output_channel().send_text_message(sender_id, NON_TEXT_REPLY)
-
-    # -- blueprint -------------------------------------------------------------- #
-
-    def blueprint(
-        self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
-    ) -> Blueprint:
-        zalo_webhook = Blueprint("zalo_webhook", __name__)
-
-        @zalo_webhook.route("/", methods=["GET"])
-        async def health(request: Request) -> HTTPResponse:
-            return response.json({"status": "ok", "channel": CHANNEL_NAME})
-
-        @zalo_webhook.route("/webhook", methods=["GET"])
-        async def webhook_info(request: Request) -> HTTPResponse:
-            return response.json({"status": "ok", "channel": CHANNEL_NAME})
-
-        @zalo_webhook.route("/webhook", methods=["POST"])
-        async def webhook(request: Request) -> HTTPResponse:
-            try:
-                return self._receive(request, on_new_message)
-            except Exception:  # pragma: no cover - last line of defence
-                logger.exception("Unexpected error in Zalo webhook.")
-                return json_error(400, "bad_request", "Could not process the event.")
-
-        return zalo_webhook
-
-    def _receive(
-        self,
-        request: Request,
-        on_new_message: Callable[[UserMessage], Awaitable[Any]],
-    ) -> HTTPResponse:
+    def _receive(self, request: Request, on_new_message: OnNewMessage) -> HTTPResponse:
         raw = request.body or b""
-        try:
-            event = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            logger.warning("Zalo webhook: malformed JSON body (%d bytes).", len(raw))
-            return json_error(400, "invalid_json", "Request body is not valid JSON.")
+        event, rejected = self._decode_json(raw)
+        if rejected is not None:
+            return rejected
         if not isinstance(event, dict):
             logger.warning("Zalo webhook: JSON body is not an object.")
             return json_error(400, "invalid_payload", "JSON body must be an object.")
@@ -733,27 +598,15 @@ class ZaloInput(InputChannel):
             logger.warning("Zalo webhook: event without timestamp.")
             return json_error(400, "missing_field", "Field 'timestamp' is required.")
 
-        if not self.config.oa_secret_key:
-            logger.error("Zalo webhook: rejecting event, ZALO_OA_SECRET_KEY not set.")
-            return json_error(
-                401,
-                "signature_not_configured",
-                "Webhook signature key is not configured.",
-            )
-        header = request.headers.get(SIGNATURE_HEADER)
-        if not header:
-            logger.warning("Zalo webhook: missing %s header.", SIGNATURE_HEADER)
-            return json_error(
-                401, "missing_signature", f"Header {SIGNATURE_HEADER} is required."
-            )
         app_id = self.config.app_id or str(event.get("app_id") or "")
-        if not verify_signature(
-            header, app_id, raw, str(timestamp), self.config.oa_secret_key
-        ):
-            logger.warning("Zalo webhook: invalid signature.")
-            return json_error(
-                401, "invalid_signature", "Signature verification failed."
-            )
+        rejected = self._check_signature(
+            request,
+            lambda header, secret: verify_signature(
+                header, app_id, raw, str(timestamp), secret
+            ),
+        )
+        if rejected is not None:
+            return rejected
 
         event_name = event.get("event_name")
         if not isinstance(event_name, str) or not event_name:
@@ -763,7 +616,7 @@ class ZaloInput(InputChannel):
         if event_name.startswith(IGNORED_EVENT_PREFIXES):
             return response.json({"status": "ignored", "event_name": event_name})
 
-        sender_id = self._sender_id(event)
+        sender_id = first_id(event, ("sender", "follower", "user"))
         message = event.get("message")
         if message is not None and not isinstance(message, dict):
             return json_error(
@@ -787,8 +640,7 @@ class ZaloInput(InputChannel):
         dedup_key = (
             f"msg:{msg_id}" if msg_id else f"{event_name}:{sender_id}:{timestamp}"
         )
-        if self.seen_events.seen(dedup_key):
-            logger.info("Zalo webhook: duplicate event %s ignored.", dedup_key)
+        if self._is_duplicate(dedup_key):
             return response.json({"status": "duplicate"})
 
         metadata = self._metadata(event)
@@ -800,12 +652,8 @@ class ZaloInput(InputChannel):
                 return json_error(
                     400, "missing_field", "Field 'message.text' is required."
                 )
-            self.background.submit(
-                sender_id,
-                lambda: self._handle_text(
-                    on_new_message, sender_id, text, msg_id, metadata
-                ),
-                "Zalo text message",
+            self._submit_text(
+                on_new_message, sender_id, text, msg_id, metadata, "Zalo text message"
             )
         elif event_name == FOLLOW_EVENT:
             logger.info("Zalo user %s followed the OA.", sender_id)
@@ -817,7 +665,5 @@ class ZaloInput(InputChannel):
                 "Zalo follow event",
             )
         else:  # user_send_sticker / image / gif / audio / video / file / ...
-            self.background.submit(
-                sender_id, lambda: self._reply_non_text(sender_id), f"Zalo {event_name}"
-            )
+            self._submit_non_text(sender_id, f"Zalo {event_name}")
         return response.json({"status": "ok"})
