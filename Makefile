@@ -15,7 +15,7 @@ RASA_PORT ?= 5005
 ACTIONS_PORT ?= 5055
 
 .PHONY: help setup train index run shell test lint unit validate rasa-test e2e eval eval-e2e calibrate benchmark \
-        check-knowledge preview clean
+        check-knowledge preview console clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
@@ -39,11 +39,11 @@ test: setup lint unit validate train index rasa-test e2e ## Everything CI runs: 
 	@echo "all checks passed"
 
 lint: setup ## ruff on all Python
-	@$(ACT_PY) -m ruff check bot actions retrieval scripts tests
+	@$(ACT_PY) -m ruff check bot actions retrieval scripts tests handoff
 
 unit: setup ## Fast offline pytest in both venvs
 	@bash scripts/pytest.sh $(RASA_PY) tests/bot
-	@bash scripts/pytest.sh $(ACT_PY) tests/retrieval tests/actions tests/test_nfc.py
+	@bash scripts/pytest.sh $(ACT_PY) tests/retrieval tests/actions tests/handoff tests/test_nfc.py
 
 validate: setup ## rasa data validate
 	@$(RASA) data validate --quiet
@@ -65,6 +65,9 @@ calibrate: index ## Fit fusion weight and thresholds on DEV_FILE and write retri
 
 benchmark: index ## Compare lexical / dense / hybrid / BM25, latency, build time, memory
 	@$(ACT_PY) -m retrieval.benchmark --file $(DEV_FILE)
+
+console: setup ## Agent console and API for hotline agents (http://127.0.0.1:5080/console)
+	@$(ACT_PY) -m handoff.server
 
 check-knowledge: setup ## Validate knowledge/ and report problems with file and line
 	@$(ACT_PY) -m retrieval.check

@@ -6,11 +6,13 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import replies
 from bot.settings import load_settings
+from handoff.safety import urgent_messages
+from handoff.triggers import OFFER_ACTION, should_offer_handoff
 from retrieval.search import Decision
 from retrieval.service import get_service
 
@@ -35,6 +37,15 @@ def _user_question(tracker: Tracker) -> str:
     return (tracker.latest_message or {}).get("text") or ""
 
 
+def _abstained(tracker: Tracker, decision: Decision | None) -> list[EventType]:
+    """Count the abstention; on the second in a row, or a "handoff" routing entry, offer a person."""
+    count = (tracker.get_slot("abstain_count") or 0) + 1
+    events: list[EventType] = [SlotSet("abstain_count", count)]
+    if should_offer_handoff(decision.as_metadata() if decision else None, count):
+        events.append(FollowupAction(OFFER_ACTION))
+    return events
+
+
 class ActionAnswerQuestion(Action):
     """Search the guides for the latest message and answer, clarify or abstain."""
 
@@ -46,13 +57,14 @@ class ActionAnswerQuestion(Action):
         settings = load_settings()
         question = _user_question(tracker)
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        _send(dispatcher, urgent_messages(question))  # 113 / 114 / 115 first; the question is still answered
         try:
             searcher = get_service().searcher()
             decision = searcher.decide(question, context_topic=tracker.get_slot("last_topic"))
         except Exception:  # noqa: BLE001 - no index / broken index: never guess, offer a person
             log.exception("search failed for %r", question)
             _send(dispatcher, replies.abstain_messages(settings.hotline, None, reason="search_unavailable"))
-            return [SlotSet("abstain_count", (tracker.get_slot("abstain_count") or 0) + 1)]
+            return _abstained(tracker, None)
         if intent in DOUBTFUL_INTENTS:
             strong = decision.action == "answer" and decision.top.score >= searcher.thresholds.answer + DOUBTFUL_EXTRA
             if not strong:
@@ -75,7 +87,7 @@ class ActionAnswerQuestion(Action):
         route = decision.route
         title = guides[route.guide_id].title if route else ""
         _send(dispatcher, replies.abstain_messages(settings.hotline, decision, route_title=title))
-        return [SlotSet("abstain_count", (tracker.get_slot("abstain_count") or 0) + 1)]
+        return _abstained(tracker, decision)
 
 
 class ActionAnswerChosenTopic(Action):

@@ -119,7 +119,8 @@ class Schedule:
                     groups.append(([day], windows))
             parts = []
             for days, windows in groups:
-                names = DAY_NAMES_VI[days[0]] if len(days) == 1 else f"{DAY_NAMES_VI[days[0]]} – {DAY_NAMES_VI[days[-1]]}"
+                first, last = DAY_NAMES_VI[days[0]], DAY_NAMES_VI[days[-1]]
+                names = first if len(days) == 1 else f"{first} – {last}"
                 times = ", ".join(f"{_hhmm(s)}–{_hhmm(e)}" for s, e in windows)
                 parts.append(f"{names}, {times}")
             text = "; ".join(parts) if parts else "hiện chưa có lịch trực"

@@ -288,8 +288,8 @@ class Store:
             try:
                 with self.tx() as db:
                     if status == "queued":
-                        existing = db.one("SELECT * FROM handoffs WHERE sender_id = ? AND status IN ('queued', 'claimed')",
-                                          (sender_id,))
+                        existing = db.one("SELECT * FROM handoffs WHERE sender_id = ? "
+                                          "AND status IN ('queued', 'claimed')", (sender_id,))
                         if existing is not None:
                             return self._with_position(db, existing, existing=True)
                     handoff_id = uuid.uuid4().hex
@@ -317,7 +317,8 @@ class Store:
     @staticmethod
     def _position(db: _Tx, row: dict) -> int:
         found = db.one("SELECT COUNT(*) AS n FROM handoffs WHERE status = 'queued' AND "
-                       "(created_at < ? OR (created_at = ? AND id <= ?))", (row["created_at"], row["created_at"], row["id"]))
+                       "(created_at < ? OR (created_at = ? AND id <= ?))",
+                       (row["created_at"], row["created_at"], row["id"]))
         return int(found["n"]) if found else 0
 
     @staticmethod
@@ -467,7 +468,8 @@ class Store:
 
     def list_agents(self) -> list[dict]:
         with self.tx() as db:
-            return db.all("SELECT id, username, display_name, created_at, last_seen, disabled FROM agents ORDER BY username")
+            return db.all("SELECT id, username, display_name, created_at, last_seen, disabled FROM agents "
+                          "ORDER BY username")
 
     def heartbeat(self, agent_id: int, now: float | None = None) -> None:
         with self.tx() as db:
@@ -480,7 +482,8 @@ class Store:
     def online_agents(self, window_seconds: float, now: float | None = None) -> int:
         now = time.time() if now is None else now
         with self.tx() as db:
-            row = db.one("SELECT COUNT(*) AS n FROM agents WHERE disabled = 0 AND last_seen >= ?", (now - window_seconds,))
+            row = db.one("SELECT COUNT(*) AS n FROM agents WHERE disabled = 0 AND last_seen >= ?",
+                         (now - window_seconds,))
         return int(row["n"]) if row else 0
 
     def create_session(self, agent_id: int, token_hash: str, expires_at: float, ip: str | None,
@@ -514,8 +517,8 @@ class Store:
     def login_failures(self, scope: str, key: str, since: float) -> tuple[int, float | None]:
         """(failures since ``since``, time of the oldest of them)."""
         with self.tx() as db:
-            row = db.one("SELECT COUNT(*) AS n, MIN(ts) AS first FROM login_failures WHERE scope = ? AND key = ? AND ts >= ?",
-                         (scope, key, since))
+            row = db.one("SELECT COUNT(*) AS n, MIN(ts) AS first FROM login_failures "
+                         "WHERE scope = ? AND key = ? AND ts >= ?", (scope, key, since))
         return (int(row["n"]), row["first"]) if row else (0, None)
 
     def clear_login_failures(self, scope: str, key: str) -> None:
@@ -546,8 +549,8 @@ class Store:
     def finish_callback(self, callback_id: int, agent_id: int, now: float | None = None) -> bool:
         now = time.time() if now is None else now
         with self.tx() as db:
-            done = db.run("UPDATE callbacks SET status = 'done', done_by = ?, done_at = ? WHERE id = ? AND status = 'open'",
-                          (agent_id, now, callback_id)) == 1
+            done = db.run("UPDATE callbacks SET status = 'done', done_by = ?, done_at = ? "
+                          "WHERE id = ? AND status = 'open'", (agent_id, now, callback_id)) == 1
             if done:
                 self._audit(db, agent_id, "callback_done", None, str(callback_id), now)
         return done
@@ -558,7 +561,8 @@ class Store:
         db.run("INSERT INTO audit (ts, agent_id, action, handoff_id, detail) VALUES (?, ?, ?, ?, ?)",
                (time.time() if now is None else now, agent_id, action, handoff_id, detail))
 
-    def audit(self, agent_id: int | None, action: str, handoff_id: str | None = None, detail: str | None = None) -> None:
+    def audit(self, agent_id: int | None, action: str, handoff_id: str | None = None,
+              detail: str | None = None) -> None:
         with self.tx() as db:
             self._audit(db, agent_id, action, handoff_id, detail)
 

@@ -30,6 +30,10 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DVC_INDEX_DIR", str(tmp_path / "no-index-here"))
     monkeypatch.setattr(service_mod, "_service", None)
     set_thresholds(monkeypatch, TEST_THRESHOLDS)
+    # The handoff store of the request-human action: a private SQLite file, default hours.
+    monkeypatch.setenv("HANDOFF_DATABASE_URL", f"sqlite:///{tmp_path / 'handoff.sqlite3'}")
+    for name in ("HANDOFF_HOURS", "HANDOFF_HOLIDAYS", "HANDOFF_TZ"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

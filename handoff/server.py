@@ -1,0 +1,454 @@
+"""Agent API and console: ``python -m handoff.server`` (127.0.0.1:5080, HANDOFF_PORT).
+
+* ``/api/...``  JSON API (handoff/openapi.py; served at /api/openapi.json). Every route but
+  ``POST /api/login`` answers 401 without a valid session (HttpOnly cookie ``handoff_session`` or
+  ``Authorization: Bearer <token>``). State-changing requests made with the cookie must carry
+  ``X-Requested-With: handoff-console`` (a cross-site form cannot), on top of SameSite=Strict.
+* ``/console``  the single-page console (handoff/console/), ``/health`` for process supervisors.
+
+The process keeps no state of its own: sessions, rate-limit counters, handoffs and messages are in
+the store, so a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from sanic import Sanic
+from sanic.exceptions import SanicException
+from sanic.request import Request
+from sanic.response import HTTPResponse, json, redirect, text
+
+from handoff import messages as hm
+from handoff import openapi
+from handoff.config import HandoffConfig, load_config
+from handoff.passwords import verify_password
+from handoff.privacy import mask_pii
+from handoff.rasa_client import RasaClient, RasaError, agent_reply_event, delivery_for, resume_events
+from handoff.store import OPEN_STATUSES, Store
+from handoff.transcript import transcript
+
+log = logging.getLogger("handoff.server")
+
+COOKIE = "handoff_session"
+CSRF_HEADER = "x-requested-with"
+CSRF_VALUE = "handoff-console"
+MAX_REPLY = 2000
+CONSOLE_DIR = Path(__file__).with_name("console")
+STATIC = {"app.js": "application/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'")
+
+
+def _error(status: int, code: str, message: str, headers: dict | None = None) -> HTTPResponse:
+    return json({"error": code, "message": message}, status=status, headers=headers)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class Api:
+    """Route handlers; every database call runs in a worker thread (the drivers are blocking)."""
+
+    def __init__(self, config: HandoffConfig, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.rasa: RasaClient | None = None
+
+    async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(partial(fn, *args, **kwargs))
+
+    # ------------------------------------------------------------------ auth
+
+    def client_ip(self, request: Request) -> str:
+        if self.config.trust_proxy:
+            forwarded = request.headers.get("x-forwarded-for", "")
+            if forwarded:
+                return forwarded.split(",")[0].strip()
+        return request.ip or "unknown"
+
+    async def authenticate(self, request: Request) -> tuple[dict | None, bool]:
+        header = request.headers.get("authorization", "")
+        via_cookie = False
+        token = None
+        if header.lower().startswith("bearer "):
+            token = header[7:].strip()
+        else:
+            token = request.cookies.get(COOKIE)
+            via_cookie = token is not None
+        if not token or len(token) > 200:
+            return None, via_cookie
+        return await self.db(self.store.session_agent, _hash(token)), via_cookie
+
+    def route(self, app: Sanic, path: str, methods: list[str], public: bool = False):
+        def decorate(handler: Callable[..., Awaitable[HTTPResponse]]):
+            async def guarded(request: Request, **kwargs: Any) -> HTTPResponse:
+                if not public:
+                    agent, via_cookie = await self.authenticate(request)
+                    if agent is None:
+                        return _error(401, "unauthorized", "Cần đăng nhập.")
+                    if via_cookie and request.method not in ("GET", "HEAD") and \
+                            request.headers.get(CSRF_HEADER) != CSRF_VALUE:
+                        return _error(403, "csrf", f"Thiếu tiêu đề {CSRF_HEADER}: {CSRF_VALUE}.")
+                    request.ctx.agent = agent
+                return await handler(request, **kwargs)
+
+            app.add_route(guarded, "/api" + path, methods=methods, name=handler.__name__)
+            return handler
+        return decorate
+
+    # ------------------------------------------------------------------ helpers
+
+    def body(self, request: Request) -> dict:
+        try:
+            data = request.json
+        except SanicException:
+            data = None
+        if not isinstance(data, dict):
+            raise SanicException("Nội dung yêu cầu phải là một đối tượng JSON.", status_code=400)
+        return data
+
+    async def load_for_agent(self, request: Request, handoff_id: str, need_claim: bool) -> dict | HTTPResponse:
+        """The handoff, or the error response: 404, 403 (another agent's), 409 (not claimed)."""
+        handoff = await self.db(self.store.get_handoff, handoff_id)
+        if handoff is None:
+            return _error(404, "not_found", "Không có hội thoại này.")
+        me = request.ctx.agent["id"]
+        if handoff["status"] == "claimed" and handoff["claimed_by"] != me:
+            owner = handoff.get("claimed_by_name") or "người khác"
+            return _error(403, "forbidden", f"Hội thoại đang do {owner} xử lý.")
+        if need_claim and handoff["status"] != "claimed":
+            return _error(409, "not_claimed", "Cần nhận xử lý hội thoại này trước.")
+        return handoff
+
+    def summary(self, handoff: dict, me: int, position: int | None = None) -> dict:
+        understanding = handoff.get("understanding") or {}
+        mine = handoff.get("claimed_by") == me
+        top = (understanding.get("top_guides") or [{}])[0] if understanding.get("top_guides") else {}
+        item = {
+            "id": handoff["id"], "status": handoff["status"], "channel": handoff.get("channel"),
+            "sender": mask_pii(handoff["sender_id"]), "created_at": handoff["created_at"],
+            "updated_at": handoff["updated_at"], "reason": handoff["reason"],
+            "claimed_at": handoff.get("claimed_at"), "claimed_by": handoff.get("claimed_by_username"),
+            "claimed_by_name": handoff.get("claimed_by_name"), "mine": mine,
+            "delivery": delivery_for(handoff.get("channel")),
+        }
+        if handoff["status"] == "queued" or mine:
+            item["question"] = mask_pii(understanding.get("question") or "")
+            item["top_guide"] = top.get("title") or top.get("id")
+        if position is not None:
+            item["position"] = position
+        return item
+
+    async def sync(self, handoff: dict) -> tuple[bool | None, str | None]:
+        """Copy the citizen's new messages from Rasa into the store. Returns (paused, error)."""
+        assert self.rasa is not None
+        try:
+            tracker = await self.rasa.tracker(handoff["sender_id"])
+        except RasaError as exc:
+            log.warning("sync %s: %s", handoff["id"], exc)
+            return None, str(exc)
+        events = [e for e in tracker.get("events") or [] if isinstance(e, dict)]
+        new = transcript(events, after=float(handoff.get("synced_until") or 0), include_agent=False)
+        latest = max([float(e.get("timestamp") or 0) for e in events] + [0.0])
+        if new or latest > float(handoff.get("synced_until") or 0):
+            await self.db(self.store.add_messages, handoff["id"], new, synced_until=latest)
+        return bool(tracker.get("paused")), None
+
+    # ------------------------------------------------------------------ routes
+
+    def register(self, app: Sanic) -> None:  # noqa: C901 - one place that lists every route
+        api = self
+
+        @api.route(app, "/login", ["POST"], public=True)
+        async def login(request: Request) -> HTTPResponse:
+            data = api.body(request)
+            username = str(data.get("username") or "").strip().lower()[:64]
+            password = data.get("password")
+            if not username or not isinstance(password, str) or not password or len(password) > 1024:
+                return _error(400, "bad_request", "Cần tên đăng nhập và mật khẩu.")
+            ip = api.client_ip(request)
+            now = time.time()
+            since = now - api.config.login_window_seconds
+            for scope, key in (("ip", ip), ("user", username)):
+                count, first = await api.db(api.store.login_failures, scope, key, since)
+                if count >= api.config.login_max_failures:
+                    wait = int((first or now) + api.config.login_window_seconds - now) + 1
+                    log.warning("login rate limit: %s %s (%d failures)", scope, key if scope == "ip" else "*", count)
+                    return _error(429, "too_many_attempts", f"Sai quá nhiều lần. Thử lại sau {wait} giây.",
+                                  headers={"Retry-After": str(max(wait, 1))})
+            agent = await api.db(api.store.agent_by_username, username)
+            stored = agent["password_hash"] if agent and not agent["disabled"] else None
+            ok = await asyncio.to_thread(verify_password, password, stored)
+            if not ok:
+                await api.db(api.store.record_login_failure, [("ip", ip), ("user", username)])
+                await api.db(api.store.audit, agent["id"] if agent else None, "login_failed", None, ip)
+                return _error(401, "invalid_credentials", "Sai tên đăng nhập hoặc mật khẩu.")
+            await api.db(api.store.clear_login_failures, "user", username)
+            token = secrets.token_urlsafe(32)
+            expires = now + api.config.session_hours * 3600
+            await api.db(api.store.create_session, agent["id"], _hash(token), expires, ip)
+            await api.db(api.store.heartbeat, agent["id"])
+            response = json({"agent": {"username": agent["username"], "display_name": agent["display_name"]},
+                             "token": token, "expires_at": expires})
+            response.add_cookie(COOKIE, token, path="/", httponly=True, samesite="Strict",
+                                secure=api.config.cookie_secure, max_age=int(api.config.session_hours * 3600))
+            return response
+
+        @api.route(app, "/logout", ["POST"])
+        async def logout(request: Request) -> HTTPResponse:
+            header = request.headers.get("authorization", "")
+            token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(COOKIE)
+            if token:
+                await api.db(api.store.delete_session, _hash(token))
+            await api.db(api.store.clear_heartbeat, request.ctx.agent["id"])
+            response = json({"ok": True})
+            response.delete_cookie(COOKIE, path="/")
+            return response
+
+        @api.route(app, "/me", ["GET"])
+        async def me(request: Request) -> HTTPResponse:
+            agent = request.ctx.agent
+            return json({"username": agent["username"], "display_name": agent["display_name"]})
+
+        @api.route(app, "/heartbeat", ["POST"])
+        async def heartbeat(request: Request) -> HTTPResponse:
+            await api.db(api.store.heartbeat, request.ctx.agent["id"])
+            online = await api.db(api.store.online_agents, api.config.agent_online_seconds)
+            return json({"online_agents": online, "working_hours": api.config.schedule.describe_vi(),
+                         "open_now": api.config.schedule.is_open()})
+
+        @api.route(app, "/queue", ["GET"])
+        async def queue(request: Request) -> HTTPResponse:
+            me_id = request.ctx.agent["id"]
+            rows = await api.db(api.store.list_handoffs, OPEN_STATUSES)
+            queued = [r for r in rows if r["status"] == "queued"]
+            claimed = [r for r in rows if r["status"] == "claimed"]
+            callbacks = await api.db(api.store.list_callbacks, "open")
+            return json({
+                "queued": [api.summary(r, me_id, i + 1) for i, r in enumerate(queued)],
+                "mine": [api.summary(r, me_id) for r in claimed if r["claimed_by"] == me_id],
+                "others": [api.summary(r, me_id) for r in claimed if r["claimed_by"] != me_id],
+                "callbacks_open": len(callbacks),
+                "now": time.time(),
+            }, headers={"Cache-Control": "no-store"})
+
+        @api.route(app, "/conversations/<handoff_id:str>", ["GET"])
+        async def conversation(request: Request, handoff_id: str) -> HTTPResponse:
+            handoff = await api.load_for_agent(request, handoff_id, need_claim=False)
+            if isinstance(handoff, HTTPResponse):
+                return handoff
+            me_id = request.ctx.agent["id"]
+            reveal = request.args.get("reveal", "").lower() in ("1", "true", "yes")
+            if reveal and not (handoff["status"] == "claimed" and handoff["claimed_by"] == me_id):
+                return _error(403, "forbidden", "Chỉ người đang xử lý mới xem được số đầy đủ.")
+            paused, rasa_error = (None, None)
+            if handoff["status"] in OPEN_STATUSES:
+                paused, rasa_error = await api.sync(handoff)
+            if reveal:
+                await api.db(api.store.audit, me_id, "reveal", handoff_id, None)
+            show = (lambda s: s or "") if reveal else mask_pii
+            understanding = dict(handoff.get("understanding") or {})
+            if understanding.get("question"):
+                understanding["question"] = show(understanding["question"])
+            messages = await api.db(api.store.messages, handoff_id)
+            return json({
+                "conversation": {**api.summary(handoff, me_id), "sender": show(handoff["sender_id"]),
+                                 "closed_at": handoff.get("closed_at"), "paused": paused, "rasa_error": rasa_error,
+                                 "position": await api.db(api.store.queue_position, handoff_id)},
+                "understanding": understanding,
+                "messages": [{**m, "text": show(m["text"])} for m in messages],
+                "masked": not reveal,
+            }, headers={"Cache-Control": "no-store"})
+
+        @api.route(app, "/conversations/<handoff_id:str>/claim", ["POST"])
+        async def claim(request: Request, handoff_id: str) -> HTTPResponse:
+            handoff = await api.load_for_agent(request, handoff_id, need_claim=False)
+            if isinstance(handoff, HTTPResponse):
+                if handoff.status == 403:  # someone else has it: for a claim that is a conflict
+                    return _error(409, "already_claimed", "Hội thoại đã có người nhận.")
+                return handoff
+            me_id = request.ctx.agent["id"]
+            if handoff["status"] == "claimed":  # already mine
+                return json({"ok": True, "already": True})
+            if not await api.db(api.store.claim, handoff_id, me_id):
+                return _error(409, "already_claimed", "Hội thoại đã có người nhận hoặc không còn trong hàng chờ.")
+            return json({"ok": True})
+
+        async def reply_to_rasa(handoff: dict, events: list[dict]) -> HTTPResponse | None:
+            assert api.rasa is not None
+            try:
+                await api.rasa.append(handoff["sender_id"], events, handoff.get("channel"))
+            except RasaError as exc:
+                log.error("writing into %s failed: %s", handoff["id"], exc)
+                return _error(502, "rasa_unavailable", "Không gửi được qua máy chủ trợ lý ảo; hãy thử lại.")
+            return None
+
+        @api.route(app, "/conversations/<handoff_id:str>/reply", ["POST"])
+        async def reply(request: Request, handoff_id: str) -> HTTPResponse:
+            handoff = await api.load_for_agent(request, handoff_id, need_claim=True)
+            if isinstance(handoff, HTTPResponse):
+                return handoff
+            message = str(api.body(request).get("text") or "").strip()
+            if not message or len(message) > MAX_REPLY:
+                return _error(400, "bad_request", f"Nội dung trả lời cần từ 1 đến {MAX_REPLY} ký tự.")
+            failed = await reply_to_rasa(handoff, [agent_reply_event(message)])
+            if failed:
+                return failed
+            delivery = delivery_for(handoff.get("channel"))
+            me_id = request.ctx.agent["id"]
+            await api.db(api.store.add_messages, handoff_id, [{"ts": time.time(), "role": "agent", "text": message,
+                                                               "agent_id": me_id, "delivery": delivery}])
+            await api.db(api.store.audit, me_id, "reply", handoff_id, delivery)
+            return json({"ok": True, "delivery": delivery})
+
+        async def finish(request: Request, handoff_id: str, status: str) -> HTTPResponse:
+            handoff = await api.load_for_agent(request, handoff_id, need_claim=True)
+            if isinstance(handoff, HTTPResponse):
+                return handoff
+            utterance, said = (("utter_handoff_closed", hm.CLOSED_TEXT) if status == "closed"
+                               else ("utter_handoff_returned", hm.RETURNED_TEXT))
+            await api.sync(handoff)  # keep the citizen's last messages
+            failed = await reply_to_rasa(handoff, resume_events(utterance, said))
+            if failed:
+                return failed
+            if not await api.db(api.store.finish, handoff_id, request.ctx.agent["id"], status):
+                return _error(409, "conflict", "Hội thoại vừa thay đổi trạng thái.")
+            await api.db(api.store.add_messages, handoff_id, [{"ts": time.time(), "role": "system", "text": said}])
+            return json({"ok": True, "status": status})
+
+        @api.route(app, "/conversations/<handoff_id:str>/close", ["POST"])
+        async def close(request: Request, handoff_id: str) -> HTTPResponse:
+            return await finish(request, handoff_id, "closed")
+
+        @api.route(app, "/conversations/<handoff_id:str>/hand-back", ["POST"])
+        async def hand_back(request: Request, handoff_id: str) -> HTTPResponse:
+            return await finish(request, handoff_id, "returned")
+
+        @api.route(app, "/conversations/<handoff_id:str>/release", ["POST"])
+        async def release(request: Request, handoff_id: str) -> HTTPResponse:
+            handoff = await api.load_for_agent(request, handoff_id, need_claim=True)
+            if isinstance(handoff, HTTPResponse):
+                return handoff
+            if not await api.db(api.store.release, handoff_id, request.ctx.agent["id"]):
+                return _error(409, "conflict", "Hội thoại vừa thay đổi trạng thái.")
+            return json({"ok": True})
+
+        @api.route(app, "/callbacks", ["GET"])
+        async def callbacks(request: Request) -> HTTPResponse:
+            reveal = request.args.get("reveal", "").lower() in ("1", "true", "yes")
+            rows = await api.db(api.store.list_callbacks, "open")
+            if reveal:
+                await api.db(api.store.audit, request.ctx.agent["id"], "reveal_callbacks", None, None)
+            show = (lambda s: s or "") if reveal else mask_pii
+            return json({"callbacks": [{"id": r["id"], "name": r["name"], "phone": show(r["phone"]),
+                                        "channel": r["channel"], "created_at": r["created_at"],
+                                        "handoff_id": r["handoff_id"]} for r in rows], "masked": not reveal},
+                        headers={"Cache-Control": "no-store"})
+
+        @api.route(app, "/callbacks/<callback_id:int>/done", ["POST"])
+        async def callback_done(request: Request, callback_id: int) -> HTTPResponse:
+            if not await api.db(api.store.finish_callback, callback_id, request.ctx.agent["id"]):
+                return _error(409, "conflict", "Yêu cầu này đã được xử lý hoặc không tồn tại.")
+            return json({"ok": True})
+
+        @api.route(app, "/openapi.json", ["GET"])
+        async def openapi_json(request: Request) -> HTTPResponse:
+            return json(openapi.spec())
+
+
+def create_app(config: HandoffConfig | None = None, store: Store | None = None, name: str = "handoff") -> Sanic:
+    config = config or load_config()
+    store = store or Store(config.database_url)
+    app = Sanic(name)
+    app.config.REQUEST_MAX_SIZE = 64 * 1024
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    api = Api(config, store)
+    app.ctx.api = api
+    api.register(app)
+
+    @app.listener("before_server_start")
+    async def start(app: Sanic, _loop: Any) -> None:
+        api.rasa = RasaClient(config.rasa_url, config.rasa_token)
+        await api.db(store.ping)  # fail at start, loudly, if the database is unusable
+        log.info("handoff server: store %r, Rasa %s, hours %s", store, config.rasa_url, config.schedule.spec)
+
+    @app.listener("after_server_stop")
+    async def stop(app: Sanic, _loop: Any) -> None:
+        if api.rasa is not None:
+            await api.rasa.aclose()
+        store.close()
+
+    @app.get("/health")
+    async def health(request: Request) -> HTTPResponse:
+        return json({"status": "ok"})
+
+    @app.get("/")
+    async def root(request: Request) -> HTTPResponse:
+        return redirect("/console")
+
+    @app.get("/console")
+    async def console(request: Request) -> HTTPResponse:
+        return text((CONSOLE_DIR / "index.html").read_text(encoding="utf-8"), content_type="text/html; charset=utf-8",
+                    headers={"Cache-Control": "no-cache"})
+
+    @app.get("/console/<name:str>")
+    async def console_static(request: Request, name: str) -> HTTPResponse:
+        if name not in STATIC:
+            return _error(404, "not_found", "Không có tệp này.")
+        return text((CONSOLE_DIR / name).read_text(encoding="utf-8"), content_type=STATIC[name],
+                    headers={"Cache-Control": "no-cache"})
+
+    @app.exception(SanicException)
+    async def sanic_error(request: Request, exc: SanicException) -> HTTPResponse:
+        status = getattr(exc, "status_code", 500) or 500
+        if request.path.startswith("/api") and status in (404, 405):
+            agent, _ = await api.authenticate(request)
+            if agent is None:  # do not tell strangers which API paths exist
+                return _error(401, "unauthorized", "Cần đăng nhập.")
+        return _error(status, "error", str(exc) if status < 500 else "Lỗi máy chủ.")
+
+    @app.exception(Exception)
+    async def server_error(request: Request, exc: Exception) -> HTTPResponse:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return _error(500, "server_error", "Lỗi máy chủ.")
+
+    @app.on_response
+    async def security_headers(request: Request, response: HTTPResponse) -> None:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if request.path.startswith("/console"):
+            response.headers["Content-Security-Policy"] = CSP
+        if request.path.startswith("/api"):
+            response.headers["Cache-Control"] = "no-store"
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Agent console and API for handed-off conversations")
+    parser.add_argument("--host", default=None)
+    parser.add_argument("--port", type=int, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = load_config()
+    app = create_app(config)
+    host, port = args.host or config.host, args.port or config.port
+    log.info("agent console on http://%s:%d/console", host, port)
+    app.run(host=host, port=port, single_process=True, access_log=False, motd=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,298 @@
+"""The agent API as a real process (python -m handoff.server) against a fake Rasa, on both backends."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import pytest
+
+from handoff import openapi
+from handoff.passwords import hash_password
+from handoff.store import Store
+from tests.handoff.conftest import PostgresSchema
+from tests.handoff.harness import FakeRasa, HandoffServer
+
+PASSWORD = "mat-khau-rat-dai-1"
+CSRF = {"X-Requested-With": "handoff-console"}
+
+
+@pytest.fixture(scope="module")
+def rasa():
+    fake = FakeRasa()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def env(request, rasa, tmp_path_factory):
+    """(server, store) on one backend, with agents alice, bob and carol."""
+    tmp = tmp_path_factory.mktemp(request.param)
+    schema = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp / 'handoff.sqlite3'}"
+    else:
+        schema = PostgresSchema().__enter__()
+        url = schema.url
+    store = Store(url)
+    for name in ("alice", "bob", "carol"):
+        store.create_agent(name, name.title(), hash_password(PASSWORD))
+    server = HandoffServer(url, rasa.url, tmp / "server.log").start()
+    yield server, store
+    server.stop()
+    store.close()
+    if schema:
+        schema.__exit__(None, None, None)
+
+
+def login(server: HandoffServer, name: str) -> httpx.Client:
+    """A client authenticated with a bearer token (no CSRF header needed)."""
+    response = httpx.post(server.url + "/api/login", json={"username": name, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {response.json()['token']}"},
+                        timeout=20)
+
+
+def new_handoff(store: Store, sender: str, channel: str = "webchat") -> str:
+    messages = [{"ts": time.time() - 5, "role": "user", "text": "cho tôi gặp nhân viên", "source_key": "a"}]
+    return store.create_handoff(sender, channel, "citizen_request",
+                                {"question": "quên mật khẩu", "top_guides": [{"id": "vneid_forgot_password",
+                                                                              "title": "Quên mật khẩu", "score": 0.4}]},
+                                messages, synced_until=time.time() - 5)["id"]
+
+
+def test_every_api_route_but_login_refuses_anonymous_requests(env):
+    server, store = env
+    handoff_id = new_handoff(store, f"anon-{time.time()}")
+    checked = 0
+    for path, methods in openapi.spec()["paths"].items():
+        for method in methods:
+            if path == "/api/login":
+                continue
+            url = server.url + path.replace("{id}", handoff_id if "callbacks" not in path else "1")
+            for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Cookie": "handoff_session=forged"}):
+                response = httpx.request(method.upper(), url, headers={**headers, **CSRF}, json={"text": "x"})
+                assert response.status_code == 401, (method, path, headers, response.text)
+            checked += 1
+    assert checked >= 13
+    # unknown API paths do not tell strangers what exists
+    assert httpx.get(server.url + "/api/admin/secret").status_code == 401
+    assert store.get_handoff(handoff_id)["status"] == "queued"
+
+
+def test_login_sets_an_httponly_cookie_and_cookie_requests_need_the_csrf_header(env):
+    server, _ = env
+    with httpx.Client(base_url=server.url) as browser:
+        response = browser.post("/api/login", json={"username": "ALICE", "password": PASSWORD})
+        assert response.status_code == 200
+        cookie = response.headers["set-cookie"]
+        assert "handoff_session=" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        assert browser.get("/api/me").json()["username"] == "alice"
+        assert browser.post("/api/heartbeat").status_code == 403  # no X-Requested-With: a cross-site form
+        assert browser.post("/api/heartbeat", headers=CSRF).status_code == 200
+        assert browser.post("/api/logout", headers=CSRF).status_code == 200
+        assert browser.get("/api/me").status_code == 401
+    assert httpx.post(server.url + "/api/login", json={"username": "alice", "password": "wrong"}).status_code == 401
+    assert httpx.post(server.url + "/api/login", content=b"{bad json").status_code == 400
+
+
+def test_two_agents_claiming_at_once_only_one_wins(env):
+    server, store = env
+    alice, bob = login(server, "alice"), login(server, "bob")
+    for n in range(5):
+        handoff_id = new_handoff(store, f"race-{n}-{time.time()}")
+        statuses: dict[str, int] = {}
+        barrier = threading.Barrier(2)
+
+        def claim(name: str, client: httpx.Client, handoff_id: str, barrier: threading.Barrier,
+                  statuses: dict[str, int]) -> None:
+            barrier.wait(timeout=20)
+            statuses[name] = client.post(f"/api/conversations/{handoff_id}/claim").status_code
+
+        threads = [threading.Thread(target=claim, args=(*a, handoff_id, barrier, statuses))
+                   for a in (("alice", alice), ("bob", bob))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        assert sorted(statuses.values()) == [200, 409], statuses
+        winner = next(name for name, status in statuses.items() if status == 200)
+        assert store.get_handoff(handoff_id)["claimed_by_username"] == winner
+
+
+def test_an_agent_cannot_act_on_another_agents_conversation(env, rasa):
+    server, store = env
+    alice, bob = login(server, "alice"), login(server, "bob")
+    handoff_id = new_handoff(store, f"mine-{time.time()}")
+    assert alice.post(f"/api/conversations/{handoff_id}/claim").status_code == 200
+    before = len(rasa.appended)
+    base = f"/api/conversations/{handoff_id}"
+    assert bob.get(base).status_code == 403
+    assert bob.post(base + "/reply", json={"text": "xin chào"}).status_code == 403
+    for action in ("close", "hand-back", "release"):
+        assert bob.post(f"{base}/{action}").status_code == 403
+    assert bob.post(base + "/claim").status_code == 409
+    assert len(rasa.appended) == before  # nothing reached the citizen
+    assert store.get_handoff(handoff_id)["claimed_by_username"] == "alice"
+    queue = bob.get("/api/queue").json()
+    other = next(item for item in queue["others"] if item["id"] == handoff_id)
+    assert "question" not in other and other["claimed_by"] == "alice"
+
+
+def test_reply_is_delivered_through_rasa_into_the_citizens_channel(env, rasa):
+    server, store = env
+    alice = login(server, "alice")
+    sender = f"citizen {time.time()}/x"  # needs URL quoting
+    handoff_id = new_handoff(store, sender, channel="webchat")
+    assert alice.post(f"/api/conversations/{handoff_id}/reply", json={"text": "chào"}).status_code == 409
+    alice.post(f"/api/conversations/{handoff_id}/claim")
+    response = alice.post(f"/api/conversations/{handoff_id}/reply", json={"text": "Chào bạn, tôi là Alice."})
+    assert response.status_code == 200 and response.json()["delivery"] == "pushed"
+    call = rasa.appended[-1]
+    assert call["sender"] == sender
+    assert call["params"]["output_channel"] == "webchat" and call["params"]["execute_side_effects"] == "true"
+    # the text once, flagged as a human agent's (a text inside "custom" too would be sent twice)
+    assert call["events"] == [{"event": "bot", "text": "Chào bạn, tôi là Alice.",
+                               "data": {"custom": {"human_agent": True}}}]
+    assert alice.post(f"/api/conversations/{handoff_id}/reply", json={"text": " "}).status_code == 400
+    assert alice.post(f"/api/conversations/{handoff_id}/reply", json={"text": "x" * 2001}).status_code == 400
+
+    view = alice.get(f"/api/conversations/{handoff_id}").json()
+    assert [m["role"] for m in view["messages"]] == ["user", "agent"]  # the agent's event is not copied twice
+    assert view["messages"][-1]["agent"] == "alice"
+
+    rest_id = new_handoff(store, f"rest-{time.time()}", channel="rest")
+    alice.post(f"/api/conversations/{rest_id}/claim")
+    response = alice.post(f"/api/conversations/{rest_id}/reply", json={"text": "Chào bạn"})
+    assert response.json()["delivery"] == "recorded"  # REST cannot receive pushes: recorded in the tracker only
+    assert rasa.appended[-1]["params"]["output_channel"] == "rest"
+
+
+def test_new_citizen_messages_are_read_from_rasa_masked_and_redacted(env, rasa):
+    server, store = env
+    alice, carol = login(server, "alice"), login(server, "carol")
+    sender = f"pii-{time.time()}"
+    handoff_id = new_handoff(store, sender)
+    rasa.user_says(sender, "số cccd của tôi là 079123456789, sđt 0912345678")
+    rasa.user_says(sender, "OTP 482913 đây, mật khẩu là abc123")
+    view = carol.get(f"/api/conversations/{handoff_id}").json()  # queued: any agent may look before claiming
+    text = " ".join(m["text"] for m in view["messages"])
+    assert view["masked"] is True
+    for raw in ("079123456789", "0912345678", "482913", "abc123"):
+        assert raw not in text
+    assert "*********789" in text and "*******678" in text and "[đã ẩn]" in text
+    assert carol.get(f"/api/conversations/{handoff_id}?reveal=1").status_code == 403  # only its agent
+    alice.post(f"/api/conversations/{handoff_id}/claim")
+    revealed = alice.get(f"/api/conversations/{handoff_id}?reveal=1").json()
+    text = " ".join(m["text"] for m in revealed["messages"])
+    assert "079123456789" in text and "482913" not in text and "abc123" not in text
+    assert [a["action"] for a in store.audit_log(handoff_id)] == ["claim", "reveal"]
+    # synced once: reading again adds nothing
+    assert len(alice.get(f"/api/conversations/{handoff_id}").json()["messages"]) == 3
+
+
+@pytest.mark.parametrize("action, status, utterance", [("close", "closed", "utter_handoff_closed"),
+                                                        ("hand-back", "returned", "utter_handoff_returned")])
+def test_close_and_hand_back_resume_the_bot(env, rasa, action, status, utterance):
+    server, store = env
+    alice = login(server, "alice")
+    sender = f"end-{action}-{time.time()}"
+    handoff_id = new_handoff(store, sender)
+    alice.post(f"/api/conversations/{handoff_id}/claim")
+    assert alice.post(f"/api/conversations/{handoff_id}/{action}").status_code == 200
+    events = rasa.appended[-1]["events"]
+    assert [e["event"] for e in events] == ["action", "bot", "resume", "action"]
+    assert events[0]["name"] == utterance and events[-1]["name"] == "action_listen"
+    assert store.get_handoff(handoff_id)["status"] == status
+    assert alice.post(f"/api/conversations/{handoff_id}/reply", json={"text": "còn đó không"}).status_code == 409
+    assert handoff_id not in [i["id"] for i in alice.get("/api/queue").json()["mine"]]
+
+
+def test_rasa_down_gives_502_and_changes_nothing(env, rasa):
+    server, store = env
+    alice = login(server, "alice")
+    handoff_id = new_handoff(store, f"down-{time.time()}")
+    alice.post(f"/api/conversations/{handoff_id}/claim")
+    rasa.fail = True
+    try:
+        assert alice.post(f"/api/conversations/{handoff_id}/reply", json={"text": "alo"}).status_code == 502
+        assert alice.post(f"/api/conversations/{handoff_id}/close").status_code == 502
+        view = alice.get(f"/api/conversations/{handoff_id}").json()
+        assert view["conversation"]["rasa_error"] and len(view["messages"]) == 1
+    finally:
+        rasa.fail = False
+    assert store.get_handoff(handoff_id)["status"] == "claimed"
+
+
+def test_queue_release_callbacks_openapi_and_console(env):
+    server, store = env
+    alice = login(server, "alice")
+    handoff_id = new_handoff(store, f"q-{time.time()}")
+    queue = alice.get("/api/queue").json()
+    item = next(i for i in queue["queued"] if i["id"] == handoff_id)
+    assert item["top_guide"] == "Quên mật khẩu" and item["position"] >= 1 and item["channel"] == "webchat"
+    alice.post(f"/api/conversations/{handoff_id}/claim")
+    assert alice.post(f"/api/conversations/{handoff_id}/release").status_code == 200
+    assert store.get_handoff(handoff_id)["status"] == "queued"
+
+    cb = store.add_callback("cb-sender", "zalo", "Trần Thị B", "0987654321", "đồng ý")
+    listed = alice.get("/api/callbacks").json()
+    assert any(c["id"] == cb and c["phone"] == "*******321" for c in listed["callbacks"])
+    assert any(c["phone"] == "0987654321" for c in alice.get("/api/callbacks?reveal=1").json()["callbacks"])
+    assert alice.post(f"/api/callbacks/{cb}/done").status_code == 200
+    assert alice.post(f"/api/callbacks/{cb}/done").status_code == 409
+
+    spec = alice.get("/api/openapi.json").json()
+    assert spec["openapi"].startswith("3.") and "/api/conversations/{id}/claim" in spec["paths"]
+    page = httpx.get(server.url + "/console")
+    assert page.status_code == 200 and "Đăng nhập" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    js = httpx.get(server.url + "/console/app.js")
+    assert js.headers["content-type"].startswith("application/javascript") and "innerHTML" not in js.text
+    assert httpx.get(server.url + "/console/../server.py").status_code == 404
+
+
+def test_restart_loses_nothing(env, rasa):
+    server, store = env
+    alice = login(server, "alice")
+    handoff_id = new_handoff(store, f"restart-{time.time()}")
+    alice.post(f"/api/conversations/{handoff_id}/claim")
+    alice.post(f"/api/conversations/{handoff_id}/reply", json={"text": "Trước khi khởi động lại"})
+    before = alice.get(f"/api/conversations/{handoff_id}").json()
+    server.kill()  # a crash, not a clean stop
+    server.start()
+    after = alice.get(f"/api/conversations/{handoff_id}").json()  # the same token still works
+    assert after["messages"] == before["messages"]
+    assert after["conversation"]["status"] == "claimed" and after["conversation"]["mine"] is True
+    again = alice.post(f"/api/conversations/{handoff_id}/reply", json={"text": "Sau khi khởi động lại"})
+    assert again.status_code == 200
+
+
+def test_login_rate_limit_per_ip_and_per_username(tmp_path, rasa):
+    url = f"sqlite:///{tmp_path / 'rl.sqlite3'}"
+    store = Store(url)
+    for name in ("alice", "bob"):
+        store.create_agent(name, name, hash_password(PASSWORD))
+    server = HandoffServer(url, rasa.url, tmp_path / "rl.log", HANDOFF_TRUST_PROXY="1").start()
+    try:
+        def attempt(user: str, password: str, ip: str) -> int:
+            return httpx.post(server.url + "/api/login", json={"username": user, "password": password},
+                              headers={"X-Forwarded-For": ip}).status_code
+
+        # per username: 5 failures from 5 addresses lock "alice", even with the right password
+        assert [attempt("alice", "wrong", f"10.0.0.{i}") for i in range(5)] == [401] * 5
+        response = httpx.post(server.url + "/api/login", json={"username": "alice", "password": PASSWORD},
+                              headers={"X-Forwarded-For": "10.0.1.1"})
+        assert response.status_code == 429 and int(response.headers["retry-after"]) > 0
+        # per address: 5 failures for various names lock 10.9.9.9 for everyone
+        assert [attempt(f"nobody{i}", "wrong", "10.9.9.9") for i in range(5)] == [401] * 5
+        assert attempt("bob", PASSWORD, "10.9.9.9") == 429
+        assert attempt("bob", PASSWORD, "10.9.9.10") == 200
+        # the limit survives a restart (it is in the store)
+        server.kill()
+        server.start()
+        assert attempt("alice", PASSWORD, "10.0.2.2") == 429
+    finally:
+        server.stop()
+        store.close()
