@@ -73,6 +73,8 @@ class MessengerConfig:
     # None = automatic (dry run iff no page token); True forces dry run.
     dry_run: bool | None = None
     graph_version: str = DEFAULT_GRAPH_VERSION
+    # Overridable for a local stand-in of the Send API (end-to-end tests); None = Meta's Graph API.
+    send_url_override: str | None = None
     timeout: float = common.DEFAULT_HTTP_TIMEOUT_SECONDS
     dedup_capacity: int = common.DEFAULT_DEDUP_CAPACITY
 
@@ -99,11 +101,12 @@ class MessengerConfig:
             graph_version=str(
                 config_value(c, ["graph_version"], None, DEFAULT_GRAPH_VERSION)
             ),
+            send_url_override=str_or_none(config_value(c, ["send_url"], "FB_SEND_URL")),
         )
 
     @property
     def send_url(self) -> str:
-        return GRAPH_SEND_URL.format(version=self.graph_version)
+        return self.send_url_override or GRAPH_SEND_URL.format(version=self.graph_version)
 
 
 # --------------------------------------------------------------------------- #

@@ -126,6 +126,8 @@ class ZaloConfig:
             follow_intent=str(
                 config_value(c, ["follow_intent"], None, DEFAULT_FOLLOW_INTENT)
             ),
+            # Overridable for a local stand-in of the Zalo API (end-to-end tests).
+            send_url=str(config_value(c, ["send_url"], "ZALO_SEND_URL", ZALO_SEND_URL)),
         )
 
 

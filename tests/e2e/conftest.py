@@ -1,8 +1,16 @@
-"""Start the real bot once per test session: action server + Rasa server on side ports."""
+"""Start the real bot once per test session: action server + Rasa server on side ports.
+
+The Zalo and Messenger connectors run for real too: test secrets are set in the environment and
+their send URLs point at a local stand-in of the platforms' APIs that records what the bot sends.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -17,8 +25,63 @@ from servers import Servers  # noqa: E402
 RASA_PORT, ACTIONS_PORT = 5405, 5455
 
 
+PLATFORM_PORT = 5499
+CHANNEL_SECRETS = {
+    "ZALO_APP_ID": "e2e-zalo-app",
+    "ZALO_OA_SECRET_KEY": "e2e-zalo-oa-secret",
+    "ZALO_ACCESS_TOKEN": "e2e-zalo-token",
+    "ZALO_SEND_URL": f"http://127.0.0.1:{PLATFORM_PORT}/zalo/send",
+    "FB_APP_SECRET": "e2e-fb-app-secret",
+    "FB_VERIFY_TOKEN": "e2e-fb-verify",
+    "FB_PAGE_ACCESS_TOKEN": "e2e-fb-page-token",
+    "FB_SEND_URL": f"http://127.0.0.1:{PLATFORM_PORT}/messenger/send",
+}
+
+
+class PlatformApi:
+    """A stand-in for the Zalo OA and Messenger Send APIs on loopback: records every message."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict]] = []
+        self._lock = threading.Lock()
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with api._lock:
+                    api.sent.append((self.path.split("?")[0], json.loads(body or b"{}")))
+                reply = {"error": 0, "message": "Success", "data": {"message_id": "m"}} if self.path.startswith(
+                    "/zalo") else {"recipient_id": "r", "message_id": "m"}
+                data = json.dumps(reply).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", PLATFORM_PORT), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def messages(self, prefix: str) -> list[dict]:
+        with self._lock:
+            return [body for path, body in self.sent if path.startswith(prefix)]
+
+
 @pytest.fixture(scope="session")
-def bot():
+def platform_api():
+    api = PlatformApi()
+    yield api
+    api.server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def bot(platform_api, tmp_path_factory):
+    os.environ.update(CHANNEL_SECRETS)
+    os.environ["ZALO_TOKEN_FILE"] = str(tmp_path_factory.mktemp("zalo") / "tokens.json")
     servers = Servers(rasa_port=RASA_PORT, actions_port=ACTIONS_PORT)
     try:
         servers.start_actions()

@@ -17,6 +17,9 @@ _CHANNEL_ENV = [
     "FB_APP_SECRET",
     "FB_PAGE_ACCESS_TOKEN",
     "FB_DRY_RUN",
+    "ZALO_SEND_URL",
+    "FB_SEND_URL",
+    "WEBCHAT_DB",
 ]
 
 
