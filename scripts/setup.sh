@@ -14,6 +14,9 @@ cd "$(dirname "$0")/.."
 
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/tro-ly-dvc"
 mkdir -p "$CACHE/venvs"
+# One set-up at a time per cache (a CI clone and a developer's checkout share it).
+exec 9>"$CACHE/setup.lock"
+flock 9
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31m[setup] ERROR:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -43,9 +46,11 @@ make_venv() {
   if [ ! -f "$target/.complete" ]; then
     say "creating $name venv in $target (first time: several minutes)"
     rm -rf "$target"
+    # venvs are not relocatable, so it is built in place; .complete marks a finished one.
     "$python" -m venv "$target"
     "$target/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "pip<25" "wheel==0.42.0"
-    "$target/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$lock" "$@"
+    "$target/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$lock" "$@" ||
+      die "installing $lock into $target failed (see above)"
     "$target/bin/python" -m pip check || die "$name venv has broken dependencies (see above)"
     touch "$target/.complete"
   else
