@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from retrieval import service as service_mod
-from retrieval.encoders import HashingEncoder
 from tests.actions.action_kit import set_thresholds
-from tests.retrieval.tiny_kb import ROUTING, TEST_THRESHOLDS, build, write_kb
+from tests.retrieval.tiny_kb import TEST_THRESHOLDS, publish_tiny_index
 
 ENV_VARS = ("HOTLINE_NUMBER", "HOTLINE_NAME", "HOTLINE_HOURS", "PROVINCE_NAME", "DVC_ANSWER_THRESHOLD",
             "DVC_MARGIN_THRESHOLD", "DVC_KNOWLEDGE_DIR", "DVC_DATA_DIR")
@@ -39,10 +38,4 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def index_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Build the tiny index (3 guides + routing entries) and point the service at it."""
-    knowledge = write_kb(tmp_path / "knowledge", routing=ROUTING)
-    folder = tmp_path / "index"
-    path, problems, _ = build(knowledge, folder, HashingEncoder())
-    assert path is not None and not problems
-    monkeypatch.setenv("DVC_INDEX_DIR", str(folder))
-    monkeypatch.setenv("DVC_KNOWLEDGE_DIR", str(knowledge))
-    return folder
+    return publish_tiny_index(tmp_path, monkeypatch)

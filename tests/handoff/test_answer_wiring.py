@@ -13,8 +13,7 @@ from actions.answer import ActionAnswerQuestion
 from handoff.triggers import OFFER_ACTION, should_offer_handoff
 from retrieval import search as search_mod
 from retrieval import service as service_mod
-from retrieval.encoders import HashingEncoder
-from tests.retrieval.tiny_kb import ROUTING, TEST_THRESHOLDS, build, write_kb
+from tests.retrieval.tiny_kb import TEST_THRESHOLDS, publish_tiny_index
 
 GIBBERISH = "asdkjh qwe zzxq"
 
@@ -24,13 +23,7 @@ def index_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setattr(service_mod, "_service", None)
     monkeypatch.setattr(search_mod.Thresholds, "load", classmethod(lambda cls, path=None: TEST_THRESHOLDS))
-    knowledge = write_kb(tmp_path / "knowledge", routing=ROUTING)
-    folder = tmp_path / "index"
-    path, problems, _ = build(knowledge, folder, HashingEncoder())
-    assert path is not None and not problems
-    monkeypatch.setenv("DVC_INDEX_DIR", str(folder))
-    monkeypatch.setenv("DVC_KNOWLEDGE_DIR", str(knowledge))
-    return folder
+    return publish_tiny_index(tmp_path, monkeypatch)
 
 
 def ask(text: str, abstain_count: float = 0) -> tuple[list[dict], list[dict]]:

@@ -196,3 +196,16 @@ def build(knowledge: Path, index_dir: Path, encoder=None):
     logs: list[str] = []
     path, problems = build_index(knowledge, index_dir, encoder, log=logs.append)
     return path, problems, logs
+
+
+def publish_tiny_index(tmp_path: Path, monkeypatch) -> Path:
+    """Build the tiny index (3 guides + routing entries) and point the service's settings at it."""
+    from retrieval.encoders import HashingEncoder
+
+    knowledge = write_kb(tmp_path / "knowledge", routing=ROUTING)
+    folder = tmp_path / "index"
+    path, problems, _ = build(knowledge, folder, HashingEncoder())
+    assert path is not None and not problems
+    monkeypatch.setenv("DVC_INDEX_DIR", str(folder))
+    monkeypatch.setenv("DVC_KNOWLEDGE_DIR", str(knowledge))
+    return folder
