@@ -18,7 +18,7 @@ ACTIONS_PORT ?= 5055
         check-knowledge preview console clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
 
 setup: ## Create both venvs and provision the embedding model (idempotent)
 	@bash scripts/setup.sh
