@@ -75,7 +75,6 @@ class Ranked:
     score: float
     lexical: float
     dense: float
-    best_unit: int  # index of the unit that matched best (for picking the section to show)
     kind: str = "guide"  # "guide", or a routing entry ("handoff" / "uncovered") never answered from
 
 
@@ -153,8 +152,7 @@ class Searcher:
         self._guide_ids = sorted(index.guides)
         position = {g: i for i, g in enumerate(self._guide_ids)}
         self._unit_guide = np.array([position[u.guide_id] for u in index.units])
-        order = np.argsort(self._unit_guide, kind="stable")
-        if not np.array_equal(order, np.arange(len(order))):
+        if np.any(np.diff(self._unit_guide) < 0):
             raise ValueError("index units must be sorted by guide id")
         bounds = np.searchsorted(self._unit_guide, np.arange(len(self._guide_ids) + 1))
         self._spans = list(zip(bounds[:-1], bounds[1:]))
@@ -165,15 +163,6 @@ class Searcher:
     def dense_enabled(self) -> bool:
         return self.encoder is not None
 
-    def _per_guide_max(self, unit_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Best unit score per guide and the index of that unit (first one on ties)."""
-        best = np.full(len(self._guide_ids), -np.inf, dtype=np.float64)
-        np.maximum.at(best, self._unit_guide, unit_scores)
-        hits = np.nonzero(unit_scores >= best[self._unit_guide])[0][::-1]
-        arg = np.zeros(len(self._guide_ids), dtype=np.int64)
-        arg[self._unit_guide[hits]] = hits
-        return best.astype(np.float32), arg
-
     def _per_guide(self, unit_scores: np.ndarray, k: int) -> np.ndarray:
         """Mean of each guide's ``k`` best unit scores.
 
@@ -181,12 +170,10 @@ class Searcher:
         neighbour matches one by chance. Averaging the top 3 lifted recall@1 on the dev set from
         0.95 to 0.99 over taking the single best unit (docs/evaluation.md).
         """
-        if k <= 1:
-            return self._per_guide_max(unit_scores)[0]
         out = np.empty(len(self._guide_ids), dtype=np.float32)
         for g, (start, end) in enumerate(self._spans):
             block = unit_scores[start:end]
-            kk = min(k, len(block))
+            kk = max(1, min(k, len(block)))
             out[g] = np.partition(block, len(block) - kk)[len(block) - kk:].mean()
         return out
 
@@ -213,7 +200,6 @@ class Searcher:
             dense = np.zeros_like(lex)
             fused = lex
             combined_units = sig.lex_units
-        _, best_arg = self._per_guide_max(combined_units)
         used_context = False
         if context_topic in self.index.guides and self.looks_like_follow_up(sig.query):
             fused = fused.copy()
@@ -221,7 +207,7 @@ class Searcher:
             used_context = True
         order = np.argsort(-fused, kind="stable")
         guides = self.index.guides
-        ranked = [Ranked(self._guide_ids[i], float(fused[i]), float(lex[i]), float(dense[i]), int(best_arg[i]),
+        ranked = [Ranked(self._guide_ids[i], float(fused[i]), float(lex[i]), float(dense[i]),
                          guides[self._guide_ids[i]].kind) for i in order]
         return ranked, used_context, combined_units
 
@@ -253,7 +239,8 @@ class Searcher:
         mật khẩu thì làm sao" matches the section on *why* people forget as well as the steps,
         and the citizen needs the steps.
         """
-        candidates = [i for i, u in enumerate(self.index.units) if u.guide_id == guide_id and u.kind == "section"]
+        start, end = self._spans[self._guide_ids.index(guide_id)]
+        candidates = [i for i in range(start, end) if self.index.units[i].kind == "section"]
         if not candidates:
             return -1
         scores = decision.unit_scores

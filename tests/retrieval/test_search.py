@@ -19,7 +19,7 @@ def ranked(*items) -> list[Ranked]:
     out = []
     for item in items:
         guide_id, score, kind = (*item, "guide")[:3]
-        out.append(Ranked(guide_id, score, score, score, 0, kind))
+        out.append(Ranked(guide_id, score, score, score, kind))
     return out
 
 
