@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 FILE="${1:-../shared/eval/dev.jsonl}"
 mkdir -p var/logs
 RASA_PORT="${EVAL_RASA_PORT:-5305}"; ACTIONS_PORT="${EVAL_ACTIONS_PORT:-5355}"
-.venv-actions/bin/python scripts/servers.py run --rasa-port "$RASA_PORT" --actions-port "$ACTIONS_PORT" > var/logs/eval-e2e-launcher.log 2>&1 &
+.venv-actions/bin/python scripts/servers.py run --no-console --rasa-port "$RASA_PORT" --actions-port "$ACTIONS_PORT" > var/logs/eval-e2e-launcher.log 2>&1 &
 launcher=$!
 trap 'kill $launcher 2>/dev/null; wait $launcher 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do

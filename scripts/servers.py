@@ -1,9 +1,9 @@
-"""Start, wait for, and stop the two processes: the action server and the Rasa server.
+"""Start, wait for, and stop the processes: the action server, the Rasa server, the agent console.
 
 Used by ``make run`` / ``make shell`` (scripts/run.sh), by ``make rasa-test`` and by the
 end-to-end tests, so every path starts the bot the same way. Standard library only.
 
-    python scripts/servers.py run [--rasa-port 5005] [--actions-port 5055]
+    python scripts/servers.py run [--rasa-port 5005] [--actions-port 5055] [--console-port 5080 | --no-console]
     python scripts/servers.py actions --actions-port 5055     # action server only (rasa test)
 """
 
@@ -68,6 +68,7 @@ def _post(url: str, body: dict, timeout: float = 120.0) -> tuple[int, bytes]:
 class Servers:
     rasa_port: int = 5005
     actions_port: int = 5055
+    console_port: int = 5080
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     @property
@@ -78,12 +79,29 @@ class Servers:
     def actions_url(self) -> str:
         return f"http://127.0.0.1:{self.actions_port}"
 
+    @property
+    def console_url(self) -> str:
+        return f"http://127.0.0.1:{self.console_port}"
+
+    @property
+    def tracker_db(self) -> Path:
+        """Rasa's conversations (SQLite): RASA_TRACKER_DB, else var/rasa-tracker[-<port>].sqlite3."""
+        if os.environ.get("RASA_TRACKER_DB"):
+            return Path(os.environ["RASA_TRACKER_DB"]).resolve()
+        suffix = "" if self.rasa_port == 5005 else f"-{self.rasa_port}"
+        return ROOT / "var" / f"rasa-tracker{suffix}.sqlite3"
+
     def endpoints_file(self) -> Path:
-        if self.actions_port == 5055:
+        """endpoints.yml for the default ports; otherwise a generated copy with this run's ports and files."""
+        if self.actions_port == 5055 and self.rasa_port == 5005 and not os.environ.get("RASA_TRACKER_DB"):
+            (ROOT / "var").mkdir(parents=True, exist_ok=True)
             return ROOT / "endpoints.yml"
         path = ROOT / "var" / f"endpoints-{self.actions_port}.yml"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f'action_endpoint:\n  url: "{self.actions_url}/webhook"\n', encoding="utf-8")
+        self.tracker_db.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f'action_endpoint:\n  url: "{self.actions_url}/webhook"\n'
+                        f'tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: "{self.tracker_db}"\n',
+                        encoding="utf-8")
         return path
 
     def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
@@ -137,6 +155,25 @@ class Servers:
 
         self._wait("rasa", process, f"{self.rasa_url}/status", loaded, RASA_START_TIMEOUT)
 
+    def kill_rasa(self) -> None:
+        """Kill the Rasa server as a crash would (SIGKILL): the restart tests."""
+        for process in list(self.processes):
+            if process.args[:2] == [str(RASA), "run"]:
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=20)
+                self.processes.remove(process)
+
+    def start_console(self) -> None:
+        """The agent console and API (python -m handoff.server), talking to this Rasa server."""
+        env_port = {"HANDOFF_PORT": str(self.console_port), "RASA_URL": self.rasa_url}
+        LOGS.mkdir(parents=True, exist_ok=True)
+        log = (LOGS / f"console-{self.console_port}.log").open("ab")
+        process = subprocess.Popen([str(ACT_PY), "-m", "handoff.server"], cwd=ROOT, env={**_env(), **env_port},
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes.append(process)
+        self._wait("console", process, f"{self.console_url}/health", lambda b: True, ACTIONS_START_TIMEOUT)
+
     def stop(self) -> None:
         for process in reversed(self.processes):
             if process.poll() is None:
@@ -157,8 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("mode", choices=["run", "actions", "shell"])
     parser.add_argument("--rasa-port", type=int, default=int(os.environ.get("RASA_PORT", 5005)))
     parser.add_argument("--actions-port", type=int, default=int(os.environ.get("ACTIONS_PORT", 5055)))
+    parser.add_argument("--console-port", type=int, default=int(os.environ.get("HANDOFF_PORT", 5080)))
+    parser.add_argument("--no-console", action="store_true", help="do not start the agent console")
     args = parser.parse_args(argv)
-    servers = Servers(args.rasa_port, args.actions_port)
+    servers = Servers(args.rasa_port, args.actions_port, args.console_port)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         started = time.time()
@@ -173,10 +212,16 @@ def main(argv: list[str] | None = None) -> int:
                                    cwd=ROOT, env=_env())
         print(f"starting the Rasa server on {servers.rasa_url} (about a minute) ...", flush=True)
         servers.start_rasa()
+        console = ""
+        if not args.no_console:
+            servers.start_console()
+            console = (f"  Agent console: {servers.console_url}/console (create an account first: "
+                       f"`.venv-actions/bin/python -m handoff.admin create-agent <name>`)\n")
         print(f"\nready in {time.time() - started:.0f} s. Chat with the bot:\n"
               f"  curl -s {servers.rasa_url}/webhooks/rest/webhook -H 'Content-Type: application/json' "
               f"-d '{{\"sender\":\"u1\",\"message\":\"chào bạn\"}}'\n"
-              f"  or `make shell` in another terminal. Logs: {LOGS}. Ctrl-C stops both servers.", flush=True)
+              f"  web chat: {servers.rasa_url}/webhooks/webchat/demo, or `make shell` in another terminal.\n"
+              f"{console}  Logs: {LOGS}. Ctrl-C stops every server.", flush=True)
         while all(p.poll() is None for p in servers.processes):
             time.sleep(1.0)
         print("a server stopped unexpectedly; see the logs", file=sys.stderr)
