@@ -14,6 +14,16 @@ CLOSED_TEXT = ("Tổng đài viên đã kết thúc cuộc trò chuyện. Cảm 
 RETURNED_TEXT = ("Tổng đài viên đã chuyển bạn lại cho trợ lý ảo. Bạn cứ tiếp tục đặt câu hỏi về VNeID hoặc dịch vụ "
                  "công nhé.")
 
+CLAIMED_TEXT = ("Một tổng đài viên đã tiếp nhận cuộc trò chuyện và sẽ trả lời bạn ngay tại đây. "
+                "Bạn cứ nhắn thêm thông tin nếu cần.")
+
+
+def position_text(position: int) -> str:
+    """What a citizen still waiting hears when the queue moves."""
+    if position <= 1:
+        return "Cập nhật hàng chờ: bạn là người tiếp theo, tổng đài viên sẽ trả lời bạn ngay khi rảnh."
+    return f"Cập nhật hàng chờ: bạn đang ở vị trí số {position}. Cảm ơn bạn đã kiên nhẫn chờ."
+
 
 def _dvc(reason: str, **extra) -> dict:
     return {"custom": {"dvc": {"decision": "handoff", "guide_ids": [], "reason": reason, **extra}}}

@@ -43,6 +43,8 @@ COOKIE = "handoff_session"
 CSRF_HEADER = "x-requested-with"
 CSRF_VALUE = "handoff-console"
 MAX_REPLY = 2000
+# After a claim, this many citizens still waiting are told their new place in the queue.
+QUEUE_NOTICE_MAX = 5
 CONSOLE_DIR = Path(__file__).with_name("console")
 STATIC = {"app.js": "application/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -64,11 +66,36 @@ class Api:
         self.config = config
         self.store = store
         self.rasa: RasaClient | None = None
+        self._tasks: set[asyncio.Future] = set()
 
     async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(partial(fn, *args, **kwargs))
 
-    # ------------------------------------------------------------------ auth
+    def spawn(self, coroutine: Awaitable[Any]) -> None:
+        """Run ``coroutine`` after the response; keep a reference so it is not garbage-collected."""
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def notify(self, handoff: dict, text: str) -> None:
+        """A bot message into the citizen's channel (the console reads it back from the tracker).
+        Best effort: a failure is logged and whatever the agent did stands."""
+        assert self.rasa is not None
+        try:
+            await self.rasa.append(handoff["sender_id"], [{"event": "bot", "text": text}], handoff.get("channel"))
+        except Exception:  # noqa: BLE001
+            log.exception("telling the citizen of %s failed", handoff["id"])
+
+    async def tell_queue(self) -> None:
+        """After a claim the queue moved: the first ``QUEUE_NOTICE_MAX`` citizens still waiting hear
+        their new place."""
+        try:
+            waiting = await self.db(self.store.list_handoffs, ("queued",), QUEUE_NOTICE_MAX)
+        except Exception:  # noqa: BLE001 - the claim is done; positions are a courtesy
+            log.exception("reading the queue after a claim failed")
+            return
+        for place, handoff in enumerate(waiting, start=1):
+            await self.notify(handoff, hm.position_text(place))
 
     def client_ip(self, request: Request) -> str:
         if self.config.trust_proxy:
@@ -283,6 +310,8 @@ class Api:
                 return json({"ok": True, "already": True})
             if not await api.db(api.store.claim, handoff_id, me_id):
                 return _error(409, "already_claimed", "Hội thoại đã có người nhận hoặc không còn trong hàng chờ.")
+            await api.notify(handoff, hm.CLAIMED_TEXT)  # before any reply of the agent's
+            api.spawn(api.tell_queue())
             return json({"ok": True})
 
         async def reply_to_rasa(handoff: dict, events: list[dict]) -> HTTPResponse | None:
