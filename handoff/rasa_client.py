@@ -4,8 +4,10 @@
 * write into it and deliver to the citizen's own channel: ``POST /conversations/{id}/tracker/events
   ?output_channel=<channel>&execute_side_effects=true``. Rasa appends the events, then sends every
   ``bot`` event among them through ``<channel>``'s output channel (``InputChannel.get_output_channel``).
-  Channels that cannot push (REST: it only answers the request that carried the citizen's message)
-  fall back to a collecting channel: the message is recorded in the tracker but not delivered.
+  REST (``bot.channels.rest``) cannot push to the citizen, so its output channel is an outbox: the
+  message starts the response to the citizen's next message, or is fetched with
+  ``GET /webhooks/rest/messages``. Channels with no output channel of their own fall back to a
+  collecting channel: the message is recorded in the tracker but not delivered.
 
 An agent's reply is ``{"event": "bot", "text": ..., "data": {"custom": {"human_agent": true}}}``:
 the channels send the text once, marked as a human agent's (Messenger's HUMAN_AGENT tag, the web
@@ -20,8 +22,9 @@ from urllib.parse import quote
 
 import httpx
 
-# Channels whose output channel can send a message the citizen did not just ask for.
-PUSH_CHANNELS = {"webchat", "socketio", "zalo", "messenger", "facebook", "telegram", "slack", "callback",
+# Channels whose output channel can send a message the citizen did not just ask for ("rest": into the
+# REST outbox, delivered with the citizen's next response or GET /webhooks/rest/messages).
+PUSH_CHANNELS = {"webchat", "socketio", "zalo", "messenger", "rest", "facebook", "telegram", "slack", "callback",
                  "twilio", "botframework", "mattermost", "rocketchat", "hangouts"}
 
 

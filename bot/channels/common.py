@@ -5,14 +5,21 @@ what both platform channels do alike (chunked sending, buttons with a numbered
 fallback, signed webhooks, dedupe, background processing); the subclasses in
 ``zalo.py`` and ``messenger.py`` supply the platform formats and checks.
 
+:func:`redact_user_text` is what every channel (web chat, REST, socket.io, Zalo,
+Messenger) applies to a citizen's text before storing it or handing it to Rasa:
+passwords, OTPs and passcodes become ``[đã ẩn]``, payloads pass unchanged, and the
+UserMessage metadata gets ``"redacted": true`` (:func:`mark_redacted`).
+
 Nothing in this module performs I/O or creates network clients at import time.
 """
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
 import re
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any, ClassVar
@@ -22,6 +29,8 @@ from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+
+from handoff.privacy import REDACTED, redact_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +106,81 @@ def mask_secret(value: str | None) -> str:
     if len(value) <= 10:
         return "***"
     return f"{value[:4]}…{value[-4:]}"
+
+
+# --------------------------------------------------------------------------- #
+# Privacy: secrets a citizen types never reach Rasa, the logs or a mailbox
+# --------------------------------------------------------------------------- #
+
+# UserMessage metadata key set to True when something was redacted from the text.
+REDACTED_METADATA_KEY = "redacted"
+
+# A button payload in Rasa's syntax: "/intent", "/intent@0.9", '/intent{"entity": "value"}'.
+# Rasa's own pattern allows spaces in the intent name; ours do not, so that typed text such
+# as "/ mật khẩu là abc" is not mistaken for a payload.
+_INTENT_PAYLOAD = re.compile(r"^/[^\s{@/]+(?:@[0-9.]+)?(?:\{.*\})?$", re.DOTALL)
+
+
+def is_intent_payload(text: str) -> bool:
+    """True if ``text`` is a Rasa intent payload (what buttons send), not typed text."""
+    return bool(_INTENT_PAYLOAD.match(text.strip()))
+
+
+def redact_user_text(text: Any) -> tuple[Any, bool]:
+    """``(text with passwords/OTPs/passcodes replaced by [đã ẩn], whether any was)``.
+
+    Intent payloads (``/request_human``, ``/choose_topic{"topic_id": ...}``) and
+    non-strings are returned unchanged; so is text with nothing to redact (it is not
+    even NFC-normalised then). Uses :func:`handoff.privacy.redact_secrets`, the same
+    rules as the handoff store.
+    """
+    if not isinstance(text, str) or not text or is_intent_payload(text):
+        return text, False
+    redacted = redact_secrets(text)
+    before = unicodedata.normalize("NFC", text).count(REDACTED)
+    if redacted.count(REDACTED) > before:
+        return redacted, True
+    return text, False
+
+
+def mark_redacted(metadata: dict[str, Any] | None, redacted: bool) -> dict[str, Any] | None:
+    """Sets ``metadata["redacted"] = True`` when ``redacted``; otherwise removes a stale one.
+
+    The flag is the channel's to set: a client-supplied ``"redacted"`` key is dropped.
+    Returns the (possibly new) metadata dict; non-dict metadata is returned unchanged.
+    """
+    if redacted:
+        if metadata is None:
+            return {REDACTED_METADATA_KEY: True}
+        if isinstance(metadata, dict):
+            return {**metadata, REDACTED_METADATA_KEY: True}
+        return metadata
+    if isinstance(metadata, dict) and REDACTED_METADATA_KEY in metadata:
+        return {k: v for k, v in metadata.items() if k != REDACTED_METADATA_KEY}
+    return metadata
+
+
+def redacting(
+    on_new_message: Callable[[UserMessage], Awaitable[Any]],
+) -> Callable[[UserMessage], Awaitable[Any]]:
+    """Wraps a channel's ``on_new_message`` so that every UserMessage is redacted first.
+
+    For channels whose request handling we do not write ourselves (socket.io). Rasa
+    logs and stores the message only after ``on_new_message`` is called.
+    """
+
+    async def handler(message: UserMessage) -> Any:
+        text, redacted = redact_user_text(message.text)
+        message.text = text
+        message.metadata = mark_redacted(message.metadata, redacted)
+        return await on_new_message(message)
+
+    return handler
+
+
+def text_digest(text: str | None) -> str:
+    """A short fingerprint of ``text`` for dedupe keys and logs (never the text itself)."""
+    return hashlib.sha256((text or "").encode("utf-8")).hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------- #
@@ -717,7 +801,15 @@ class WebhookInput(InputChannel):
         description: str,
         resolve_numbers: bool = True,
     ) -> None:
-        """Hands the text to Rasa after the response, in order per sender."""
+        """Hands the text to Rasa after the response, in order per sender.
+
+        Secrets in the text are redacted first (:func:`redact_user_text`; button
+        payloads pass unchanged) and ``metadata["redacted"]`` is set if any was, so
+        neither Rasa's tracker, its NLU nor the logs see them. A numbered answer
+        ("2") is never changed by redaction, so :class:`ChoiceMemory` still maps it.
+        """
+        text, redacted = redact_user_text(text)
+        metadata = mark_redacted(metadata, redacted) or {}
         self.background.submit(
             sender_id,
             lambda: self._handle_text(

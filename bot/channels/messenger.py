@@ -40,6 +40,7 @@ from bot.channels.common import (
     json_error,
     parse_bool,
     str_or_none,
+    text_digest,
     truncate,
 )
 
@@ -434,7 +435,8 @@ class MessengerInput(WebhookInput):
         dedup_key = (
             f"mid:{mid}"
             if mid
-            else f"{kind}:{sender_id}:{event.get('timestamp')}:{text}"
+            # a fingerprint, not the text: the key is logged on duplicates
+            else f"{kind}:{sender_id}:{event.get('timestamp')}:{text_digest(text)}"
         )
         if self._is_duplicate(dedup_key):
             return False

@@ -18,6 +18,10 @@ Endpoints (under ``/webhooks/webchat``):
   (as ``display`` when given: the title of a tapped button) and handled in the
   background; every bot message is appended to the mailbox. A send retried with
   the same ``client_msg_id`` (after a dropped connection) is processed once.
+  Passwords, OTPs and passcodes in ``message`` and ``display`` are replaced by
+  ``[đã ẩn]`` first (``common.redact_user_text``; ``/intent`` payloads pass
+  unchanged), so neither the mailbox nor Rasa ever holds them; the message's
+  metadata then has ``"redacted": true``.
 * ``GET /poll?sender=...&after=<last id>&wait=25&busy=0|1`` -> events with
   ``id > after`` (waiting up to ``wait`` seconds, at most 30, for new ones), the
   mailbox's ``last_id``, ``busy`` (the bot is still working on this sender's
@@ -55,7 +59,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
@@ -70,7 +74,9 @@ from bot.channels.common import (
     button_url,
     config_value,
     json_error,
+    mark_redacted,
     parse_bool,
+    redact_user_text,
 )
 
 logger = logging.getLogger(__name__)
@@ -166,6 +172,9 @@ class Mailbox:
     the disk is full).
     """
 
+    # Name in log messages (the REST channel's outbox is a Mailbox too).
+    label: ClassVar[str] = "Web chat"
+
     def __init__(
         self,
         db_path: str | None = DEFAULT_DB_PATH,
@@ -216,12 +225,12 @@ class Mailbox:
                 cutoff = time.time() - retention_days * 86400
                 deleted = db.execute("DELETE FROM events WHERE ts < ?", (cutoff,))
                 if deleted.rowcount:
-                    logger.info("Web chat: deleted %d expired events.", deleted.rowcount)
+                    logger.info("%s: deleted %d expired events.", self.label, deleted.rowcount)
             self._db = db
-            logger.info("Web chat mailbox: %s", db_path)
+            logger.info("%s mailbox: %s", self.label, db_path)
         except (sqlite3.Error, OSError):
             logger.exception(
-                "Web chat: cannot open %s; history is kept in memory only.", db_path
+                "%s: cannot open %s; history is kept in memory only.", self.label, db_path
             )
             self._db = None
 
@@ -231,7 +240,7 @@ class Mailbox:
         try:
             return self._db.execute(sql, args).fetchall()
         except sqlite3.Error:
-            logger.exception("Web chat: SQLite error while %s.", what)
+            logger.exception("%s: SQLite error while %s.", self.label, what)
             return None
 
     def close(self) -> None:
@@ -670,7 +679,9 @@ class WebChatInput(InputChannel):
         sender: str,
         text: str,
         message_id: str | None,
+        redacted: bool = False,
     ) -> None:
+        metadata = {"webchat": {"client_msg_id": message_id}} if message_id else None
         try:
             await on_new_message(
                 UserMessage(
@@ -679,9 +690,7 @@ class WebChatInput(InputChannel):
                     sender,
                     input_channel=self.name(),
                     message_id=message_id,
-                    metadata={"webchat": {"client_msg_id": message_id}}
-                    if message_id
-                    else None,
+                    metadata=mark_redacted(metadata, redacted),
                 )
             )
         except Exception:
@@ -712,8 +721,10 @@ class WebChatInput(InputChannel):
         if not isinstance(body, dict):
             raise BadRequest("invalid_payload", "JSON body must be an object.")
         sender = _sender(body.get("sender"))
-        text = _text(body, "message", required=True)
-        display = _text(body, "display", required=False)
+        # Secrets are redacted before the text is stored, echoed or handed to Rasa.
+        text, redacted = redact_user_text(_text(body, "message", required=True))
+        display, display_redacted = redact_user_text(_text(body, "display", required=False))
+        redacted = redacted or display_redacted
         client_msg_id = _optional_id(body, "client_msg_id")
 
         if client_msg_id is not None:
@@ -737,7 +748,7 @@ class WebChatInput(InputChannel):
         self._pending[sender] = self._pending.get(sender, 0) + 1
         self.background.submit(
             sender,
-            lambda: self._process(on_new_message, sender, text, client_msg_id),
+            lambda: self._process(on_new_message, sender, text, client_msg_id, redacted),
             "web chat message",
         )
         return response.json({"status": "accepted", "id": echo["id"]}, status=202)

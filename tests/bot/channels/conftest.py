@@ -20,6 +20,7 @@ _CHANNEL_ENV = [
     "ZALO_SEND_URL",
     "FB_SEND_URL",
     "WEBCHAT_DB",
+    "REST_OUTBOX_DB",
 ]
 
 
