@@ -82,6 +82,11 @@ def platform_api():
 def bot(platform_api, tmp_path_factory):
     os.environ.update(CHANNEL_SECRETS)
     os.environ["ZALO_TOKEN_FILE"] = str(tmp_path_factory.mktemp("zalo") / "tokens.json")
+    # this session's conversations (Rasa's SQL tracker store, the REST outbox, the web chat history)
+    state = tmp_path_factory.mktemp("state")
+    os.environ["RASA_TRACKER_DB"] = str(state / "rasa-tracker.sqlite3")
+    os.environ["REST_OUTBOX_DB"] = str(state / "rest-outbox.sqlite3")
+    os.environ["WEBCHAT_DB"] = str(state / "webchat.sqlite3")
     servers = Servers(rasa_port=RASA_PORT, actions_port=ACTIONS_PORT)
     try:
         servers.start_actions()

@@ -4,12 +4,13 @@ while paused, a hand-back resumes it, and a crash of the handoff server loses no
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import httpx
 import pytest
 
-from handoff.messages import OFFER_QUESTION, RETURNED_TEXT
+from handoff.messages import CLAIMED_TEXT, OFFER_QUESTION, RETURNED_TEXT
 from handoff.privacy import mask_pii
 from handoff.store import Store
 
@@ -35,34 +36,89 @@ def dvc(replies: list[dict]) -> dict:
     return next(r["custom"]["dvc"] for r in replies if isinstance(r.get("custom"), dict) and "dvc" in r["custom"])
 
 
-def test_rest_citizen_is_queued_bot_goes_quiet_and_hand_back_resumes_it(bot, alice):
-    sender = f"rest-{uuid.uuid4().hex[:12]}"
-    replies = rest_say(bot, sender, "cho tôi gặp nhân viên tổng đài")
+def rest_inbox(bot, sender: str, after: int = 0, wait: float = 10.0) -> list[dict]:
+    """What the REST channel's outbox has for ``sender`` (bot/channels/rest.py GET /messages)."""
+    response = httpx.get(bot.rasa_url + "/webhooks/rest/messages",
+                         params={"sender": sender, "after": after, "wait": wait}, timeout=60)
+    assert response.status_code == 200, response.text
+    return response.json()["messages"]
+
+
+def queued_rest_citizen(bot, alice, text: str = "cho tôi gặp nhân viên tổng đài") -> tuple[str, dict]:
+    sender = f"rest-{uuid.uuid4().hex}"
+    replies = rest_say(bot, sender, text)
     meta = dvc(replies)
     assert meta["decision"] == "handoff" and meta["handoff"] == "queued", replies
     assert any("hàng chờ" in r.get("text", "") or "người tiếp theo" in r.get("text", "") for r in replies)
+    return sender, find_handoff(alice, handoff_id=meta["handoff_id"])
 
-    item = find_handoff(alice, handoff_id=meta["handoff_id"])
-    assert item["channel"] == "rest" and item["status"] == "queued" and item["delivery"] == "recorded"
+
+def test_rest_citizen_is_queued_bot_goes_quiet_and_hand_back_resumes_it(bot, alice):
+    sender, item = queued_rest_citizen(bot, alice)
+    assert item["channel"] == "rest" and item["status"] == "queued" and item["delivery"] == "pushed"
     assert alice.post(f"/api/conversations/{item['id']}/claim").status_code == 200
 
-    # paused: the citizen's message is recorded, the bot says nothing
-    assert rest_say(bot, sender, "số của tôi là 0912345678, mình cần hỏi hồ sơ") == []
+    # paused: the bot says nothing of its own; the citizen's next request carries the claim notice
+    during = rest_say(bot, sender, "số của tôi là 0912345678, mình cần hỏi hồ sơ")
+    assert [r.get("text") for r in during] == [CLAIMED_TEXT], during
     view = alice.get(f"/api/conversations/{item['id']}").json()
     assert view["conversation"]["paused"] is True
-    assert "*******678, mình cần hỏi hồ sơ" in view["messages"][-1]["text"]
+    assert any("*******678, mình cần hỏi hồ sơ" in m["text"] for m in view["messages"] if m["role"] == "user")
 
-    # REST cannot receive a push: the reply is recorded in the conversation, not delivered
+    # the agent's reply reaches the REST citizen: by polling, and not again in the next response
     reply = alice.post(f"/api/conversations/{item['id']}/reply", json={"text": "Chào bạn, tôi xem giúp nhé."})
-    assert reply.status_code == 200 and reply.json()["delivery"] == "recorded"
-    tracker = httpx.get(f"{bot.rasa_url}/conversations/{sender}/tracker", timeout=30).json()
-    agent_events = [e for e in tracker["events"] if e["event"] == "bot"
-                    and ((e.get("data") or {}).get("custom") or {}).get("human_agent")]
-    assert [e["text"] for e in agent_events] == ["Chào bạn, tôi xem giúp nhé."]
+    assert reply.status_code == 200 and reply.json()["delivery"] == "pushed"
+    inbox = rest_inbox(bot, sender, after=during[-1]["id"])
+    assert [(m["text"], m["custom"]) for m in inbox] == [("Chào bạn, tôi xem giúp nhé.", {"human_agent": True})]
+    assert rest_say(bot, sender, "vâng") == []
+
+    # a second reply the citizen did not poll for arrives at the start of their next response
+    alice.post(f"/api/conversations/{item['id']}/reply", json={"text": "Bạn chờ tôi một chút."})
+    assert [r["text"] for r in rest_say(bot, sender, "ok")] == ["Bạn chờ tôi một chút."]
 
     assert alice.post(f"/api/conversations/{item['id']}/hand-back").status_code == 200
     replies = rest_say(bot, sender, "quen mat khau vneid thi lam sao")
+    assert replies[0]["text"] == RETURNED_TEXT and dvc(replies)["decision"] == "answer", replies
+
+
+def test_rasa_crash_mid_handoff_loses_nothing(bot, alice):
+    """Rasa killed (SIGKILL) while an agent holds the conversation: the SQL tracker store keeps it
+    paused, the outbox keeps what was not yet delivered, and hand-back still resumes the bot."""
+    sender, item = queued_rest_citizen(bot, alice)
+    assert alice.post(f"/api/conversations/{item['id']}/claim").status_code == 200
+    assert alice.post(f"/api/conversations/{item['id']}/reply", json={"text": "Tôi đang kiểm tra."}).status_code \
+        == 200
+
+    bot.kill_rasa()
+    bot.start_rasa()
+
+    during = rest_say(bot, sender, "tôi vẫn đang chờ ạ")  # undelivered pushes first, no bot reply
+    assert [r["text"] for r in during] == [CLAIMED_TEXT, "Tôi đang kiểm tra."], during
+    view = alice.get(f"/api/conversations/{item['id']}").json()
+    assert view["conversation"]["paused"] is True and view["conversation"]["status"] == "claimed"
+    user_texts = [m["text"] for m in view["messages"] if m["role"] == "user"]
+    assert user_texts[0] == "cho tôi gặp nhân viên tổng đài" and user_texts[-1] == "tôi vẫn đang chờ ạ"
+    assert alice.post(f"/api/conversations/{item['id']}/reply", json={"text": "Xong rồi."}).status_code == 200
+    assert [m["text"] for m in rest_inbox(bot, sender, after=during[-1]["id"])] == ["Xong rồi."]
+    assert alice.post(f"/api/conversations/{item['id']}/close").status_code == 200
+    replies = rest_say(bot, sender, "quen mat khau vneid thi lam sao")
     assert dvc(replies)["decision"] == "answer", replies
+
+
+def test_a_session_that_expires_during_a_handoff_stays_paused(bot, alice):
+    sender, item = queued_rest_citizen(bot, alice)
+    # the citizen's last message was two hours ago: Rasa (session_expiration_time 60 min) starts a new session
+    old = {"event": "user", "text": "tin nhắn cũ", "timestamp": time.time() - 7200,
+           "parse_data": {"intent": {"name": "greet", "confidence": 1.0}, "entities": []}}
+    response = httpx.post(f"{bot.rasa_url}/conversations/{sender}/tracker/events", json=[old], timeout=30)
+    assert response.status_code == 200, response.text
+    assert rest_say(bot, sender, "alo, còn ai ở đó không") == []
+    tracker = httpx.get(f"{bot.rasa_url}/conversations/{sender}/tracker", timeout=30).json()
+    assert tracker["paused"] is True
+    assert [e["event"] for e in tracker["events"]].count("session_started") == 2
+    assert alice.post(f"/api/conversations/{item['id']}/claim").status_code == 200
+    assert alice.post(f"/api/conversations/{item['id']}/hand-back").status_code == 200
+    assert dvc(rest_say(bot, sender, "quen mat khau vneid thi lam sao"))["decision"] == "answer"
 
 
 def test_webchat_citizen_gets_the_agents_reply_in_their_own_channel(bot, webchat_enabled, alice, bob):
@@ -78,11 +134,18 @@ def test_webchat_citizen_gets_the_agents_reply_in_their_own_channel(bot, webchat
         assert alice.post(f"/api/conversations/{item['id']}/claim").status_code == 200
         assert bob.post(f"/api/conversations/{item['id']}/claim").status_code == 409
         assert bob.post(f"/api/conversations/{item['id']}/reply", json={"text": "chen ngang"}).status_code == 403
+        citizen.wait_for(lambda ev: any(e.get("text") == CLAIMED_TEXT for e in of_type(ev, "bot")), timeout=30)
 
         # while paused the bot stays quiet, and what the citizen writes reaches the agent, masked and redacted
         citizen.send("cccd của tôi 079123456789, mật khẩu là abc123, OTP 482913")
         quiet = citizen.settle()
         assert of_type(quiet, "bot") == [] and of_type(quiet, "agent") == []
+        # the secrets never reached Rasa's tracker store nor the web chat history
+        history = citizen.http.get("/poll", params={"sender": citizen.sender, "after": 0}).json()["events"]
+        assert any("[đã ẩn]" in e.get("text", "") for e in of_type(history, "user"))
+        tracker = httpx.get(f"{bot.rasa_url}/conversations/{citizen.sender}/tracker", timeout=30).text
+        for secret in ("abc123", "482913"):
+            assert secret not in str(history) and secret not in tracker
         view = alice.get(f"/api/conversations/{item['id']}").json()
         text = view["messages"][-1]["text"]
         assert view["messages"][-1]["role"] == "user"
@@ -120,6 +183,7 @@ def test_handoff_server_crash_mid_conversation_loses_nothing(bot, webchat_enable
         item = find_handoff(alice, masked_sender=mask_pii(citizen.sender))
         alice.post(f"/api/conversations/{item['id']}/claim")
         alice.post(f"/api/conversations/{item['id']}/reply", json={"text": "Tôi đang xem hồ sơ của bạn."})
+        citizen.wait_for(lambda ev: of_type(ev, "agent"), timeout=30)
         before = alice.get(f"/api/conversations/{item['id']}").json()["messages"]
 
         handoff_server.kill()
@@ -197,3 +261,11 @@ def test_urgent_words_get_113_114_115_first(bot):
     question = "tôi bị tai nạn giao thông mất căn cước thì làm lại thế nào"
     replies = rest_say(bot, f"rest-{uuid.uuid4().hex[:12]}", question)
     assert replies[0]["text"].startswith("⚠️") and "114 (Cứu hỏa, cứu nạn)" in replies[0]["text"], replies
+
+
+@pytest.mark.parametrize("message", ["nhà hàng xóm đang cháy", "cứu với, có người bị đánh"])
+def test_urgent_words_get_113_114_115_whatever_the_nlu_thought(bot, message):
+    # the classifier alone files these under other intents (bot_challenge, goodbye…): the
+    # UrgentIntentOverride component (config.yml) sends them to the answer action
+    replies = rest_say(bot, f"rest-{uuid.uuid4().hex[:12]}", message)
+    assert replies[0]["text"].startswith("⚠️") and "113" in replies[0]["text"], replies

@@ -8,8 +8,10 @@ import time
 import httpx
 import pytest
 
+from handoff import messages as hm
 from handoff import openapi
 from handoff.passwords import hash_password
+from handoff.server import QUEUE_NOTICE_MAX
 from handoff.store import Store
 from tests.handoff.conftest import PostgresSchema
 from tests.handoff.harness import FakeRasa, HandoffServer
@@ -124,16 +126,19 @@ def test_two_agents_claiming_at_once_only_one_wins(env):
 def test_an_agent_cannot_act_on_another_agents_conversation(env, rasa):
     server, store = env
     alice, bob = login(server, "alice"), login(server, "bob")
-    handoff_id = new_handoff(store, f"mine-{time.time()}")
+    sender = f"mine-{time.time()}"
+    handoff_id = new_handoff(store, sender)
     assert alice.post(f"/api/conversations/{handoff_id}/claim").status_code == 200
-    before = len(rasa.appended)
     base = f"/api/conversations/{handoff_id}"
     assert bob.get(base).status_code == 403
     assert bob.post(base + "/reply", json={"text": "xin chào"}).status_code == 403
     for action in ("close", "hand-back", "release"):
         assert bob.post(f"{base}/{action}").status_code == 403
     assert bob.post(base + "/claim").status_code == 409
-    assert len(rasa.appended) == before  # nothing reached the citizen
+    time.sleep(0.3)
+    # nothing but the claim notice reached the citizen
+    assert [c["events"] for c in rasa.appended if c["sender"] == sender] in (
+        [], [[{"event": "bot", "text": hm.CLAIMED_TEXT}]])
     assert store.get_handoff(handoff_id)["claimed_by_username"] == "alice"
     queue = bob.get("/api/queue").json()
     other = next(item for item in queue["others"] if item["id"] == handoff_id)
@@ -149,7 +154,7 @@ def test_reply_is_delivered_through_rasa_into_the_citizens_channel(env, rasa):
     alice.post(f"/api/conversations/{handoff_id}/claim")
     response = alice.post(f"/api/conversations/{handoff_id}/reply", json={"text": "Chào bạn, tôi là Alice."})
     assert response.status_code == 200 and response.json()["delivery"] == "pushed"
-    call = rasa.appended[-1]
+    [call] = [c for c in rasa.appended if c["sender"] == sender and c["events"][0].get("data")]
     assert call["sender"] == sender
     assert call["params"]["output_channel"] == "webchat" and call["params"]["execute_side_effects"] == "true"
     # the text once, flagged as a human agent's (a text inside "custom" too would be sent twice)
@@ -159,14 +164,17 @@ def test_reply_is_delivered_through_rasa_into_the_citizens_channel(env, rasa):
     assert alice.post(f"/api/conversations/{handoff_id}/reply", json={"text": "x" * 2001}).status_code == 400
 
     view = alice.get(f"/api/conversations/{handoff_id}").json()
-    assert [m["role"] for m in view["messages"]] == ["user", "agent"]  # the agent's event is not copied twice
-    assert view["messages"][-1]["agent"] == "alice"
+    # the agent's event is not copied twice; the claim notice is a bot message
+    assert sorted(m["role"] for m in view["messages"]) == ["agent", "bot", "user"]
+    assert [m["text"] for m in view["messages"] if m["role"] == "bot"] == [hm.CLAIMED_TEXT]
+    assert [m for m in view["messages"] if m["role"] == "agent"][0]["agent"] == "alice"
 
-    rest_id = new_handoff(store, f"rest-{time.time()}", channel="rest")
+    rest_sender = f"rest-{time.time()}"
+    rest_id = new_handoff(store, rest_sender, channel="rest")
     alice.post(f"/api/conversations/{rest_id}/claim")
     response = alice.post(f"/api/conversations/{rest_id}/reply", json={"text": "Chào bạn"})
-    assert response.json()["delivery"] == "recorded"  # REST cannot receive pushes: recorded in the tracker only
-    assert rasa.appended[-1]["params"]["output_channel"] == "rest"
+    assert response.json()["delivery"] == "pushed"  # into the REST channel's outbox (bot/channels/rest.py)
+    assert [c for c in rasa.appended if c["sender"] == rest_sender][-1]["params"]["output_channel"] == "rest"
 
 
 def test_new_citizen_messages_are_read_from_rasa_masked_and_redacted(env, rasa):
@@ -188,8 +196,9 @@ def test_new_citizen_messages_are_read_from_rasa_masked_and_redacted(env, rasa):
     text = " ".join(m["text"] for m in revealed["messages"])
     assert "079123456789" in text and "482913" not in text and "abc123" not in text
     assert [a["action"] for a in store.audit_log(handoff_id)] == ["claim", "reveal"]
-    # synced once: reading again adds nothing
-    assert len(alice.get(f"/api/conversations/{handoff_id}").json()["messages"]) == 3
+    # synced once: reading again adds nothing (3 messages and the claim notice)
+    assert len(alice.get(f"/api/conversations/{handoff_id}").json()["messages"]) == 4
+    assert len(alice.get(f"/api/conversations/{handoff_id}").json()["messages"]) == 4
 
 
 @pytest.mark.parametrize("action, status, utterance", [("close", "closed", "utter_handoff_closed"),
@@ -201,7 +210,7 @@ def test_close_and_hand_back_resume_the_bot(env, rasa, action, status, utterance
     handoff_id = new_handoff(store, sender)
     alice.post(f"/api/conversations/{handoff_id}/claim")
     assert alice.post(f"/api/conversations/{handoff_id}/{action}").status_code == 200
-    events = rasa.appended[-1]["events"]
+    events = [c for c in rasa.appended if c["sender"] == sender][-1]["events"]
     assert [e["event"] for e in events] == ["action", "bot", "resume", "action"]
     assert events[0]["name"] == utterance and events[-1]["name"] == "action_listen"
     assert store.get_handoff(handoff_id)["status"] == status
@@ -296,3 +305,47 @@ def test_login_rate_limit_per_ip_and_per_username(tmp_path, rasa):
     finally:
         server.stop()
         store.close()
+
+
+def wait_for(predicate, timeout: float = 10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def test_a_claim_tells_the_citizen_and_the_ones_still_waiting_their_new_place(env, rasa):
+    server, store = env
+    alice = login(server, "alice")
+    bob = store.agent_by_username("bob")["id"]
+    for left in store.list_handoffs(("queued",)):  # other tests' handoffs: out of the queue
+        store.claim(left["id"], bob)
+    stamp = time.time()
+    senders = [f"queue-{stamp}-{i}" for i in range(8)]
+    ids = [new_handoff(store, sender) for sender in senders]
+    assert alice.post(f"/api/conversations/{ids[0]}/claim").status_code == 200
+
+    def said(sender: str) -> list[str]:
+        return [e["text"] for c in rasa.appended if c["sender"] == sender for e in c["events"]]
+
+    assert wait_for(lambda: said(senders[0])) == [hm.CLAIMED_TEXT]
+    assert wait_for(lambda: said(senders[QUEUE_NOTICE_MAX])) == [hm.position_text(QUEUE_NOTICE_MAX)]
+    for place, sender in enumerate(senders[1:], start=1):  # the first five still waiting, in queue order
+        assert said(sender) == ([hm.position_text(place)] if place <= QUEUE_NOTICE_MAX else []), place
+    assert hm.position_text(1) != hm.position_text(2) and "vị trí số 2" in hm.position_text(2)
+
+
+def test_a_claim_stands_when_rasa_cannot_be_told(env, rasa):
+    server, store = env
+    alice = login(server, "alice")
+    handoff_id = new_handoff(store, f"quiet-{time.time()}")
+    rasa.fail = True
+    try:
+        assert alice.post(f"/api/conversations/{handoff_id}/claim").status_code == 200
+    finally:
+        time.sleep(0.5)
+        rasa.fail = False
+    assert store.get_handoff(handoff_id)["status"] == "claimed"
