@@ -155,10 +155,11 @@ class Servers:
 
         self._wait("rasa", process, f"{self.rasa_url}/status", loaded, RASA_START_TIMEOUT)
 
-    def kill_rasa(self) -> None:
-        """Kill the Rasa server as a crash would (SIGKILL): the restart tests."""
+    def kill(self, name: str) -> None:
+        """Kill the Rasa server ("rasa") or the action server ("actions") as a crash would (SIGKILL)."""
+        program = {"rasa": [str(RASA), "run"], "actions": [str(ACT_PY), "-m", "rasa_sdk"]}[name]
         for process in list(self.processes):
-            if process.args[:2] == [str(RASA), "run"]:
+            if process.args[:len(program)] == program:
                 if process.poll() is None:
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=20)

@@ -83,16 +83,21 @@ def test_rest_citizen_is_queued_bot_goes_quiet_and_hand_back_resumes_it(bot, ali
     assert replies[0]["text"] == RETURNED_TEXT and dvc(replies)["decision"] == "answer", replies
 
 
-def test_rasa_crash_mid_handoff_loses_nothing(bot, alice):
-    """Rasa killed (SIGKILL) while an agent holds the conversation: the SQL tracker store keeps it
-    paused, the outbox keeps what was not yet delivered, and hand-back still resumes the bot."""
+def test_every_process_crashing_mid_handoff_loses_nothing(bot, handoff_server, alice):
+    """Rasa, the action server and the console killed (SIGKILL) while an agent holds the conversation:
+    the SQL tracker store keeps it paused, the outbox keeps what was not yet delivered, the handoff
+    store keeps the record and the agent's session, and hand-back still resumes the bot."""
     sender, item = queued_rest_citizen(bot, alice)
     assert alice.post(f"/api/conversations/{item['id']}/claim").status_code == 200
     assert alice.post(f"/api/conversations/{item['id']}/reply", json={"text": "Tôi đang kiểm tra."}).status_code \
         == 200
 
-    bot.kill_rasa()
+    handoff_server.kill()
+    bot.kill("rasa")
+    bot.kill("actions")
+    bot.start_actions()
     bot.start_rasa()
+    handoff_server.start()
 
     during = rest_say(bot, sender, "tôi vẫn đang chờ ạ")  # undelivered pushes first, no bot reply
     assert [r["text"] for r in during] == [CLAIMED_TEXT, "Tôi đang kiểm tra."], during
