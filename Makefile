@@ -15,7 +15,7 @@ RASA_PORT ?= 5005
 ACTIONS_PORT ?= 5055
 
 .PHONY: help setup train index run shell test lint unit validate rasa-test e2e eval eval-e2e calibrate benchmark \
-        check-knowledge preview console clean
+        check-knowledge preview report console clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
@@ -29,7 +29,7 @@ train: setup ## Train the Rasa model if data or config changed (Rasa skips uncha
 index: setup ## Build and publish the knowledge search index (re-embeds only changed text)
 	@$(ACT_PY) -m retrieval.index
 
-run: train index ## Set up, train, index, and start the action server and the Rasa server on loopback
+run: train index ## Set up, train, index, and start the action server, the Rasa server and the agent console on loopback
 	@bash scripts/run.sh
 
 shell: train index ## Chat with the bot in the terminal
@@ -39,11 +39,11 @@ test: setup lint unit validate train index rasa-test e2e ## Everything CI runs: 
 	@echo "all checks passed"
 
 lint: setup ## ruff on all Python
-	@$(ACT_PY) -m ruff check bot actions retrieval scripts tests handoff
+	@$(ACT_PY) -m ruff check bot actions retrieval scripts tests handoff insights
 
 unit: setup ## Fast offline pytest in both venvs
 	@bash scripts/pytest.sh $(RASA_PY) tests/bot
-	@bash scripts/pytest.sh $(ACT_PY) tests/retrieval tests/actions tests/handoff tests/test_nfc.py
+	@bash scripts/pytest.sh $(ACT_PY) tests/retrieval tests/actions tests/handoff tests/insights tests/test_nfc.py
 
 validate: setup ## rasa data validate
 	@$(RASA) data validate --quiet
@@ -74,6 +74,9 @@ check-knowledge: setup ## Validate knowledge/ and report problems with file and 
 
 preview: index ## Show what the bot would answer for Q="..." and why
 	@$(ACT_PY) -m retrieval.preview "$(Q)"
+
+report: setup ## What citizens asked that the bot could not answer, feedback per guide -> var/reports (DAYS=30)
+	@$(ACT_PY) -m insights.report --days $(or $(DAYS),30) $(REPORT_ARGS)
 
 clean: ## Remove generated models, index and runtime data in the clone (not the cache)
 	rm -rf models/*.tar.gz models/index var .rasa

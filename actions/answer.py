@@ -13,6 +13,7 @@ from actions import replies
 from bot.settings import load_settings
 from handoff.safety import urgent_messages
 from handoff.triggers import OFFER_ACTION, should_offer_handoff
+from insights import recording
 from retrieval.search import Decision
 from retrieval.service import get_service
 
@@ -35,6 +36,31 @@ def _send(dispatcher: CollectingDispatcher, messages: list[dict]) -> None:
 
 def _user_question(tracker: Tracker) -> str:
     return (tracker.latest_message or {}).get("text") or ""
+
+
+def _record(tracker: Tracker, messages: list[dict], question: str | None, outcome: str | None = None,
+            guesses: list[dict] | None = None) -> None:
+    """One interaction row per ``{"dvc": ...}`` decision in ``messages`` (insights/recording.py).
+
+    Queued for a background thread: it never slows or breaks the reply.
+    """
+    try:
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        channel = tracker.get_latest_input_channel()
+        for message in messages:
+            meta = (message.get("custom") or {}).get("dvc")
+            if isinstance(meta, dict):
+                recording.record_decision(meta, sender_id=tracker.sender_id, channel=channel, question=question,
+                                          intent=intent, outcome=outcome, guesses=guesses)
+    except Exception:  # noqa: BLE001 - a reply never fails because of the report
+        log.exception("could not record the decision for %s", tracker.sender_id)
+
+
+def _send_recorded(dispatcher: CollectingDispatcher, tracker: Tracker, messages: list[dict], question: str | None,
+                   outcome: str | None = None, guesses: list[dict] | None = None) -> None:
+    """Send ``messages`` and record the decision they carry."""
+    _send(dispatcher, messages)
+    _record(tracker, messages, question, outcome, guesses)
 
 
 def _abstained(tracker: Tracker, decision: Decision | None) -> list[EventType]:
@@ -63,12 +89,14 @@ class ActionAnswerQuestion(Action):
             decision = searcher.decide(question, context_topic=tracker.get_slot("last_topic"))
         except Exception:  # noqa: BLE001 - no index / broken index: never guess, offer a person
             log.exception("search failed for %r", question)
-            _send(dispatcher, replies.abstain_messages(settings.hotline, None, reason="search_unavailable"))
+            _send_recorded(dispatcher, tracker, replies.abstain_messages(settings.hotline, None,
+                                                                         reason="search_unavailable"), question)
             return _abstained(tracker, None)
         if intent in DOUBTFUL_INTENTS:
             strong = decision.action == "answer" and decision.top.score >= searcher.thresholds.answer + DOUBTFUL_EXTRA
             if not strong:
-                _send(dispatcher, replies.out_of_scope_messages(settings.hotline, decision))
+                _send_recorded(dispatcher, tracker, replies.out_of_scope_messages(settings.hotline, decision),
+                               question)
                 return []
         return self._respond(dispatcher, tracker, searcher, decision, question)
 
@@ -79,14 +107,17 @@ class ActionAnswerQuestion(Action):
         if decision.action == "answer":
             guide = guides[decision.guide_ids[0]]
             section = searcher.best_section(decision, guide.id)
-            _send(dispatcher, replies.answer_messages(guide, section, settings.hotline, decision))
+            _send_recorded(dispatcher, tracker, replies.answer_messages(guide, section, settings.hotline, decision),
+                           question)
             return [SlotSet("last_topic", guide.id), SlotSet("last_question", question), SlotSet("abstain_count", 0)]
         if decision.action == "clarify":
-            _send(dispatcher, replies.clarify_messages([guides[g] for g in decision.guide_ids], decision))
+            _send_recorded(dispatcher, tracker,
+                           replies.clarify_messages([guides[g] for g in decision.guide_ids], decision), question)
             return [SlotSet("last_question", question)]
         route = decision.route
         title = guides[route.guide_id].title if route else ""
-        _send(dispatcher, replies.abstain_messages(settings.hotline, decision, route_title=title))
+        _send_recorded(dispatcher, tracker, replies.abstain_messages(settings.hotline, decision, route_title=title),
+                       question)
         return _abstained(tracker, decision)
 
 
@@ -100,18 +131,22 @@ class ActionAnswerChosenTopic(Action):
                   domain: dict[str, Any]) -> list[EventType]:
         settings = load_settings()
         topic = next(tracker.get_latest_entity_values("topic_id"), None)
+        asked = tracker.get_slot("last_question")  # the question the clarification was about
         try:
             searcher = get_service().searcher()
         except Exception:  # noqa: BLE001
             log.exception("search unavailable")
-            _send(dispatcher, replies.abstain_messages(settings.hotline, None, reason="search_unavailable"))
+            _send_recorded(dispatcher, tracker,
+                           replies.abstain_messages(settings.hotline, None, reason="search_unavailable"), asked)
             return []
         guide = searcher.index.guides.get(topic or "")
         if guide is None or guide.kind != "guide":  # routing entries are never answered from
-            _send(dispatcher, replies.abstain_messages(settings.hotline, None, reason="unknown_topic"))
+            _send_recorded(dispatcher, tracker,
+                           replies.abstain_messages(settings.hotline, None, reason="unknown_topic"), asked)
             return []
-        question = tracker.get_slot("last_question") or guide.title
+        question = asked or guide.title
         decision = searcher.decide(question)
         section = searcher.best_section(decision, guide.id)
-        _send(dispatcher, replies.answer_messages(guide, section, settings.hotline, decision))
+        _send_recorded(dispatcher, tracker, replies.answer_messages(guide, section, settings.hotline, decision),
+                       asked, outcome="chosen")
         return [SlotSet("last_topic", guide.id), SlotSet("abstain_count", 0)]

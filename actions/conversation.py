@@ -17,12 +17,13 @@ from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import replies
-from actions.answer import _send
+from actions.answer import _record, _send, _send_recorded
 from bot.settings import load_settings
 from handoff import messages as hm
 from handoff.privacy import normalize_phone
 from handoff.safety import urgent_messages
-from handoff.transcript import latest_decision
+from handoff.transcript import latest_decision, understanding
+from insights import recording
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class ActionRecordFeedback(Action):
                      "hoặc để tôi chuyển bạn đến tổng đài viên.",
                 buttons=[{"title": "Gặp tổng đài viên", "payload": replies.payload("request_human")}])
         dispatcher.utter_message(json_message={"dvc": meta})
+        _record(tracker, [{"custom": {"dvc": meta}}], tracker.get_slot("last_question"))  # the question answered
         return [SlotSet("last_topic", topic)] if topic else []
 
 
@@ -66,6 +68,25 @@ def _guide_title(guide_id: str) -> str | None:
         return guide.title if guide is not None else None
     except Exception:  # noqa: BLE001 - a title is a nicety; no index is fine here
         return None
+
+
+def _latest_ranking(events: list[dict]) -> list[dict]:
+    """Top guides of the latest decision that had a search ranking (the bot's best guesses)."""
+    for event in reversed(events):
+        dvc = latest_decision([event]) if event.get("event") == "bot" else None
+        if dvc and dvc.get("ranking"):
+            return recording.ranking(dvc)
+    return []
+
+
+def _handoff_question(tracker: Tracker) -> str:
+    """What the citizen needed: their last question to the bot, else what they wrote when asking for a person."""
+    try:
+        asked = understanding(list(tracker.events)).get("question")
+    except Exception:  # noqa: BLE001 - a nicety for the report
+        asked = None
+    text = _latest_text(tracker)
+    return asked or ("" if text.startswith("/") else text)
 
 
 def _handoff_reason(tracker: Tracker) -> str:
@@ -109,12 +130,18 @@ class ActionRequestHuman(Action):
                 latest_message=tracker.latest_message, slots=dict(tracker.slots), reason=reason, titles=_guide_title)
         except Exception:  # noqa: BLE001 - no database, bad HANDOFF_HOURS...: the hotline still works
             log.exception("handoff for %s could not be recorded", tracker.sender_id)
-            _send(dispatcher, hm.unavailable_messages(settings.hotline, reason))
+            _send_recorded(dispatcher, tracker, hm.unavailable_messages(settings.hotline, reason),
+                           _handoff_question(tracker), outcome="unavailable", guesses=_latest_ranking(tracker.events))
             return [SlotSet("abstain_count", 0)]
         if outcome.status in ("queued", "claimed"):
-            _send(dispatcher, hm.queued_messages(settings.hotline, outcome.position, reason, outcome.handoff["id"]))
+            _send_recorded(dispatcher, tracker,
+                           hm.queued_messages(settings.hotline, outcome.position, reason, outcome.handoff["id"]),
+                           _handoff_question(tracker), outcome=outcome.status, guesses=_latest_ranking(tracker.events))
             return [SlotSet("abstain_count", 0), ConversationPaused()]
-        _send(dispatcher, hm.offline_messages(settings.hotline, config.schedule, outcome.why, reason, callback=True))
+        _send_recorded(dispatcher, tracker,
+                       hm.offline_messages(settings.hotline, config.schedule, outcome.why, reason, callback=True),
+                       _handoff_question(tracker), outcome=f"offline:{outcome.why}",
+                       guesses=_latest_ranking(tracker.events))
         return [SlotSet("abstain_count", 0)]
 
 
@@ -139,9 +166,11 @@ class ActionOfferHandoff(Action):
             question = tracker.get_slot("last_question") or ""
         from handoff.privacy import redact_secrets
 
-        _send(dispatcher, hm.offer_messages(redact_secrets(question) or None,
-                                            _guide_title(route_id) if kind == "handoff" else None,
-                                            kind or None, reason, top_title))
+        _send_recorded(dispatcher, tracker,
+                       hm.offer_messages(redact_secrets(question) or None,
+                                         _guide_title(route_id) if kind == "handoff" else None,
+                                         kind or None, reason, top_title),
+                       question, guesses=recording.ranking(decision))
         return [SlotSet("abstain_count", 0)]
 
 
