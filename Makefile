@@ -72,8 +72,8 @@ console: setup ## Agent console and API for hotline agents (http://127.0.0.1:508
 check-knowledge: setup ## Validate knowledge/ and report problems with file and line
 	@$(ACT_PY) -m retrieval.check
 
-preview: index ## Show what the bot would answer for Q="..." and why
-	@$(ACT_PY) -m retrieval.preview "$(Q)"
+preview: setup ## Show what the bot would answer for Q="..." and why, from knowledge/ as it is now (publishes nothing)
+	@$(ACT_PY) -m retrieval.preview --knowledge knowledge "$(Q)"
 
 report: setup ## What citizens asked that the bot could not answer, feedback per guide -> var/reports (DAYS=30)
 	@$(ACT_PY) -m insights.report --days $(or $(DAYS),30) $(REPORT_ARGS)
