@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +21,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from servers import Servers  # noqa: E402
+
+# The action server records handoffs and every decision (insights) here, never into the clone's
+# var/handoff.sqlite3 that a developer's `make report` reads. tests/e2e/conftest_handoff.py, imported
+# later by the handoff tests, points it at its own temporary file.
+os.environ["HANDOFF_DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='e2e-store-')}/handoff.sqlite3"
 
 # Side ports, so a developer's `make run` on 5005/5055 can stay up while the tests run.
 RASA_PORT, ACTIONS_PORT = 5405, 5455
