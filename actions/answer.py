@@ -12,7 +12,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import replies
 from bot.settings import load_settings
 from handoff.safety import urgent_messages
-from handoff.triggers import OFFER_ACTION, should_offer_handoff
+from handoff.privacy import REDACTED
+from handoff.triggers import OFFER_ACTION, after_unhelpful, should_offer_handoff
 from insights import recording
 from retrieval.search import Decision
 from retrieval.service import get_service
@@ -84,6 +85,8 @@ class ActionAnswerQuestion(Action):
         question = _user_question(tracker)
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         _send(dispatcher, urgent_messages(question))  # 113 / 114 / 115 first; the question is still answered
+        if REDACTED in question:  # the channel hid a password / OTP the citizen typed
+            _send(dispatcher, [{"text": replies.SECRET_HIDDEN}])
         try:
             searcher = get_service().searcher()
             decision = searcher.decide(question, context_topic=tracker.get_slot("last_topic"))
@@ -104,12 +107,17 @@ class ActionAnswerQuestion(Action):
     def _respond(dispatcher, tracker, searcher, decision: Decision, question: str) -> list[EventType]:
         settings = load_settings()
         guides = searcher.index.guides
+        if after_unhelpful(tracker.get_slot("unhelpful_topic"),
+                           {"decision": decision.action, "guide_ids": decision.guide_ids}):
+            # asked again after "not helpful", and nothing better than before: offer a person
+            return [SlotSet("last_question", question), FollowupAction(OFFER_ACTION)]
         if decision.action == "answer":
             guide = guides[decision.guide_ids[0]]
             section = searcher.best_section(decision, guide.id)
             _send_recorded(dispatcher, tracker, replies.answer_messages(guide, section, settings.hotline, decision),
                            question)
-            return [SlotSet("last_topic", guide.id), SlotSet("last_question", question), SlotSet("abstain_count", 0)]
+            return [SlotSet("last_topic", guide.id), SlotSet("last_question", question), SlotSet("abstain_count", 0),
+                    SlotSet("unhelpful_topic", None)]
         if decision.action == "clarify":
             _send_recorded(dispatcher, tracker,
                            replies.clarify_messages([guides[g] for g in decision.guide_ids], decision), question)

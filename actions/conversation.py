@@ -52,7 +52,10 @@ class ActionRecordFeedback(Action):
                 buttons=[{"title": "Gặp tổng đài viên", "payload": replies.payload("request_human")}])
         dispatcher.utter_message(json_message={"dvc": meta})
         _record(tracker, [{"custom": {"dvc": meta}}], tracker.get_slot("last_question"))  # the question answered
-        return [SlotSet("last_topic", topic)] if topic else []
+        # after "not helpful", asking again gets a person offered unless another guide fits (actions/answer.py)
+        if not topic:
+            return []
+        return [SlotSet("unhelpful_topic", None if helpful else topic), SlotSet("last_topic", topic)]
 
 
 def _latest_text(tracker: Tracker) -> str:
@@ -137,7 +140,7 @@ class ActionRequestHuman(Action):
             _send_recorded(dispatcher, tracker,
                            hm.queued_messages(settings.hotline, outcome.position, reason, outcome.handoff["id"]),
                            _handoff_question(tracker), outcome=outcome.status, guesses=_latest_ranking(tracker.events))
-            return [SlotSet("abstain_count", 0), ConversationPaused()]
+            return [SlotSet("abstain_count", 0), SlotSet("unhelpful_topic", None), ConversationPaused()]
         _send_recorded(dispatcher, tracker,
                        hm.offline_messages(settings.hotline, config.schedule, outcome.why, reason, callback=True),
                        _handoff_question(tracker), outcome=f"offline:{outcome.why}",
@@ -158,7 +161,9 @@ class ActionOfferHandoff(Action):
         decision = latest_decision(tracker.events) or {}
         route = decision.get("route") or ""
         kind, _, route_id = route.partition(":") if route else ("", "", "")
-        reason = f"policy:{route_id}" if kind == "handoff" and route_id else "repeated_abstain"
+        unhelpful = tracker.get_slot("unhelpful_topic")
+        reason = f"policy:{route_id}" if kind == "handoff" and route_id else (
+            "not_helpful" if unhelpful else "repeated_abstain")
         ranking = [r for r in decision.get("ranking") or [] if isinstance(r, dict)]
         top_title = _guide_title(ranking[0]["id"]) if ranking and kind != "handoff" and ranking[0].get("id") else None
         question = _latest_text(tracker)
@@ -169,9 +174,10 @@ class ActionOfferHandoff(Action):
         _send_recorded(dispatcher, tracker,
                        hm.offer_messages(redact_secrets(question) or None,
                                          _guide_title(route_id) if kind == "handoff" else None,
-                                         kind or None, reason, top_title),
+                                         kind or None, reason, top_title,
+                                         unhelpful_title=(_guide_title(unhelpful) or "") if unhelpful else None),
                        question, guesses=recording.ranking(decision))
-        return [SlotSet("abstain_count", 0)]
+        return [SlotSet("abstain_count", 0), SlotSet("unhelpful_topic", None)]
 
 
 # ---------------------------------------------------------------------------------------- call back

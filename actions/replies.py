@@ -19,6 +19,10 @@ MAX_SECTION_CHARS = 900
 HELPFUL_QUESTION = "Câu trả lời có giúp ích không?"
 
 
+SECRET_HIDDEN = ("🔒 Tôi đã ẩn mật khẩu / mã OTP trong tin nhắn của bạn và không lưu lại. Trợ lý ảo và tổng đài "
+                 "viên không bao giờ hỏi các mã này; bạn đừng gửi cho ai, kể cả người xưng là cán bộ.")
+
+
 def payload(intent: str, **entities: str) -> str:
     """A Rasa button payload that triggers ``intent`` with entities.
 

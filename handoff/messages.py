@@ -58,9 +58,12 @@ def offline_messages(hotline: Hotline, schedule: Schedule, why: str, reason: str
 
 
 def offer_messages(question: str | None, route_title: str | None, route_kind: str | None, reason: str,
-                   top_title: str | None = None) -> list[dict]:
+                   top_title: str | None = None, unhelpful_title: str | None = None) -> list[dict]:
     """One short turn: what the bot understood, then the question (buttons Có / Không)."""
-    if route_kind == "handoff" and route_title:
+    if unhelpful_title is not None:  # "" when the guide's title is unknown
+        which = f"Hướng dẫn «{unhelpful_title}»" if unhelpful_title else "Câu trả lời"
+        understood = f"{which} vừa rồi chưa giúp được bạn, và tôi chưa tìm được câu trả lời nào tốt hơn."
+    elif route_kind == "handoff" and route_title:
         understood = f"Tôi hiểu bạn cần hỗ trợ về: «{route_title}». Việc này cần tổng đài viên xem trực tiếp."
     elif question:
         short = question if len(question) <= 120 else question[:117].rstrip() + "…"

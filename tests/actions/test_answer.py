@@ -76,7 +76,8 @@ def test_answer_contains_title_source_feedback_buttons_and_metadata(index_dir):
     assert meta["route"] is None
     assert meta["ranking"][0]["id"] == FORGOT
     assert isinstance(meta["section"], int)
-    assert slots(events) == {"last_topic": FORGOT, "last_question": EXACT_QUESTION, "abstain_count": 0}
+    assert slots(events) == {"last_topic": FORGOT, "last_question": EXACT_QUESTION, "abstain_count": 0,
+                            "unhelpful_topic": None}
 
 
 def test_answer_shows_the_section_that_fits_and_fills_the_hotline(index_dir, monkeypatch):
@@ -269,7 +270,7 @@ def test_helpful_feedback_thanks_and_records_the_topic():
     assert "Cảm ơn" in texts(messages)[0]
     assert buttons(messages) == []
     assert dvc(messages) == {"decision": "feedback", "guide_ids": [ACTIVATE], "helpful": True}
-    assert slots(events) == {"last_topic": ACTIVATE}
+    assert slots(events) == {"last_topic": ACTIVATE, "unhelpful_topic": None}
 
 
 def test_unhelpful_feedback_offers_a_person_and_falls_back_to_last_topic():
@@ -277,7 +278,7 @@ def test_unhelpful_feedback_offers_a_person_and_falls_back_to_last_topic():
     messages, events = run_action(ActionRecordFeedback(), tracker)
     assert [b["payload"] for b in buttons(messages)] == ["/request_human"]
     assert dvc(messages) == {"decision": "feedback", "guide_ids": [FORGOT], "helpful": False}
-    assert slots(events) == {"last_topic": FORGOT}
+    assert slots(events) == {"last_topic": FORGOT, "unhelpful_topic": FORGOT}
 
 
 def test_feedback_without_any_topic_sets_nothing():

@@ -285,3 +285,23 @@ def test_urgent_words_get_113_114_115_whatever_the_nlu_thought(bot, message):
     # UrgentIntentOverride component (config.yml) sends them to the answer action
     replies = rest_say(bot, f"rest-{uuid.uuid4().hex[:12]}", message)
     assert replies[0]["text"].startswith("⚠️") and "113" in replies[0]["text"], replies
+
+
+def test_not_helpful_then_asking_again_offers_a_person(bot):
+    sender = f"rest-{uuid.uuid4().hex[:12]}"
+    answer = rest_say(bot, sender, "quen mat khau vneid thi lam sao")
+    assert dvc(answer)["decision"] == "answer"
+    [no] = [b["payload"] for r in answer for b in r.get("buttons") or [] if "feedback_not_helpful" in b["payload"]]
+    rest_say(bot, sender, no)
+    again = rest_say(bot, sender, "quên mật khẩu vneid lấy lại thế nào")
+    assert OFFER_QUESTION in texts(again) and "vừa rồi chưa giúp được bạn" in texts(again), again
+    assert [r["custom"]["dvc"] for r in again if isinstance(r.get("custom"), dict)][-1]["reason"] == "not_helpful"
+
+
+def test_a_password_typed_to_the_bot_is_hidden_and_the_citizen_warned(bot):
+    sender = f"rest-{uuid.uuid4().hex[:12]}"
+    replies = rest_say(bot, sender, "mật khẩu của tôi là Abc@12345 mà không đăng nhập được vneid")
+    assert replies[0]["text"].startswith("🔒"), replies
+    tracker = json.dumps(httpx.get(f"{bot.rasa_url}/conversations/{sender}/tracker", timeout=30).json(),
+                         ensure_ascii=False)
+    assert "Abc@12345" not in tracker and "[đã ẩn]" in tracker

@@ -234,3 +234,12 @@ def test_callback_is_stored_only_with_consent(db):
                                                              "callback_cancelled": True}))
     assert "không lưu" in texts(messages)
     assert len(db.list_callbacks()) == 1
+
+
+def test_not_helpful_then_asking_again_offer_names_the_guide(db):
+    messages, events = run(ActionOfferHandoff(), tracker("vẫn không lấy lại được mật khẩu", "ask_procedure",
+                                                         slots={"unhelpful_topic": "vneid_forgot_password"}))
+    assert OFFER_QUESTION in texts(messages) and "vừa rồi chưa giúp được bạn" in texts(messages)
+    assert dvc(messages)["reason"] == "not_helpful"
+    assert {"event": "slot", "name": "unhelpful_topic", "value": None} in [
+        {k: e.get(k) for k in ("event", "name", "value")} for e in events]

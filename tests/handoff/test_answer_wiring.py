@@ -26,10 +26,11 @@ def index_dir(tmp_path, monkeypatch):
     return publish_tiny_index(tmp_path, monkeypatch)
 
 
-def ask(text: str, abstain_count: float = 0) -> tuple[list[dict], list[dict]]:
+def ask(text: str, abstain_count: float = 0, unhelpful_topic: str | None = None) -> tuple[list[dict], list[dict]]:
     latest = {"text": text, "intent": {"name": "ask_procedure", "confidence": 0.9}, "entities": []}
     tracker = Tracker.from_dict({
-        "sender_id": "u", "slots": {"last_topic": None, "last_question": None, "abstain_count": abstain_count},
+        "sender_id": "u", "slots": {"last_topic": None, "last_question": None, "abstain_count": abstain_count,
+                                    "unhelpful_topic": unhelpful_topic},
         "latest_message": latest, "events": [{"event": "user", "text": text, "parse_data": latest}],
         "paused": False, "followup_action": None, "active_loop": {}, "latest_action_name": "action_listen"})
     dispatcher = CollectingDispatcher()
@@ -70,3 +71,31 @@ def test_urgent_words_get_the_emergency_numbers_first(index_dir):
     messages, _ = ask("nhà tôi đang bị cháy, quên mật khẩu VNeID")
     assert messages[0]["text"].startswith("⚠️") and "114" in messages[0]["text"]
     assert any((m.get("custom") or {}).get("dvc") for m in messages)  # and the question is still handled
+
+
+FORGOT = "Quên mật khẩu VNeID thì lấy lại thế nào?"
+
+
+def test_asking_again_after_not_helpful_offers_a_person_instead_of_the_same_answer(index_dir):
+    messages, events = ask(FORGOT, unhelpful_topic="vneid_forgot_password")
+    assert followups(events) == [OFFER_ACTION]
+    assert not any((m.get("custom") or {}).get("dvc", {}).get("decision") == "answer" for m in messages)
+    # the same after "not helpful" when nothing fits at all
+    _, events = ask(GIBBERISH, unhelpful_topic="vneid_forgot_password")
+    assert followups(events) == [OFFER_ACTION]
+
+
+def test_asking_something_else_after_not_helpful_is_answered(index_dir):
+    messages, events = ask(FORGOT, unhelpful_topic="dvc_traffic_fines")
+    assert followups(events) == []
+    assert [m["custom"]["dvc"]["guide_ids"] for m in messages if (m.get("custom") or {}).get("dvc")] == [
+        ["vneid_forgot_password"]]
+    assert {"event": "slot", "name": "unhelpful_topic", "value": None} in [
+        {k: e.get(k) for k in ("event", "name", "value")} for e in events]
+
+
+def test_a_hidden_password_gets_a_warning(index_dir):
+    messages, _ = ask("mật khẩu là [đã ẩn] mà không đăng nhập được VNeID")
+    assert messages[0]["text"].startswith("🔒") and "không bao giờ hỏi" in messages[0]["text"]
+    messages, _ = ask(FORGOT)
+    assert not any((m.get("text") or "").startswith("🔒") for m in messages)
