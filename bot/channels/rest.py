@@ -72,13 +72,12 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, ResponseStream
 
 from bot.channels.common import (
-    config_value,
     is_human_agent,
     json_error,
     mark_redacted,
     redact_user_text,
 )
-from bot.channels.webchat import Mailbox
+from bot.channels.webchat import Mailbox, MailboxConfig
 
 logger = logging.getLogger(__name__)
 
@@ -96,32 +95,12 @@ OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 # --------------------------------------------------------------------------- #
 
 
-def _positive_int(value: Any, default: int) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return default
-    return number if number > 0 else default
-
-
 @dataclass
-class RestConfig:
-    db_path: str | None = DEFAULT_DB_PATH
-    memory_events: int = 200
-    history_events: int = 1000
-    max_senders: int = 10_000
-    retention_days: float = 30.0
+class RestConfig(MailboxConfig):
+    ENV: ClassVar[str] = "REST_OUTBOX_DB"
+    DEFAULT_PATH: ClassVar[str] = DEFAULT_DB_PATH
 
-    @classmethod
-    def from_credentials(cls, credentials: Mapping[str, Any] | None = None) -> RestConfig:
-        c = credentials or {}
-        return cls(
-            db_path=str(config_value(c, ["db_path"], "REST_OUTBOX_DB", DEFAULT_DB_PATH)),
-            memory_events=_positive_int(c.get("memory_events"), 200),
-            history_events=_positive_int(c.get("history_events"), 1000),
-            max_senders=_positive_int(c.get("max_senders"), 10_000),
-            retention_days=float(_positive_int(c.get("retention_days"), 30)),
-        )
+    db_path: str | None = DEFAULT_DB_PATH
 
 
 # --------------------------------------------------------------------------- #
@@ -336,13 +315,7 @@ class RestInput(RasaRestInput):
 
     def __init__(self, config: RestConfig | None = None) -> None:
         self.config = config or RestConfig.from_credentials(None)
-        self.outbox = Outbox(
-            self.config.db_path,
-            memory_events=self.config.memory_events,
-            history_events=self.config.history_events,
-            max_senders=self.config.max_senders,
-            retention_days=self.config.retention_days,
-        )
+        self.outbox = self.config.open(Outbox)
 
     def get_output_channel(self) -> RestOutput:
         return RestOutput(self.outbox)

@@ -115,27 +115,42 @@ _STATIC_TYPES = {
 
 
 @dataclass
-class WebChatConfig:
+class MailboxConfig:
+    """Where and how much a :class:`Mailbox` keeps; subclasses name their env variable and file."""
+
+    ENV: ClassVar[str] = "WEBCHAT_DB"
+    DEFAULT_PATH: ClassVar[str] = DEFAULT_DB_PATH
+
     db_path: str | None = DEFAULT_DB_PATH
     memory_events: int = 200
     history_events: int = 1000
     max_senders: int = 10_000
     retention_days: float = 30.0
-    dedup_capacity: int = common.DEFAULT_DEDUP_CAPACITY
 
     @classmethod
-    def from_credentials(
-        cls, credentials: Mapping[str, Any] | None = None
-    ) -> WebChatConfig:
+    def from_credentials(cls, credentials: Mapping[str, Any] | None = None) -> MailboxConfig:
         c = credentials or {}
-        db_path = config_value(c, ["db_path"], "WEBCHAT_DB", DEFAULT_DB_PATH)
         return cls(
-            db_path=str(db_path),
+            db_path=str(config_value(c, ["db_path"], cls.ENV, cls.DEFAULT_PATH)),
             memory_events=_positive_int(c.get("memory_events"), 200),
             history_events=_positive_int(c.get("history_events"), 1000),
             max_senders=_positive_int(c.get("max_senders"), 10_000),
             retention_days=float(_positive_int(c.get("retention_days"), 30)),
         )
+
+    def open(self, mailbox_class: type[Mailbox] | None = None) -> Mailbox:
+        return (mailbox_class or Mailbox)(
+            self.db_path,
+            memory_events=self.memory_events,
+            history_events=self.history_events,
+            max_senders=self.max_senders,
+            retention_days=self.retention_days,
+        )
+
+
+@dataclass
+class WebChatConfig(MailboxConfig):
+    dedup_capacity: int = common.DEFAULT_DEDUP_CAPACITY
 
 
 def _positive_int(value: Any, default: int) -> int:
@@ -650,13 +665,7 @@ class WebChatInput(InputChannel):
 
     def __init__(self, config: WebChatConfig | None = None) -> None:
         self.config = config or WebChatConfig.from_credentials(None)
-        self.mailbox = Mailbox(
-            self.config.db_path,
-            memory_events=self.config.memory_events,
-            history_events=self.config.history_events,
-            max_senders=self.config.max_senders,
-            retention_days=self.config.retention_days,
-        )
+        self.mailbox = self.config.open()
         self.seen = LRUSet(self.config.dedup_capacity)
         self.background = BackgroundTasks()
         self._pending: dict[str, int] = {}
