@@ -34,7 +34,6 @@ from tests.e2e.conftest_handoff import DATABASE_URL
 pytest_plugins = ["tests.e2e.conftest_handoff"]
 
 ROOT = Path(__file__).resolve().parents[2]
-DEV_FILE = ROOT.parent / "shared" / "eval" / "dev.jsonl"
 WEBHOOK = "/webhooks/rest/webhook"
 PHONE, ID_NUMBER, SECRET = "0912345678", "079123456789", "Abc123xyz"
 COUNTED = ("answered", "clarified", "abstained", "out_of_scope", "offered_handoff", "handoff", "feedback_helpful",
@@ -72,11 +71,38 @@ def recorded_counts(senders: set[str] | None = None) -> Counter:
     return Counter(f"feedback_{r['outcome']}" if r["kind"] == "feedback" else r["kind"] for r in rows)
 
 
-def dev_lines() -> tuple[list[str], list[str]]:
-    rows = [json.loads(line) for line in DEV_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
-    answerable = [r["text"] for r in rows if r["expect"]]
-    null = [r["text"] for r in rows if not r["expect"] and r["kind"] != "negative_request_human"]
-    return answerable[::10][:12], null[::2][:10]
+# A simulated session, written for this test (CI has no ../shared): questions the guides cover,
+# and ones the bot must not answer from a guide (chit-chat, off-topic, procedures with no guide).
+ANSWERABLE = [
+    "quên mật khẩu VNeID thì lấy lại thế nào",
+    "kich hoat tai khoan dinh danh dien tu muc 2 o dau",
+    "đổi điện thoại mới thì đăng nhập VNeID ra sao",
+    "tra cứu phạt nguội xe máy trên dịch vụ công",
+    "làm hộ chiếu online cần những gì",
+    "cách tích hợp giấy phép lái xe vào VNeID",
+    "không nhận được mã OTP khi đăng ký VNeID",
+    "đăng ký tạm trú trực tuyến thế nào",
+    "nộp hồ sơ trên cổng dịch vụ công quốc gia các bước ra sao",
+    "quen passcode vneid phai lam sao",
+    "cấp lại căn cước bị mất làm online được không",
+    "lý lịch tư pháp làm trên vneid thế nào",
+]
+NULL = [
+    "hôm nay trời có mưa không",
+    "bạn thích ăn phở hay bún bò",
+    "kể chuyện cười đi",
+    "giá vàng hôm nay bao nhiêu",
+    "thủ tục ly hôn thuận tình nộp ở đâu",
+    "sang tên xe máy cũ làm thế nào",
+    "xin giấy phép xây dựng nhà ở",
+    "đăng ký học lớp 1 cho con online",
+    "xin visa cho bạn người nước ngoài",
+    "asdf qwer zxcv",
+]
+
+
+def session_lines() -> tuple[list[str], list[str]]:
+    return ANSWERABLE, NULL
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -86,7 +112,6 @@ def read_csv(path: Path) -> list[dict]:
 
 
 def test_report_counts_what_the_bot_decided_and_leaks_no_number(bot, tmp_path):
-    assert DEV_FILE.exists(), f"{DEV_FILE} is needed for this test"
     expected: Counter = Counter()
     senders: set[str] = set()
 
@@ -99,7 +124,7 @@ def test_report_counts_what_the_bot_decided_and_leaks_no_number(bot, tmp_path):
                 expected[kind] += 1
         return replies
 
-    answerable, null = dev_lines()
+    answerable, null = session_lines()
     for text in answerable + null:
         turn(f"ins-{uuid.uuid4().hex[:12]}", text)
     # Personal data in questions (the channel already hides the password; the store masks the numbers).
