@@ -22,8 +22,11 @@ Numbers are printed, never asserted. The servers are stopped at the end, whateve
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import shlex
 import socket
+import tempfile
 import sys
 import time
 import uuid
@@ -220,6 +223,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     load_at_start = load_average()
+    # the benchmark's conversations and recorded decisions go to a throw-away folder, not var/
+    scratch = Path(tempfile.mkdtemp(prefix="bench-bot-"))
+    os.environ.update({"HANDOFF_DATABASE_URL": f"sqlite:///{scratch / 'handoff.sqlite3'}",
+                       "RASA_TRACKER_DB": str(scratch / "rasa-tracker.sqlite3"),
+                       "REST_OUTBOX_DB": str(scratch / "rest-outbox.sqlite3")})
     servers = TimedServers(rasa_port=RASA_PORT, actions_port=ACTIONS_PORT)
     sections: list[tuple[str, str]] = []
 
@@ -294,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         servers.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
 
     print(f"\n{load_fact(load_at_start)[0]}: {load_fact(load_at_start)[1]}")
     if args.out:

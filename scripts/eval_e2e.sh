@@ -5,10 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FILE="${1:-../shared/eval/dev.jsonl}"
 mkdir -p var/logs
+# Evaluation traffic is not citizens' traffic: keep it out of `make report`, and in its own tracker store.
+export DVC_RECORD_INTERACTIONS=0 RASA_TRACKER_DB="${TMPDIR:-/tmp}/eval-e2e-rasa-tracker-$$.sqlite3"
+export REST_OUTBOX_DB=":memory:"
 RASA_PORT="${EVAL_RASA_PORT:-5305}"; ACTIONS_PORT="${EVAL_ACTIONS_PORT:-5355}"
 .venv-actions/bin/python scripts/servers.py run --no-console --rasa-port "$RASA_PORT" --actions-port "$ACTIONS_PORT" > var/logs/eval-e2e-launcher.log 2>&1 &
 launcher=$!
-trap 'kill $launcher 2>/dev/null; wait $launcher 2>/dev/null || true' EXIT
+trap 'kill $launcher 2>/dev/null; wait $launcher 2>/dev/null || true; rm -f "$RASA_TRACKER_DB"' EXIT
 for _ in $(seq 1 300); do
   grep -q "^ready in" var/logs/eval-e2e-launcher.log 2>/dev/null && break
   kill -0 $launcher 2>/dev/null || { cat var/logs/eval-e2e-launcher.log >&2; exit 1; }
