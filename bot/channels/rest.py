@@ -55,7 +55,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import sqlite3
 import time
 from collections import OrderedDict
@@ -77,7 +76,7 @@ from bot.channels.common import (
     mark_redacted,
     redact_user_text,
 )
-from bot.channels.webchat import Mailbox, MailboxConfig
+from bot.channels.webchat import BadRequest, Mailbox, MailboxConfig, poll_window
 
 logger = logging.getLogger(__name__)
 
@@ -295,13 +294,6 @@ class RestOutput(CollectingOutputChannel):
 # --------------------------------------------------------------------------- #
 
 
-class _BadRequest(Exception):
-    def __init__(self, error: str, message: str) -> None:
-        super().__init__(message)
-        self.error = error
-        self.message = message
-
-
 class RestInput(RasaRestInput):
     """Rasa's REST channel (``/webhooks/rest/webhook``) that can also deliver pushes."""
 
@@ -325,7 +317,7 @@ class RestInput(RasaRestInput):
     def _body(self, request: Request) -> dict[str, Any]:
         body = request.json  # not JSON: sanic's 400, as with Rasa's channel
         if not isinstance(body, dict):
-            raise _BadRequest("invalid_payload", "JSON body must be an object.")
+            raise BadRequest("invalid_payload", "JSON body must be an object.")
         return body
 
     def _pending(self, sender_id: Any) -> list[dict[str, Any]]:
@@ -384,19 +376,10 @@ class RestInput(RasaRestInput):
         args = request.args
         sender = args.get("sender")
         if not sender:
-            raise _BadRequest("missing_field", "Parameter 'sender' is required.")
+            raise BadRequest("missing_field", "Parameter 'sender' is required.")
         if len(sender) > MAX_SENDER_CHARS:
-            raise _BadRequest("invalid_field", "Parameter 'sender' is too long.")
-        try:
-            after = int(args.get("after") or 0)
-            wait = float(args.get("wait") or 0)
-        except ValueError:
-            raise _BadRequest(
-                "invalid_field", "'after' must be an integer and 'wait' a number."
-            ) from None
-        if after < 0 or not math.isfinite(wait) or wait < 0:
-            raise _BadRequest("invalid_field", "'after' and 'wait' must not be negative.")
-        wait = min(wait, MAX_WAIT_SECONDS)
+            raise BadRequest("invalid_field", "Parameter 'sender' is too long.")
+        after, wait = poll_window(args, MAX_WAIT_SECONDS)
 
         deadline = time.monotonic() + wait
         while True:
@@ -424,9 +407,9 @@ class RestInput(RasaRestInput):
         # Same blueprint name and routes as Rasa's RestInput, plus GET /messages.
         rest = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)
 
-        def bad(request: Request, exc: _BadRequest) -> HTTPResponse:
+        def bad(request: Request, exc: BadRequest) -> HTTPResponse:
             logger.warning("REST %s %s: %s (%s).", request.method, request.path, exc.error, exc.message)
-            return json_error(400, exc.error, exc.message)
+            return json_error(exc.status, exc.error, exc.message)
 
         @rest.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
@@ -436,14 +419,14 @@ class RestInput(RasaRestInput):
         async def receive(request: Request) -> ResponseStream | HTTPResponse:
             try:
                 return await self._receive(request, on_new_message)
-            except _BadRequest as exc:
+            except BadRequest as exc:
                 return bad(request, exc)
 
         @rest.route("/messages", methods=["GET"])
         async def messages(request: Request) -> HTTPResponse:
             try:
                 return await self._messages(request)
-            except _BadRequest as exc:
+            except BadRequest as exc:
                 return bad(request, exc)
 
         return rest

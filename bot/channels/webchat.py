@@ -617,6 +617,21 @@ class BadRequest(Exception):
         self.status = status
 
 
+def poll_window(args: Mapping[str, Any], max_wait: float) -> tuple[int, float]:
+    """``after`` (event id, default 0) and ``wait`` (seconds, default 0, capped at ``max_wait``)
+    of a long-poll request; :class:`BadRequest` when they are not non-negative numbers."""
+    try:
+        after = int(args.get("after") or 0)
+        wait = float(args.get("wait") or 0)
+    except ValueError:
+        raise BadRequest(
+            "invalid_field", "'after' must be an integer and 'wait' a number."
+        ) from None
+    if after < 0 or not math.isfinite(wait) or wait < 0:
+        raise BadRequest("invalid_field", "'after' and 'wait' must not be negative.")
+    return after, min(wait, max_wait)
+
+
 def _optional_id(body: Mapping[str, Any], key: str) -> str | None:
     value = body.get(key)
     if value is None or value == "":
@@ -765,16 +780,7 @@ class WebChatInput(InputChannel):
     async def _poll(self, request: Request) -> HTTPResponse:
         args = request.args
         sender = _sender(args.get("sender"))
-        try:
-            after = int(args.get("after") or 0)
-            wait = float(args.get("wait") or 0)
-        except ValueError:
-            raise BadRequest(
-                "invalid_field", "'after' must be an integer and 'wait' a number."
-            ) from None
-        if after < 0 or not math.isfinite(wait) or wait < 0:
-            raise BadRequest("invalid_field", "'after' and 'wait' must not be negative.")
-        wait = min(wait, MAX_WAIT_SECONDS)
+        after, wait = poll_window(args, MAX_WAIT_SECONDS)
         client_busy = parse_bool(args.get("busy"), default=None)
         epoch = args.get("epoch")
 
