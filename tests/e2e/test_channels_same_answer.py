@@ -10,23 +10,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 import uuid
 
 from conftest import CHANNEL_SECRETS
+
+from tests.handoff import harness
 
 QUESTION = "quen mat khau vneid thi lam sao"
 TITLE = "Quên mật khẩu đăng nhập VNeID"
 
 
 def wait_for(predicate, timeout=90.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError("timed out waiting for the bot's reply")
+    return harness.wait_for(predicate, timeout, interval=0.5, what="the bot's reply")
 
 
 def zalo_texts(api, user):

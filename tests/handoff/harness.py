@@ -19,6 +19,17 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = "the condition"):
+    """Poll ``predicate`` until it returns something truthy (returned), or fail after ``timeout`` s."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -14,7 +14,7 @@ from handoff.passwords import hash_password
 from handoff.server import QUEUE_NOTICE_MAX
 from handoff.store import Store
 from tests.handoff.conftest import PostgresSchema
-from tests.handoff.harness import FakeRasa, HandoffServer
+from tests.handoff.harness import FakeRasa, HandoffServer, wait_for
 
 PASSWORD = "mat-khau-rat-dai-1"
 CSRF = {"X-Requested-With": "handoff-console"}
@@ -305,16 +305,6 @@ def test_login_rate_limit_per_ip_and_per_username(tmp_path, rasa):
     finally:
         server.stop()
         store.close()
-
-
-def wait_for(predicate, timeout: float = 10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 def test_a_claim_tells_the_citizen_and_the_ones_still_waiting_their_new_place(env, rasa):
