@@ -104,11 +104,11 @@ class Servers:
                         encoding="utf-8")
         return path
 
-    def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         LOGS.mkdir(parents=True, exist_ok=True)
         log = (LOGS / f"{name}-{getattr(self, name + '_port')}.log").open("ab")
-        process = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(cmd, cwd=ROOT, env={**_env(), **(env or {})}, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
         self.processes.append(process)
         return process
 
@@ -167,12 +167,8 @@ class Servers:
 
     def start_console(self) -> None:
         """The agent console and API (python -m handoff.server), talking to this Rasa server."""
-        env_port = {"HANDOFF_PORT": str(self.console_port), "RASA_URL": self.rasa_url}
-        LOGS.mkdir(parents=True, exist_ok=True)
-        log = (LOGS / f"console-{self.console_port}.log").open("ab")
-        process = subprocess.Popen([str(ACT_PY), "-m", "handoff.server"], cwd=ROOT, env={**_env(), **env_port},
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.processes.append(process)
+        process = self._spawn("console", [str(ACT_PY), "-m", "handoff.server"],
+                              {"HANDOFF_PORT": str(self.console_port), "RASA_URL": self.rasa_url})
         self._wait("console", process, f"{self.console_url}/health", lambda b: True, ACTIONS_START_TIMEOUT)
 
     def stop(self) -> None:
