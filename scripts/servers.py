@@ -229,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
     finally:
+        # a second SIGTERM / Ctrl-C must not cut the clean-up short and leave a server running
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         servers.stop()
 
 
