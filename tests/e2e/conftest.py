@@ -28,10 +28,12 @@ from servers import Servers  # noqa: E402
 os.environ["HANDOFF_DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='e2e-store-')}/handoff.sqlite3"
 
 # Side ports, so a developer's `make run` on 5005/5055 can stay up while the tests run.
-RASA_PORT, ACTIONS_PORT = 5405, 5455
+# DVC_E2E_PORT_BASE moves all three, so two checkouts can run their e2e suites side by side.
+_PORT_BASE = int(os.environ.get("DVC_E2E_PORT_BASE", "5400"))
+RASA_PORT, ACTIONS_PORT = _PORT_BASE + 5, _PORT_BASE + 55
 
 
-PLATFORM_PORT = 5499
+PLATFORM_PORT = _PORT_BASE + 99
 CHANNEL_SECRETS = {
     "ZALO_APP_ID": "e2e-zalo-app",
     "ZALO_OA_SECRET_KEY": "e2e-zalo-oa-secret",
