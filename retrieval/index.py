@@ -4,6 +4,7 @@ Layout under the index folder (``models/index`` by default)::
 
     CURRENT                 name of the build being served (replaced atomically on publish)
     builds/<name>/          one complete build: meta.json, units.jsonl, guides.json, dense.npy
+                            (the unit vectors) and dense.faiss (the FAISS index served, retrieval/dense.py)
 
 and, outside the clone (``~/.cache/tro-ly-dvc/embeddings/<model>.npz``), the embedding cache:
 sha1(text) -> vector, so a rebuild (or a fresh clone in CI) embeds only what changed.
@@ -28,10 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from bot.settings import cache_root
+from retrieval import dense
 from retrieval.documents import Guide, GuideError, Section, load_guides, render
 from retrieval.encoders import Encoder
 
-FORMAT_VERSION = 1
+# 2: every build with vectors carries dense.faiss (a format-1 build is refused: run `make index`).
+FORMAT_VERSION = 2
 # Builds kept besides the current one, so a reader that opened an older build can finish.
 KEEP_BUILDS = 3
 # Placeholders are configuration; the index holds neutral words so it does not depend on it.
@@ -56,9 +59,10 @@ class Unit:
 class Index:
     guides: dict[str, Guide]
     units: list[Unit]
-    vectors: np.ndarray | None  # (len(units), dim) L2-normalised, None when built without a model
+    vectors: np.ndarray | None  # (len(units), dim) L2-normalised, memory-mapped; None without a model
     meta: dict
     path: Path
+    dense: dense.DenseSearch | None = None  # the FAISS index over ``vectors``, what the searcher uses
 
 
 def _chunks(text: str, max_words: int = CHUNK_WORDS) -> list[str]:
@@ -202,6 +206,11 @@ def build_index(knowledge_dir: Path, index_dir: Path, encoder: Encoder | None, p
                                      encoding="utf-8")
     if vectors is not None:
         np.save(tmp / "dense.npy", vectors)
+        faiss_started = time.time()
+        faiss_index = dense.build(vectors)
+        dense.save(faiss_index, tmp)
+        meta["dense_index"] = dense.kind(faiss_index)
+        meta["faiss_build_seconds"] = round(time.time() - faiss_started, 3)
     (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
     if target.exists():
         shutil.rmtree(target)
@@ -245,17 +254,21 @@ def load_index(index_dir: Path, expected_model: str | None = None) -> Index:
             raise IndexLoadError(f"index {build} has format {meta.get('format')}, expected {FORMAT_VERSION}")
         units = [Unit(**json.loads(line)) for line in (build / "units.jsonl").read_text(encoding="utf-8").splitlines()]
         guides = {g["id"]: _guide_from_json(g) for g in json.loads((build / "guides.json").read_text(encoding="utf-8"))}
-        vectors = np.load(build / "dense.npy") if (build / "dense.npy").exists() else None
+        vectors = np.load(build / "dense.npy", mmap_mode="r") if (build / "dense.npy").exists() else None
+        searcher = dense.DenseSearch(dense.load(build)) if vectors is not None else None
     except IndexLoadError:
         raise
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexLoadError(f"index {build} is unreadable: {exc}") from exc
     if vectors is not None and vectors.shape != (len(units), meta["dimension"]):
         raise IndexLoadError(f"index {build}: vectors {vectors.shape} do not match {len(units)} units")
+    if searcher is not None and (searcher.size, searcher.index.d) != vectors.shape:
+        raise IndexLoadError(f"index {build}: dense.faiss holds {searcher.size} vectors of {searcher.index.d} "
+                             f"dimensions, expected {vectors.shape}: run `make index`")
     if expected_model is not None and meta["model_id"] not in ("none", expected_model):
         raise IndexLoadError(f"index {build} was built with model {meta['model_id']!r}, "
                              f"but the configured model is {expected_model!r}: run `make index`")
-    return Index(guides=guides, units=units, vectors=vectors, meta=meta, path=build)
+    return Index(guides=guides, units=units, vectors=vectors, meta=meta, path=build, dense=searcher)
 
 
 class IndexLoadError(RuntimeError):

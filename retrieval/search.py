@@ -142,7 +142,7 @@ class Searcher:
 
     def __init__(self, index: Index, encoder: Encoder | None, thresholds: Thresholds | None = None):
         self.index = index
-        self.encoder = encoder if index.vectors is not None else None
+        self.encoder = encoder if index.vectors is not None and index.dense is not None else None
         self.thresholds = thresholds or Thresholds.load()
         texts = [u.text for u in index.units]
         # char_wb 2-5-grams on folded text; sublinear tf so long sections do not dominate.
@@ -184,7 +184,7 @@ class Searcher:
         dense_units = None
         if self.encoder is not None:
             qvec = self.encoder.encode_queries([restored])[0]
-            dense_units = self.index.vectors @ qvec
+            dense_units = self.index.dense.unit_scores(qvec)
         return Signals(query, restored, lex_units, dense_units)
 
     def rank_signals(self, sig: Signals, t: Thresholds, context_topic: str | None = None

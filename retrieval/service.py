@@ -59,7 +59,7 @@ class SearchService:
                 raise
             log.warning("%s; serving LEXICAL SEARCH ONLY until it is rebuilt", exc)
             index = load_index(self.settings.index_dir)
-            index.vectors = None
+            index.vectors = index.dense = None
         if index.path != build:
             raise IndexLoadError(f"index changed while loading ({build.name} -> {index.path.name})")
         if index.vectors is not None and encoder is None:
