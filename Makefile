@@ -14,7 +14,7 @@ DEV_FILE ?= ../shared/eval/dev.jsonl
 RASA_PORT ?= 5005
 ACTIONS_PORT ?= 5055
 
-.PHONY: help setup train index run shell test lint unit validate rasa-test e2e eval eval-e2e calibrate benchmark \
+.PHONY: help setup train index run shell test lint unit validate rasa-test e2e eval eval-e2e calibrate benchmark benchmark-faiss \
         check-knowledge preview report console clean
 
 help: ## List the targets
@@ -65,6 +65,9 @@ calibrate: index ## Fit fusion weight and thresholds on DEV_FILE and write retri
 
 benchmark: index ## Compare lexical / dense / hybrid / BM25, latency, build time, memory
 	@$(ACT_PY) -m retrieval.benchmark --file $(DEV_FILE)
+
+benchmark-faiss: index ## FAISS dense index at 1k/10k/100k/1M units: latency, recall, memory, build -> docs/benchmark.md
+	@$(ACT_PY) -m retrieval.faiss_benchmark --out docs/benchmark.md $(FAISS_ARGS)
 
 console: setup ## Agent console and API for hotline agents (http://127.0.0.1:5080/console)
 	@$(ACT_PY) -m handoff.server

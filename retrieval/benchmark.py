@@ -165,8 +165,26 @@ def load_fact(at_start: str) -> tuple[str, str]:
     return "load average (1/5/15 min)", text
 
 
+# A block another benchmark writes into the same report (retrieval/faiss_benchmark.py): kept when
+# this report is rewritten.
+KEPT_BLOCK = ("<!-- faiss-benchmark:start -->", "<!-- faiss-benchmark:end -->")
+
+
+def splice_block(document: str, block: str) -> str:
+    """``document`` with its kept block replaced by ``block`` (appended when it has none)."""
+    start, end = KEPT_BLOCK
+    if start in document and end in document:
+        head, rest = document.split(start, 1)
+        return head + block + rest.split(end, 1)[1]
+    return document.rstrip("\n") + "\n\n" + block + "\n"
+
+
 def write_report(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    start, end = KEPT_BLOCK
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    if start in old and end in old and start not in text:
+        text = splice_block(text, start + old.split(start, 1)[1].split(end, 1)[0] + end)
     path.write_text(text, encoding="utf-8")
     print(f"\nwrote {path}", file=sys.stderr)
 

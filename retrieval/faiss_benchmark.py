@@ -9,11 +9,11 @@ answers the queries, single-query latency p50/p95 (batch of 1, as the action ser
 recall@10 against the exact search.
 
 The smallest size is the real published index (its unit vectors, ~1.3k units); larger ones are
-synthetic: real unit vectors plus Gaussian noise, renormalised, so the collection keeps the real
-one's clustered shape (pure random vectors would make approximate search look worse than it is
-on text embeddings). Queries are fresh perturbations of real units. Nothing is asserted: the
-numbers depend on the machine and on what else runs on it; ``tests/retrieval/test_dense.py``
-checks the behaviour.
+synthetic: each a real unit vector plus a random share of another and Gaussian noise, renormalised,
+so the collection keeps the real one's clustered shape but spreads between its clusters (pure random
+vectors would make approximate search look worse than on text embeddings, plain copies of real
+units better). Queries are drawn the same way. Nothing is asserted: the numbers depend on the
+machine and on what else runs on it; ``tests/retrieval/test_dense.py`` checks the behaviour.
 """
 
 from __future__ import annotations
@@ -30,12 +30,14 @@ import faiss
 import numpy as np
 
 from retrieval import dense
-from retrieval.benchmark import machine_info, percentiles, proc_status_kb, table
+from retrieval.benchmark import KEPT_BLOCK, machine_info, percentiles, proc_status_kb, splice_block, table
 
-MARK_START, MARK_END = "<!-- faiss-benchmark:start -->", "<!-- faiss-benchmark:end -->"
+MARK_START, MARK_END = KEPT_BLOCK
 # Noise added to a real unit vector to make a synthetic one (relative to its unit norm): at 0.6 a
 # synthetic unit's nearest real unit has cosine ~0.85, like a paraphrase in the real collection.
 NOISE = 0.6
+# Up to this share of a second real unit is mixed into each synthetic one.
+MIX = 0.7
 # IVF for comparison: about 4·sqrt(n) lists, 32 of them probed per query (the usual starting point).
 IVF_NPROBE = 32
 SIZES = {"1k": 0, "10k": 10_000, "100k": 100_000, "1m": 1_000_000}  # 0: the real collection
@@ -59,14 +61,20 @@ def real_vectors(index_dir: Path | None) -> np.ndarray:
 
 
 def perturbed(base: np.ndarray, count: int, seed: int, chunk: int = 100_000) -> np.ndarray:
-    """``count`` unit vectors, each a real one plus noise (built in chunks to bound memory)."""
+    """``count`` unit vectors, each a real one, a random share of another real one, and noise.
+
+    The mix of two units spreads the synthetic collection between the real clusters, so a query's
+    neighbours are not just copies of one real unit (which would flatter approximate search).
+    Built in chunks to bound memory.
+    """
     rng = np.random.default_rng(seed)
     out = np.empty((count, base.shape[1]), dtype=np.float32)
     scale = NOISE / np.sqrt(base.shape[1])
     for start in range(0, count, chunk):
         end = min(count, start + chunk)
-        block = base[rng.integers(0, len(base), end - start)]
-        block = block + rng.standard_normal(block.shape, dtype=np.float32) * scale
+        share = rng.uniform(0.0, MIX, (end - start, 1)).astype(np.float32)
+        block = base[rng.integers(0, len(base), end - start)] + share * base[rng.integers(0, len(base), end - start)]
+        block += rng.standard_normal(block.shape, dtype=np.float32) * scale
         out[start:end] = block / np.linalg.norm(block, axis=1, keepdims=True)
     return out
 
@@ -163,7 +171,7 @@ def markdown(rows: list[list], command: str, query_count: int) -> str:
         f"{time.strftime('%Y-%m-%d %H:%M %z')}; "
         f"faiss {faiss.__version__}, {faiss.omp_get_max_threads()} OpenMP threads.",
         "",
-        f"The first size is the real index; larger ones are real unit vectors plus noise (see "
+        f"The first size is the real index; larger ones are mixes of two real unit vectors plus noise (see "
         f"`retrieval/faiss_benchmark.py`). Latency: one query at a time, {query_count} queries, top 10; "
         "`unit_scores` is what the searcher calls (every unit scored by an exact index, the "
         f"{dense.ANN_CANDIDATES} best by HNSW). Recall@10 against the exact search. RSS +MB: what the "
@@ -173,14 +181,6 @@ def markdown(rows: list[list], command: str, query_count: int) -> str:
         table(HEADERS, rows),
         MARK_END,
     ])
-
-
-def splice(document: str, block: str) -> str:
-    """Replace the FAISS block in ``document`` (or append it)."""
-    if MARK_START in document and MARK_END in document:
-        head, rest = document.split(MARK_START, 1)
-        return head + block + rest.split(MARK_END, 1)[1]
-    return document.rstrip("\n") + "\n\n" + block + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         existing = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
         tmp = args.out.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(splice(existing, block), encoding="utf-8")
+        tmp.write_text(splice_block(existing, block), encoding="utf-8")
         os.replace(tmp, args.out)
     return 0
 

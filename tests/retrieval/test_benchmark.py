@@ -48,3 +48,20 @@ def test_benchmark_writes_every_section(tmp_path, monkeypatch, capsys):
     cells = [cell.strip() for cell in incremental.strip("|").split("|")]
     assert cells[3:5] == ["0", "kept (up to date)"]  # embedded nothing, served build kept
     assert "## Index build" in capsys.readouterr().out
+
+
+def test_rewriting_the_report_keeps_the_faiss_block(tmp_path):
+    from retrieval.benchmark import KEPT_BLOCK, splice_block, write_report
+
+    start, end = KEPT_BLOCK
+    report = tmp_path / "benchmark.md"
+    write_report(report, "# Search benchmark\nold numbers\n")
+    report.write_text(splice_block(report.read_text(encoding="utf-8"), f"{start}\nFAISS table\n{end}"),
+                      encoding="utf-8")
+    write_report(report, "# Search benchmark\nnew numbers\n")
+    text = report.read_text(encoding="utf-8")
+    assert "new numbers" in text and "old numbers" not in text
+    assert f"{start}\nFAISS table\n{end}" in text
+    # Splicing again replaces the block instead of adding a second one.
+    again = splice_block(text, f"{start}\nnewer table\n{end}")
+    assert again.count(start) == 1 and "newer table" in again and "FAISS table" not in again
