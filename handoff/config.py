@@ -15,7 +15,8 @@
 | HANDOFF_LOGIN_MAX_FAILURES, HANDOFF_LOGIN_WINDOW_SECONDS | 5, 300 | wrong logins per (username, address) before 429 |
 | HANDOFF_LOGIN_MAX_FAILURES_PER_IP | 20 | wrong logins per address (any username) before 429 |
 | HANDOFF_COOKIE_SECURE | auto | 1 = always Secure; 0 = never; unset = Secure except plain HTTP to localhost |
-| HANDOFF_TRUSTED_PROXIES | (none) | proxy addresses (comma-separated) whose appended X-Forwarded-For entry is the client; HANDOFF_TRUST_PROXY=1 = 127.0.0.1,::1 |
+| HANDOFF_TRUSTED_PROXIES | (none) | proxies (comma-separated) whose X-Forwarded-For entry is the client |
+| HANDOFF_TRUST_PROXY | 0 | 1 = HANDOFF_TRUSTED_PROXIES also lists 127.0.0.1 and ::1 |
 """
 
 from __future__ import annotations

@@ -141,22 +141,31 @@ class RateLimiter:
 
     def hit(self, kind: str, client: str, now: float | None = None) -> None:
         """Counts one ``kind`` event for ``client``; :class:`Rejected` (429) when over the limit."""
-        if not self.enabled or kind not in self.rates:
+        self.hit_all([kind], client, now)
+
+    def hit_all(self, kinds: list[str], client: str, now: float | None = None) -> None:
+        """Counts one event of each of ``kinds``, or none of them if any is over its limit (429)."""
+        kinds = [k for k in kinds if k in self.rates]
+        if not self.enabled or not kinds:
             return
-        limit, window = self.rates[kind]
         now = time.monotonic() if now is None else now
-        key = (kind, client)
         with self._lock:
-            hits = self._hits.get(key)
-            if hits is None:
-                hits = self._hits[key] = deque()
-            self._hits.move_to_end(key)
-            while hits and hits[0] <= now - window:
-                hits.popleft()
-            if len(hits) >= limit:
-                wait = max(1, math.ceil(hits[0] + window - now))
-                raise Rejected(429, "too_many_requests", f"Too many {kind}; try again later.", wait)
-            hits.append(now)
+            windows = []
+            for kind in kinds:
+                limit, window = self.rates[kind]
+                key = (kind, client)
+                hits = self._hits.get(key)
+                if hits is None:
+                    hits = self._hits[key] = deque()
+                self._hits.move_to_end(key)
+                while hits and hits[0] <= now - window:
+                    hits.popleft()
+                if len(hits) >= limit:
+                    wait = max(1, math.ceil(hits[0] + window - now))
+                    raise Rejected(429, "too_many_requests", f"Too many {kind}; try again later.", wait)
+                windows.append(hits)
+            for hits in windows:
+                hits.append(now)
             while len(self._hits) > self.max_keys:
                 self._hits.popitem(last=False)
 

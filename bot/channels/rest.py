@@ -21,7 +21,8 @@ Endpoints (under ``/webhooks/rest``):
   a body over 64 KiB -> 413, a Content-Type other than ``application/json`` -> 415, a
   ``message`` over ``DVC_MAX_TEXT_CHARS`` (5000) -> 400 ``message_too_long`` before NLU, a
   sender id of another channel's namespace (``w-<32 hex>`` web chat, ``zalo:``, ``messenger:``,
-  ``sio-``) -> 400; sends, new sender ids and ``/request_human`` per client -> 429. The list **starts with the messages pushed to this sender since
+  ``sio-``) -> 400; sends, new sender ids and ``/request_human`` per client -> 429.
+  The list **starts with the messages pushed to this sender since
   they were last handed out** (agent replies, "handoff closed / returned" notices), in
   order, each once, then the bot's replies to this message.
 * ``GET /messages?sender=<id>&after=<id>&wait=<seconds>`` -> ``200 {"messages": [...],
@@ -352,8 +353,7 @@ class RestInput(RasaRestInput):
         key = DEFAULT_SENDER_ID if sender_id is None else str(sender_id)
         if key not in self.known_senders and not self.outbox.last_id(key):
             kinds.append("conversations")
-        for kind in kinds:
-            self.limiter.hit(kind, client)
+        self.limiter.hit_all(kinds, client)
         self.known_senders.seen(key)
 
     def _pending(self, sender_id: Any) -> list[dict[str, Any]]:

@@ -19,7 +19,8 @@ Endpoints (under ``/webhooks/webchat``):
   Rate-limited per client (``guard``: new conversations -> ``429``).
 * ``POST /send`` ``{"sender": "...", "message": "...", "client_msg_id": "...",
   "display": "..."}`` -> ``202`` (``application/json`` only -> else ``415``; at most 64 KiB ->
-  else ``413``; sends and ``/request_human`` buttons rate-limited per client -> ``429``). The message is echoed into the sender's mailbox
+  else ``413``; sends and ``/request_human`` buttons rate-limited per client -> ``429``).
+  The message is echoed into the sender's mailbox
   (as ``display`` when given: the title of a tapped button) and handled in the
   background; every bot message is appended to the mailbox. A send retried with
   the same ``client_msg_id`` (after a dropped connection) is processed once.
@@ -771,8 +772,7 @@ class WebChatInput(InputChannel):
         if self._pending.get(sender, 0) >= MAX_PENDING_PER_SENDER:
             raise BadRequest("too_many_requests", "Too many messages waiting; slow down.", 429)
         client = guard.client_address(request)
-        for kind in ["sends", *guard.kinds_of_text(text)]:
-            self.limiter.hit(kind, client)
+        self.limiter.hit_all(["sends", *guard.kinds_of_text(text)], client)
         if client_msg_id is not None:
             self.seen.seen(f"{sender}\x00{client_msg_id}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 import uuid
 
 from conftest import CHANNEL_SECRETS
@@ -46,7 +47,8 @@ def test_same_question_same_answer_on_every_channel(client, platform_api):
 
     # Zalo OA: signed like Zalo (mac = sha256(app_id + body + timestamp + OA secret key))
     user = f"z-{uuid.uuid4().hex[:8]}"
-    event = {"app_id": CHANNEL_SECRETS["ZALO_APP_ID"], "event_name": "user_send_text", "timestamp": "1764300000000",
+    event = {"app_id": CHANNEL_SECRETS["ZALO_APP_ID"], "event_name": "user_send_text",
+             "timestamp": str(int(time.time() * 1000)),
              "sender": {"id": user}, "recipient": {"id": "oa"},
              "message": {"text": QUESTION, "msg_id": uuid.uuid4().hex}}
     raw = json.dumps(event, ensure_ascii=False).encode()
