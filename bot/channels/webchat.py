@@ -855,8 +855,12 @@ class WebChatInput(InputChannel):
 
         @webchat.middleware("response")
         async def cors(request: Request, resp: HTTPResponse) -> None:
-            if request.method != "OPTIONS":
-                resp.headers.update(cors_headers(request.headers.get("origin"), self.origins))
+            # also on preflights that Rasa's CORS extension answered before our route (it has no origins)
+            preflight = request.method == "OPTIONS"
+            headers = cors_headers(request.headers.get("origin"), self.origins, preflight=preflight)
+            resp.headers.update(headers)
+            if preflight and headers:
+                resp.status = 204
 
         async def preflight(request: Request) -> HTTPResponse:
             headers = cors_headers(request.headers.get("origin"), self.origins, preflight=True)

@@ -107,7 +107,8 @@ SOCKET_CLIENT = textwrap.dedent("""
         got, confirmed = asyncio.Queue(), asyncio.Queue()
         sio.on("bot_uttered", lambda data: got.put_nowait(data))
         sio.on("session_confirm", lambda sid: confirmed.put_nowait(sid))
-        await sio.connect(url, transports=["websocket"], socketio_path="/socket.io")
+        # long-polling: the Rasa venv's aiohttp is too old for python-engineio's websocket client
+        await sio.connect(url, transports=["polling"], socketio_path="/socket.io")
         await sio.emit("session_request", {"session_id": "w-0123456789abcdef0123456789abcdef"})
         session = await asyncio.wait_for(confirmed.get(), 30)
         await sio.emit("user_uttered", {"message": "/greet", "session_id": session})
