@@ -7,9 +7,12 @@ Standard library only (besides Sanic's request type at call time), so both proce
 * :func:`text_too_long`: the cap on a citizen's text before it reaches NLU
   (``DVC_MAX_TEXT_CHARS``, default 5000).
 * :class:`RateLimiter`: sliding-window counts per (kind, client), answered with ``429`` and
-  ``Retry-After``. Kinds and defaults (``DVC_RATE_<KIND>=count/seconds``): ``sends`` 30/60,
-  ``conversations`` 20/3600, ``handoffs`` 5/3600, ``callbacks`` 5/3600. ``DVC_RATE_LIMITS=off``
-  turns them all off (evaluation and benchmarks on loopback).
+  ``Retry-After``. Kinds and defaults (``DVC_RATE_<KIND>=count/seconds``): ``sends`` 60/60,
+  ``conversations`` 30/3600 (a new web chat session, a REST sender id not seen before),
+  ``handoffs`` 10/3600 (a ``/request_human`` button). Generous, because citizens behind a
+  carrier's NAT share one address. A call-back needs a handoff request in a conversation first,
+  so these bound call-backs too. ``DVC_RATE_LIMITS=off`` turns them all off (evaluation and
+  benchmarks on loopback).
 * :func:`client_address`: the peer address; behind a proxy listed in ``DVC_TRUSTED_PROXIES``
   (comma-separated addresses) the **last** ``X-Forwarded-For`` entry, the one that proxy appended
   (a client can put anything in the entries before it).
@@ -27,9 +30,9 @@ from typing import Any
 DEFAULT_MAX_TEXT_CHARS = 5000
 JSON_TYPES = ("application/json",)
 DEFAULT_RATES = {
-    "sends": (30, 60.0),
-    "conversations": (20, 3600.0),
-    "handoffs": (5, 3600.0),
+    "sends": (60, 60.0),
+    "conversations": (30, 3600.0),
+    "handoffs": (10, 3600.0),
 }
 # Intent payloads (what buttons send) that start a handoff.
 HANDOFF_PAYLOADS = ("/request_human",)
