@@ -81,5 +81,5 @@ def test_same_question_same_answer_on_every_channel(client, platform_api):
     zalo_raw = json.dumps(event, ensure_ascii=False).encode()
     assert client.post("/webhooks/zalo/webhook", content=zalo_raw,
                        headers={"X-ZEvent-Signature": "mac=00", "Content-Type": "application/json"}).status_code == 401
-    assert client.post("/webhooks/messenger/webhook", content=raw,
-                       headers={"X-Hub-Signature-256": "sha256=00"}).status_code == 403
+    bad_signature = {"X-Hub-Signature-256": "sha256=00", "Content-Type": "application/json"}
+    assert client.post("/webhooks/messenger/webhook", content=raw, headers=bad_signature).status_code == 403
