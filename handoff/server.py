@@ -77,6 +77,14 @@ class Api:
         self.store = store
         self.rasa: RasaClient | None = None
         self._tasks: set[asyncio.Future] = set()
+        # scrypt at N=2^17 takes 128 MiB and ~0.5 s: at most two at a time, whatever the traffic
+        self._hashing: asyncio.Semaphore | None = None
+
+    async def hash_work(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._hashing is None:
+            self._hashing = asyncio.Semaphore(2)
+        async with self._hashing:
+            return await asyncio.to_thread(fn, *args)
 
     async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(partial(fn, *args, **kwargs))
@@ -232,13 +240,13 @@ class Api:
                               headers={"Retry-After": str(int(wait))})
             agent = await api.db(api.store.agent_by_username, username)
             stored = agent["password_hash"] if agent and not agent["disabled"] else None
-            ok = await asyncio.to_thread(verify_password, password, stored)
+            ok = await api.hash_work(verify_password, password, stored)
             if not ok:
                 await api.db(api.store.audit, agent["id"] if agent else None, "login_failed", None, ip)
                 return _error(401, "invalid_credentials", "Sai tên đăng nhập hoặc mật khẩu.")
             await api.db(api.store.login_succeeded, attempt)
             if needs_rehash(stored):
-                await api.db(api.store.rehash_password, agent["id"], await asyncio.to_thread(hash_password, password))
+                await api.db(api.store.rehash_password, agent["id"], await api.hash_work(hash_password, password))
             token = secrets.token_urlsafe(32)
             expires = now + min(api.config.idle_minutes * 60, api.config.session_hours * 3600)
             await api.db(api.store.create_session, agent["id"], _hash(token), expires, ip)
