@@ -3,6 +3,7 @@
     python -m handoff.admin create-agent USERNAME [--name "Nguyễn Văn A"] [--password-stdin]
     python -m handoff.admin set-password USERNAME [--password-stdin]
     python -m handoff.admin disable-agent USERNAME | enable-agent USERNAME
+    python -m handoff.admin set-role USERNAME agent|supervisor   # a supervisor sees every call-back number
     python -m handoff.admin list-agents
 
 Without --password-stdin the password is asked twice at the terminal (not echoed). The store is
@@ -46,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     setpw.add_argument("--password-stdin", action="store_true")
     for name in ("disable-agent", "enable-agent"):
         sub.add_parser(name).add_argument("username")
+    role = sub.add_parser("set-role", help="agent, or supervisor (may see every call-back number)")
+    role.add_argument("username")
+    role.add_argument("role", choices=["agent", "supervisor"])
     sub.add_parser("list-agents")
     args = parser.parse_args(argv)
 
@@ -67,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         if not store.set_password(username, hash_password(password)):
             raise SystemExit(f"Không có tài khoản {username!r}.")
         print(f"Đã đổi mật khẩu của {username!r}.")
+    elif args.command == "set-role":
+        if not store.set_role(username, args.role):
+            raise SystemExit(f"Không có tài khoản {username!r}.")
+        print(f"{username}: vai trò {args.role}.")
     elif args.command in ("disable-agent", "enable-agent"):
         if not store.set_disabled(username, args.command == "disable-agent"):
             raise SystemExit(f"Không có tài khoản {username!r}.")

@@ -10,10 +10,13 @@
 | HANDOFF_HOST, HANDOFF_PORT | 127.0.0.1, 5080 | where ``python -m handoff.server`` listens |
 | RASA_URL | http://127.0.0.1:$RASA_PORT | the Rasa server's HTTP API (started with --enable-api) |
 | RASA_TOKEN | (none) | Rasa's --auth-token, if it was started with one |
-| HANDOFF_SESSION_HOURS | 12 | how long an agent login lasts |
-| HANDOFF_LOGIN_MAX_FAILURES, HANDOFF_LOGIN_WINDOW_SECONDS | 5, 300 | login rate limit per IP and per username |
-| HANDOFF_COOKIE_SECURE | 0 | 1 = session cookie only over HTTPS (set it behind a TLS proxy) |
-| HANDOFF_TRUST_PROXY | 0 | 1 = take the client IP from X-Forwarded-For (only behind your own proxy) |
+| HANDOFF_SESSION_HOURS | 12 | how long an agent login lasts at most |
+| HANDOFF_IDLE_MINUTES | 30 | a session unused this long ends |
+| HANDOFF_LOGIN_MAX_FAILURES, HANDOFF_LOGIN_WINDOW_SECONDS | 5, 300 | wrong logins per (username, address) before 429 |
+| HANDOFF_LOGIN_MAX_FAILURES_PER_IP | 20 | wrong logins per address (any username) before 429 |
+| HANDOFF_COOKIE_SECURE | auto | 1 = always Secure; 0 = never; unset = Secure except plain HTTP to localhost |
+| HANDOFF_TRUSTED_PROXIES | (none) | proxies (comma-separated) whose X-Forwarded-For entry is the client |
+| HANDOFF_TRUST_PROXY | 0 | 1 = HANDOFF_TRUSTED_PROXIES also lists 127.0.0.1 and ::1 |
 """
 
 from __future__ import annotations
@@ -44,6 +47,13 @@ def _bool(name: str) -> bool:
     return _env(name, "0").lower() in ("1", "true", "yes", "on")
 
 
+def _proxies() -> frozenset[str]:
+    listed = {p.strip() for p in _env("HANDOFF_TRUSTED_PROXIES", "").split(",") if p.strip()}
+    if _bool("HANDOFF_TRUST_PROXY"):
+        listed |= {"127.0.0.1", "::1"}
+    return frozenset(listed)
+
+
 def default_database_url() -> str:
     return f"sqlite:///{load_settings().data_dir / 'handoff.sqlite3'}"
 
@@ -58,10 +68,12 @@ class HandoffConfig:
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: str | None = None
     session_hours: float = 12.0
+    idle_minutes: float = 30.0
     login_max_failures: int = 5
     login_window_seconds: int = 300
-    cookie_secure: bool = False
-    trust_proxy: bool = False
+    login_max_failures_per_ip: int = 20
+    cookie_secure: bool | None = None  # None: Secure except plain HTTP to localhost
+    trusted_proxies: frozenset[str] = frozenset()
 
 
 def load_config() -> HandoffConfig:
@@ -78,6 +90,8 @@ def load_config() -> HandoffConfig:
         session_hours=float(_int("HANDOFF_SESSION_HOURS", 12)),
         login_max_failures=_int("HANDOFF_LOGIN_MAX_FAILURES", 5),
         login_window_seconds=_int("HANDOFF_LOGIN_WINDOW_SECONDS", 300),
-        cookie_secure=_bool("HANDOFF_COOKIE_SECURE"),
-        trust_proxy=_bool("HANDOFF_TRUST_PROXY"),
+        idle_minutes=float(_int("HANDOFF_IDLE_MINUTES", 30)),
+        login_max_failures_per_ip=_int("HANDOFF_LOGIN_MAX_FAILURES_PER_IP", 20),
+        cookie_secure=_bool("HANDOFF_COOKIE_SECURE") if _env("HANDOFF_COOKIE_SECURE", "") else None,
+        trusted_proxies=_proxies(),
     )

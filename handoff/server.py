@@ -8,6 +8,15 @@
 
 The process keeps no state of its own: sessions, rate-limit counters, handoffs and messages are in
 the store, so a restart loses nothing.
+
+Logins: wrong attempts are counted per (username, address) and per address, in one transaction with
+the check (``Store.login_attempt``), so concurrent guesses cannot slip past the limit, and a stranger's
+wrong guesses from another address never lock an agent out. The address is the peer's, or the entry a
+proxy listed in ``HANDOFF_TRUSTED_PROXIES`` appended to X-Forwarded-For. Sessions end after
+``HANDOFF_IDLE_MINUTES`` unused and ``HANDOFF_SESSION_HOURS`` at most; the cookie is ``Secure`` except
+over plain HTTP to localhost. Full call-back numbers: only for the agent who holds the citizen's
+handoff, or a supervisor (``python -m handoff.admin set-role <name> supervisor``).
+Once a day the server deletes what is older than ``DVC_RETENTION_DAYS`` (``Store.purge``).
 """
 
 from __future__ import annotations
@@ -31,7 +40,8 @@ from sanic.response import HTTPResponse, json, redirect, text
 from handoff import messages as hm
 from handoff import openapi
 from handoff.config import HandoffConfig, load_config
-from handoff.passwords import verify_password
+from bot.channels.guard import client_address
+from handoff.passwords import hash_password, needs_rehash, verify_password
 from handoff.privacy import mask_pii
 from handoff.rasa_client import RasaClient, RasaError, agent_reply_event, delivery_for, resume_events
 from handoff.store import OPEN_STATUSES, Store
@@ -67,6 +77,14 @@ class Api:
         self.store = store
         self.rasa: RasaClient | None = None
         self._tasks: set[asyncio.Future] = set()
+        # scrypt at N=2^17 takes 128 MiB and ~0.5 s: at most two at a time, whatever the traffic
+        self._hashing: asyncio.Semaphore | None = None
+
+    async def hash_work(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._hashing is None:
+            self._hashing = asyncio.Semaphore(2)
+        async with self._hashing:
+            return await asyncio.to_thread(fn, *args)
 
     async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(partial(fn, *args, **kwargs))
@@ -98,11 +116,15 @@ class Api:
             await self.notify(handoff, hm.position_text(place))
 
     def client_ip(self, request: Request) -> str:
-        if self.config.trust_proxy:
-            forwarded = request.headers.get("x-forwarded-for", "")
-            if forwarded:
-                return forwarded.split(",")[0].strip()
-        return request.ip or "unknown"
+        return client_address(request, self.config.trusted_proxies)
+
+    def cookie_secure(self, request: Request) -> bool:
+        """Secure unless configured off, or plain HTTP straight to localhost (``make run``)."""
+        if self.config.cookie_secure is not None:
+            return self.config.cookie_secure
+        host = (request.host or "").rsplit(":", 1)[0].strip("[]").lower()
+        forwarded_https = request.headers.get("x-forwarded-proto", "").lower() == "https"
+        return not (request.scheme == "http" and not forwarded_https and host in ("localhost", "127.0.0.1", "::1"))
 
     async def authenticate(self, request: Request) -> tuple[dict | None, bool]:
         header = request.headers.get("authorization", "")
@@ -115,7 +137,9 @@ class Api:
             via_cookie = token is not None
         if not token or len(token) > 200:
             return None, via_cookie
-        return await self.db(self.store.session_agent, _hash(token)), via_cookie
+        agent = await self.db(self.store.session_agent, _hash(token), None, self.config.idle_minutes * 60,
+                              self.config.session_hours * 3600)
+        return agent, via_cookie
 
     def route(self, app: Sanic, path: str, methods: list[str], public: bool = False):
         def decorate(handler: Callable[..., Awaitable[HTTPResponse]]):
@@ -206,30 +230,31 @@ class Api:
                 return _error(400, "bad_request", "Cần tên đăng nhập và mật khẩu.")
             ip = api.client_ip(request)
             now = time.time()
-            since = now - api.config.login_window_seconds
-            for scope, key in (("ip", ip), ("user", username)):
-                count, first = await api.db(api.store.login_failures, scope, key, since)
-                if count >= api.config.login_max_failures:
-                    wait = int((first or now) + api.config.login_window_seconds - now) + 1
-                    log.warning("login rate limit: %s %s (%d failures)", scope, key if scope == "ip" else "*", count)
-                    return _error(429, "too_many_attempts", f"Sai quá nhiều lần. Thử lại sau {wait} giây.",
-                                  headers={"Retry-After": str(max(wait, 1))})
+            limits = [("user_ip", f"{username}|{ip}", api.config.login_max_failures),
+                      ("ip", ip, api.config.login_max_failures_per_ip)]
+            # check and count in one transaction, before the slow hash: concurrent guesses queue here
+            wait, attempt = await api.db(api.store.login_attempt, limits, api.config.login_window_seconds)
+            if wait:
+                log.warning("login rate limit reached (an address or an address + username)")
+                return _error(429, "too_many_attempts", f"Sai quá nhiều lần. Thử lại sau {int(wait)} giây.",
+                              headers={"Retry-After": str(int(wait))})
             agent = await api.db(api.store.agent_by_username, username)
             stored = agent["password_hash"] if agent and not agent["disabled"] else None
-            ok = await asyncio.to_thread(verify_password, password, stored)
+            ok = await api.hash_work(verify_password, password, stored)
             if not ok:
-                await api.db(api.store.record_login_failure, [("ip", ip), ("user", username)])
                 await api.db(api.store.audit, agent["id"] if agent else None, "login_failed", None, ip)
                 return _error(401, "invalid_credentials", "Sai tên đăng nhập hoặc mật khẩu.")
-            await api.db(api.store.clear_login_failures, "user", username)
+            await api.db(api.store.login_succeeded, attempt)
+            if needs_rehash(stored):
+                await api.db(api.store.rehash_password, agent["id"], await api.hash_work(hash_password, password))
             token = secrets.token_urlsafe(32)
-            expires = now + api.config.session_hours * 3600
+            expires = now + min(api.config.idle_minutes * 60, api.config.session_hours * 3600)
             await api.db(api.store.create_session, agent["id"], _hash(token), expires, ip)
             await api.db(api.store.heartbeat, agent["id"])
             response = json({"agent": {"username": agent["username"], "display_name": agent["display_name"]},
                              "token": token, "expires_at": expires})
             response.add_cookie(COOKIE, token, path="/", httponly=True, samesite="Strict",
-                                secure=api.config.cookie_secure, max_age=int(api.config.session_hours * 3600))
+                                secure=api.cookie_secure(request), max_age=int(api.config.session_hours * 3600))
             return response
 
         @api.route(app, "/logout", ["POST"])
@@ -376,13 +401,23 @@ class Api:
         @api.route(app, "/callbacks", ["GET"])
         async def callbacks(request: Request) -> HTTPResponse:
             reveal = request.args.get("reveal", "").lower() in ("1", "true", "yes")
+            agent = request.ctx.agent
             rows = await api.db(api.store.list_callbacks, "open")
-            if reveal:
-                await api.db(api.store.audit, request.ctx.agent["id"], "reveal_callbacks", None, None)
-            show = (lambda s: s or "") if reveal else mask_pii
-            return json({"callbacks": [{"id": r["id"], "name": r["name"], "phone": show(r["phone"]),
+
+            def may_see(row: dict) -> bool:  # a supervisor, or the agent holding the citizen's handoff
+                return agent.get("role") == "supervisor" or (
+                    row.get("handoff_status") == "claimed" and row.get("handoff_claimed_by") == agent["id"])
+
+            shown = {r["id"] for r in rows if reveal and may_see(r)}
+            if shown:
+                await api.db(api.store.audit, agent["id"], "reveal_callbacks", None,
+                             ",".join(str(i) for i in sorted(shown)))
+            return json({"callbacks": [{"id": r["id"], "name": r["name"],
+                                        "phone": (r["phone"] or "") if r["id"] in shown else mask_pii(r["phone"]),
+                                        "masked": r["id"] not in shown,
                                         "channel": r["channel"], "created_at": r["created_at"],
-                                        "handoff_id": r["handoff_id"]} for r in rows], "masked": not reveal},
+                                        "handoff_id": r["handoff_id"]} for r in rows],
+                         "masked": len(shown) < len(rows)},
                         headers={"Cache-Control": "no-store"})
 
         @api.route(app, "/callbacks/<callback_id:int>/done", ["POST"])

@@ -228,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update({"HANDOFF_DATABASE_URL": f"sqlite:///{scratch / 'handoff.sqlite3'}",
                        "RASA_TRACKER_DB": str(scratch / "rasa-tracker.sqlite3"),
                        "REST_OUTBOX_DB": str(scratch / "rest-outbox.sqlite3")})
+    os.environ.setdefault("DVC_RATE_LIMITS", "off")  # a benchmark from loopback, not citizens' traffic
     servers = TimedServers(rasa_port=RASA_PORT, actions_port=ACTIONS_PORT)
     sections: list[tuple[str, str]] = []
 

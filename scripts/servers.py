@@ -5,6 +5,13 @@ end-to-end tests, so every path starts the bot the same way. Standard library on
 
     python scripts/servers.py run [--rasa-port 5005] [--actions-port 5055] [--console-port 5080 | --no-console]
     python scripts/servers.py actions --actions-port 5055     # action server only (rasa test)
+
+Security (docs/channels.md, "Security"): Rasa's HTTP API needs a token in every mode: ``RASA_TOKEN``,
+else ``var/rasa-token``, generated on the first run (mode 0600); it reaches Rasa through the
+environment (scripts/rasa_run.py), never the command line, and the agent console gets it too. No
+``--cors``: only the web chat routes answer CORS, for ``WEBCHAT_ALLOWED_ORIGINS``. Every server
+runs with umask 077 and ``var/`` is made owner-only (0700/0600); ``scripts/retention.py`` runs at
+start and then every ``DVC_RETENTION_INTERVAL_HOURS`` (24).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -21,9 +29,16 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from retention import lock_down  # noqa: E402 - scripts/ is not a package
+
 ROOT = Path(__file__).resolve().parent.parent
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
+RASA_PY = ROOT / ".venv-rasa" / "bin" / "python"
+RASA_RUN = ROOT / "scripts" / "rasa_run.py"
 ACT_PY = ROOT / ".venv-actions" / "bin" / "python"
+TOKEN_FILE = ROOT / "var" / "rasa-token"
+UMASK = 0o077
 MODEL = ROOT / "models" / "dvc.tar.gz"
 LOGS = ROOT / "var" / "logs"
 # Loading the Rasa model takes ~40 s on 2 cores; TensorFlow import alone ~15 s. Generous bound.
@@ -43,6 +58,37 @@ def _env() -> dict[str, str]:
         "SANIC_HOST": "127.0.0.1",  # rasa-sdk binds 0.0.0.0 unless told otherwise
     })
     return env
+
+
+def rasa_token() -> str:
+    """RASA_TOKEN, else the one in var/rasa-token, made (0600) on the first run."""
+    token = (os.environ.get("RASA_TOKEN") or "").strip()
+    if token:
+        return token
+    try:
+        return TOKEN_FILE.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        pass
+    TOKEN_FILE.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    token = secrets.token_urlsafe(32)
+    try:
+        fd = os.open(TOKEN_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return TOKEN_FILE.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(token + "\n")
+    print(f"generated Rasa's API token in {TOKEN_FILE} (set RASA_TOKEN to choose one)", flush=True)
+    return token
+
+
+def retention(wait: bool = False) -> subprocess.Popen:
+    """scripts/retention.py in the background (or waited for): every store, logs, permissions."""
+    log = (LOGS / "retention.log").open("ab")
+    process = subprocess.Popen([str(ACT_PY), str(ROOT / "scripts" / "retention.py")], cwd=ROOT, env=_env(),
+                               stdout=log, stderr=subprocess.STDOUT, umask=UMASK, start_new_session=True)
+    if wait:
+        process.wait(timeout=600)
+    return process
 
 
 def _get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
@@ -70,6 +116,7 @@ class Servers:
     actions_port: int = 5055
     console_port: int = 5080
     processes: list[subprocess.Popen] = field(default_factory=list)
+    rasa_token: str = field(default_factory=rasa_token)
 
     @property
     def rasa_url(self) -> str:
@@ -105,10 +152,13 @@ class Servers:
         return path
 
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-        LOGS.mkdir(parents=True, exist_ok=True)
-        log = (LOGS / f"{name}-{getattr(self, name + '_port')}.log").open("ab")
+        LOGS.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock_down(ROOT / "var")
+        path = LOGS / f"{name}-{getattr(self, name + '_port')}.log"
+        log = path.open("ab")
+        path.chmod(0o600)
         process = subprocess.Popen(cmd, cwd=ROOT, env={**_env(), **(env or {})}, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+                                   stderr=subprocess.STDOUT, start_new_session=True, umask=UMASK)
         self.processes.append(process)
         return process
 
@@ -143,9 +193,10 @@ class Servers:
     def start_rasa(self) -> None:
         if not MODEL.exists():
             raise RuntimeError(f"no trained model at {MODEL}: run `make train`")
-        process = self._spawn("rasa", [str(RASA), "run", "--enable-api", "-i", "127.0.0.1", "-p", str(self.rasa_port),
-                                       "--cors", "*", "-m", str(MODEL), "--credentials", "credentials.yml",
-                                       "--endpoints", str(self.endpoints_file())])
+        process = self._spawn("rasa", [str(RASA_PY), str(RASA_RUN), "run", "--enable-api", "-i", "127.0.0.1",
+                                       "-p", str(self.rasa_port), "-m", str(MODEL), "--credentials",
+                                       "credentials.yml", "--endpoints", str(self.endpoints_file())],
+                              {"RASA_TOKEN": self.rasa_token})
 
         def loaded(body: bytes) -> bool:
             try:
@@ -153,11 +204,11 @@ class Servers:
             except ValueError:
                 return False
 
-        self._wait("rasa", process, f"{self.rasa_url}/status", loaded, RASA_START_TIMEOUT)
+        self._wait("rasa", process, f"{self.rasa_url}/status?token={self.rasa_token}", loaded, RASA_START_TIMEOUT)
 
     def kill(self, name: str) -> None:
         """Kill the Rasa server ("rasa") or the action server ("actions") as a crash would (SIGKILL)."""
-        program = {"rasa": [str(RASA), "run"], "actions": [str(ACT_PY), "-m", "rasa_sdk"]}[name]
+        program = {"rasa": [str(RASA_PY), str(RASA_RUN)], "actions": [str(ACT_PY), "-m", "rasa_sdk"]}[name]
         for process in list(self.processes):
             if process.args[:len(program)] == program:
                 if process.poll() is None:
@@ -168,7 +219,8 @@ class Servers:
     def start_console(self) -> None:
         """The agent console and API (python -m handoff.server), talking to this Rasa server."""
         process = self._spawn("console", [str(ACT_PY), "-m", "handoff.server"],
-                              {"HANDOFF_PORT": str(self.console_port), "RASA_URL": self.rasa_url})
+                              {"HANDOFF_PORT": str(self.console_port), "RASA_URL": self.rasa_url,
+                               "RASA_TOKEN": self.rasa_token})
         self._wait("console", process, f"{self.console_url}/health", lambda b: True, ACTIONS_START_TIMEOUT)
 
     def stop(self) -> None:
@@ -194,10 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--console-port", type=int, default=int(os.environ.get("HANDOFF_PORT", 5080)))
     parser.add_argument("--no-console", action="store_true", help="do not start the agent console")
     args = parser.parse_args(argv)
+    os.umask(UMASK)
     servers = Servers(args.rasa_port, args.actions_port, args.console_port)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         started = time.time()
+        LOGS.mkdir(parents=True, exist_ok=True, mode=0o700)
+        retention(wait=True)  # also makes var/ owner-only before anything is written
         print(f"starting the action server on {servers.actions_url} ...", flush=True)
         servers.start_actions()
         if args.mode == "actions":
@@ -218,8 +273,14 @@ def main(argv: list[str] | None = None) -> int:
               f"  curl -s {servers.rasa_url}/webhooks/rest/webhook -H 'Content-Type: application/json' "
               f"-d '{{\"sender\":\"u1\",\"message\":\"chào bạn\"}}'\n"
               f"  web chat: {servers.rasa_url}/webhooks/webchat/demo, or `make shell` in another terminal.\n"
-              f"{console}  Logs: {LOGS}. Ctrl-C stops every server.", flush=True)
+              f"{console}  Logs: {LOGS}. Rasa's HTTP API needs ?token= (RASA_TOKEN or {TOKEN_FILE}). "
+              f"Ctrl-C stops every server.", flush=True)
+        every = float(os.environ.get("DVC_RETENTION_INTERVAL_HOURS") or 24) * 3600
+        next_retention = time.time() + every
         while all(p.poll() is None for p in servers.processes):
+            if time.time() >= next_retention:
+                retention()
+                next_retention = time.time() + every
             time.sleep(1.0)
         print("a server stopped unexpectedly; see the logs", file=sys.stderr)
         return 1

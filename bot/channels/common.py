@@ -30,6 +30,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.guard import Rejected, check_body, max_text_chars
 from handoff.privacy import REDACTED, redact_secrets
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ NUMBERED_CHOICE_HINT = "Bạn vui lòng trả lời bằng số thứ tự của
 
 DEFAULT_DEDUP_CAPACITY = 10_000
 DEFAULT_HTTP_TIMEOUT_SECONDS = 10.0
+# Largest webhook body accepted (a Zalo event is < 4 KiB, a Messenger batch a few); larger -> 413.
+MAX_WEBHOOK_BODY_BYTES = 256 * 1024
 
 _TRUE_STRINGS = {"1", "true", "yes", "y", "on"}
 _FALSE_STRINGS = {"0", "false", "no", "n", "off", ""}
@@ -567,6 +570,13 @@ class WebhookOutput(OutputChannel):
     def name(cls) -> str:
         return cls.channel_name
 
+    @classmethod
+    def platform_id(cls, recipient_id: str) -> str:
+        """The platform's user id in a conversation id (``zalo:123`` -> ``123``)."""
+        prefix = f"{cls.channel_name}:"
+        text = str(recipient_id)
+        return text[len(prefix):] if text.startswith(prefix) else text
+
     def __init__(self, config: Any = None, choices: ChoiceMemory | None = None) -> None:
         super().__init__()
         self.config = config or self.config_class.from_credentials(None)
@@ -629,7 +639,7 @@ class WebhookOutput(OutputChannel):
                 recipient_id, text, human_agent=human_agent
             )
         if not self._buttons_fit(buttons):
-            self.choices.remember(recipient_id, buttons)
+            self.choices.remember(self.platform_id(recipient_id), buttons)
             return await self.send_text_message(
                 recipient_id, numbered_list(text, buttons), human_agent=human_agent
             )
@@ -638,7 +648,7 @@ class WebhookOutput(OutputChannel):
         for chunk in chunks[:-1]:
             ok = await self._send_object(recipient_id, {"text": chunk}, human_agent) and ok
         message = self._buttons_message(chunks[-1], buttons)
-        self.choices.forget(recipient_id)
+        self.choices.forget(self.platform_id(recipient_id))
         return await self._send_object(recipient_id, message, human_agent) and ok
 
     async def send_quick_replies(
@@ -728,10 +738,18 @@ class WebhookInput(InputChannel):
     def from_credentials(cls, credentials: dict[str, Any] | None) -> "WebhookInput":
         return cls(cls.config_class.from_credentials(credentials))
 
+    @classmethod
+    def conversation_id(cls, platform_id: str | None) -> str | None:
+        """Rasa's sender id for a platform user: namespaced (``zalo:123``), so that no other
+        channel's id can name this conversation (and the REST channel refuses the prefix)."""
+        return f"{cls.channel_name}:{platform_id}" if platform_id else None
+
     def __init__(self, config: Any = None) -> None:
+        from bot.channels.dedupe import SeenEvents  # noqa: PLC0415 - it imports this module
+
         self.config = config or self.config_class.from_credentials(None)
         self.choices = ChoiceMemory(self.config.dedup_capacity)
-        self.seen_events = LRUSet(self.config.dedup_capacity)
+        self.seen_events = SeenEvents(self.channel_name, self.config.dedup_capacity)
         self.background = BackgroundTasks()
         if not self.signing_secret:
             self.log.warning(
@@ -774,7 +792,7 @@ class WebhookInput(InputChannel):
         resolve_numbers: bool = True,
     ) -> None:
         if resolve_numbers:
-            resolved = self.choices.resolve(sender_id, text)
+            resolved = self.choices.resolve(self.get_output_channel().platform_id(sender_id), text)
             if resolved is not None:
                 text = resolved
         await on_new_message(
@@ -808,6 +826,8 @@ class WebhookInput(InputChannel):
         neither Rasa's tracker, its NLU nor the logs see them. A numbered answer
         ("2") is never changed by redaction, so :class:`ChoiceMemory` still maps it.
         """
+        # The platform already took the message: over-long text is cut, not refused, before NLU.
+        text = text[: max_text_chars()]
         text, redacted = redact_user_text(text)
         metadata = mark_redacted(metadata, redacted) or {}
         self.background.submit(
@@ -843,6 +863,11 @@ class WebhookInput(InputChannel):
 
         @webhook_blueprint.route("/webhook", methods=["POST"])
         async def webhook(request: Request) -> HTTPResponse:
+            try:
+                check_body(request, MAX_WEBHOOK_BODY_BYTES)
+            except Rejected as exc:
+                self.log.warning("%s webhook: %s.", self.channel_title, exc.error)
+                return json_error(exc.status, exc.error, exc.message)
             try:
                 return self._receive(request, on_new_message)
             except Exception:  # pragma: no cover - last line of defence
@@ -908,9 +933,8 @@ class WebhookInput(InputChannel):
     def _is_duplicate(self, dedup_key: str) -> bool:
         """True (and logged) if an event with ``dedup_key`` was received before."""
         if self.seen_events.seen(dedup_key):
-            self.log.info(
-                "%s webhook: duplicate event %s ignored.", self.channel_title, dedup_key
-            )
+            self.log.info("%s webhook: duplicate event ignored.", self.channel_title)
+            self.log.debug("%s webhook: duplicate key %s.", self.channel_title, dedup_key)
             return True
         return False
 

@@ -175,7 +175,7 @@ class MessengerOutput(WebhookOutput):
         human_agent: bool = False,
     ) -> bool:
         """Sends one Messenger ``message`` object; True if the Send API accepted it."""
-        body: dict[str, Any] = {"recipient": {"id": str(recipient_id)}}
+        body: dict[str, Any] = {"recipient": {"id": self.platform_id(recipient_id)}}
         if human_agent:
             body["messaging_type"] = MESSAGING_TYPE_TAG
             body["tag"] = HUMAN_AGENT_TAG
@@ -184,7 +184,7 @@ class MessengerOutput(WebhookOutput):
         body["message"] = message
 
         if self.dry_run:
-            logger.info(
+            logger.debug(
                 "[messenger dry-run] would send to %s (%s): %s",
                 recipient_id,
                 body.get("tag") or body["messaging_type"],
@@ -203,8 +203,8 @@ class MessengerOutput(WebhookOutput):
             return True
         error = data.get("error") if isinstance(data.get("error"), dict) else {}
         logger.error(
-            "Messenger send to %s failed: HTTP %s, code=%s subcode=%s, %s",
-            recipient_id,
+            "Messenger send to user #%s failed: HTTP %s, code=%s subcode=%s, %s",
+            common.text_digest(str(recipient_id))[:8],
             result.status,
             error.get("code"),
             error.get("error_subcode"),
@@ -426,7 +426,7 @@ class MessengerInput(WebhookInput):
         kind, text, mid = self._classify(event)
         if kind == "ignore":
             return False
-        sender_id = first_id(event, ("sender",))
+        sender_id = self.conversation_id(first_id(event, ("sender",)))
         if not sender_id:
             logger.warning(
                 "Messenger webhook: %s event without sender id skipped.", kind

@@ -15,9 +15,14 @@ Endpoints (under ``/webhooks/rest``):
 
 * ``POST /webhook`` ``{"sender": "...", "message": "...", "metadata": {...}}`` -> ``200``
   and a JSON list of messages, exactly as Rasa's REST channel (``?stream=true`` too;
-  ``input_channel`` in the body is honoured as Rasa does; a body that is not JSON -> 400,
-  as Rasa; one that is JSON but not an object -> 400 ``invalid_payload``, where Rasa
-  crashed with 500). The list **starts with the messages pushed to this sender since
+  ``input_channel`` in the body is ignored: the channel is always ``rest``, so replies cannot
+  be rerouted; a body that is not JSON -> 400, as Rasa; one that is JSON but not an object
+  -> 400 ``invalid_payload``, where Rasa crashed with 500). Limits (``bot.channels.guard``):
+  a body over 64 KiB -> 413, a Content-Type other than ``application/json`` -> 415, a
+  ``message`` over ``DVC_MAX_TEXT_CHARS`` (5000) -> 400 ``message_too_long`` before NLU, a
+  sender id of another channel's namespace (``w-<32 hex>`` web chat, ``zalo:``, ``messenger:``,
+  ``sio-``) -> 400; sends, new sender ids and ``/request_human`` per client -> 429.
+  The list **starts with the messages pushed to this sender since
   they were last handed out** (agent replies, "handoff closed / returned" notices), in
   order, each once, then the bot's replies to this message.
 * ``GET /messages?sender=<id>&after=<id>&wait=<seconds>`` -> ``200 {"messages": [...],
@@ -41,9 +46,10 @@ agent console) and ``.../execute?output_channel=rest`` deliver. The outbox is a
 table holding, per sender, the last id handed out, so a restart neither re-sends nor
 loses a message.
 
-Like Rasa's, the channel has no authentication: anyone who knows a sender id can read
+Like Rasa's, the channel has no authentication: anyone who knows a REST sender id can read
 that conversation's pushed messages. Integrations must use unguessable sender ids
-(e.g. 128-bit random) and keep them private.
+(e.g. 128-bit random) and keep them private; other channels' conversations are out of
+reach (their ids are in namespaces this channel refuses).
 
 Passwords, OTPs and passcodes in ``message`` are replaced by ``[đã ẩn]`` before Rasa sees
 the message (``/intent`` payloads pass unchanged); the metadata then has
@@ -55,6 +61,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import sqlite3
 import time
 from collections import OrderedDict
@@ -70,7 +77,9 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse, ResponseStream
 
+from bot.channels import guard
 from bot.channels.common import (
+    LRUSet,
     is_human_agent,
     json_error,
     mark_redacted,
@@ -85,6 +94,9 @@ DEFAULT_DB_PATH = "var/rest-outbox.sqlite3"
 MAX_WAIT_SECONDS = 25.0
 MAX_MESSAGES_PER_POLL = 100
 MAX_SENDER_CHARS = 1000
+MAX_BODY_BYTES = 64 * 1024
+# Sender ids of the other channels (web chat, Zalo, Messenger, socket.io): never a REST sender.
+FOREIGN_SENDER = re.compile(r"^(w-[0-9a-f]{32}$|zalo:|messenger:|sio-)", re.IGNORECASE)
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
@@ -308,6 +320,8 @@ class RestInput(RasaRestInput):
     def __init__(self, config: RestConfig | None = None) -> None:
         self.config = config or RestConfig.from_credentials(None)
         self.outbox = self.config.open(Outbox)
+        self.limiter = guard.RateLimiter()
+        self.known_senders = LRUSet(self.config.max_senders)
 
     def get_output_channel(self) -> RestOutput:
         return RestOutput(self.outbox)
@@ -315,10 +329,32 @@ class RestInput(RasaRestInput):
     # -- POST /webhook ------------------------------------------------------------ #
 
     def _body(self, request: Request) -> dict[str, Any]:
-        body = request.json  # not JSON: sanic's 400, as with Rasa's channel
+        raw = guard.check_body(request, MAX_BODY_BYTES)
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise BadRequest("invalid_json", "Request body is not valid JSON.") from None
         if not isinstance(body, dict):
             raise BadRequest("invalid_payload", "JSON body must be an object.")
         return body
+
+    def _check(self, request: Request, sender_id: Any, text: Any) -> None:
+        """Refuses other channels' ids, over-long text and clients over their rate limits."""
+        if sender_id is not None and FOREIGN_SENDER.match(str(sender_id)):
+            raise BadRequest("invalid_field", "Field 'sender' is in another channel's namespace.")
+        if sender_id is not None and len(str(sender_id)) > MAX_SENDER_CHARS:
+            raise BadRequest("invalid_field", "Field 'sender' is too long.")
+        if guard.text_too_long(text):
+            raise BadRequest(
+                "message_too_long", f"Field 'message' is longer than {guard.max_text_chars()} characters."
+            )
+        client = guard.client_address(request)
+        kinds = ["sends", *guard.kinds_of_text(text)]
+        key = DEFAULT_SENDER_ID if sender_id is None else str(sender_id)
+        if key not in self.known_senders and not self.outbox.last_id(key):
+            kinds.append("conversations")
+        self.limiter.hit_all(kinds, client)
+        self.known_senders.seen(key)
 
     def _pending(self, sender_id: Any) -> list[dict[str, Any]]:
         key = DEFAULT_SENDER_ID if sender_id is None else str(sender_id)
@@ -347,8 +383,9 @@ class RestInput(RasaRestInput):
     ) -> ResponseStream | HTTPResponse:
         body = self._body(request)
         sender_id = body.get("sender", None)
+        self._check(request, sender_id, body.get("message", None))
         text, redacted = redact_user_text(body.get("message", None))
-        input_channel = body.get("input_channel") or self.name()
+        input_channel = self.name()  # never the body's: replies must not be rerouted
         metadata = mark_redacted(body.get("metadata", None), redacted)
 
         if bool_arg(request, "stream", default=False):
@@ -364,9 +401,9 @@ class RestInput(RasaRestInput):
                 )
             )
         except asyncio.CancelledError:
-            logger.error("REST: handling a message from %s timed out.", sender_id)
+            logger.error("REST: handling a message timed out.")
         except Exception:
-            logger.exception("REST: failed to handle a message from %s.", sender_id)
+            logger.exception("REST: failed to handle a message.")
         # Taken after the bot's turn, so that what was pushed meanwhile comes along too.
         return response.json(self._pending(sender_id) + collector.messages)
 
@@ -407,9 +444,12 @@ class RestInput(RasaRestInput):
         # Same blueprint name and routes as Rasa's RestInput, plus GET /messages.
         rest = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)
 
-        def bad(request: Request, exc: BadRequest) -> HTTPResponse:
+        def bad(request: Request, exc: BadRequest | guard.Rejected) -> HTTPResponse:
             logger.warning("REST %s %s: %s (%s).", request.method, request.path, exc.error, exc.message)
-            return json_error(exc.status, exc.error, exc.message)
+            resp = json_error(exc.status, exc.error, exc.message)
+            if isinstance(exc, guard.Rejected):
+                resp.headers.update(exc.headers())
+            return resp
 
         @rest.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
@@ -419,7 +459,7 @@ class RestInput(RasaRestInput):
         async def receive(request: Request) -> ResponseStream | HTTPResponse:
             try:
                 return await self._receive(request, on_new_message)
-            except BadRequest as exc:
+            except (BadRequest, guard.Rejected) as exc:
                 return bad(request, exc)
 
         @rest.route("/messages", methods=["GET"])

@@ -13,8 +13,14 @@ Every key is optional.
 
 Endpoints (under ``/webhooks/webchat``):
 
+* ``POST /session`` -> ``200 {"sender": "w-...", "token": "..."}``: a new conversation, issued by
+  the server and bound to the browser by its token (``webchat_auth``). Every send and poll
+  carries the token in the ``X-Webchat-Token`` header; a missing or wrong one -> ``403``.
+  Rate-limited per client (``guard``: new conversations -> ``429``).
 * ``POST /send`` ``{"sender": "...", "message": "...", "client_msg_id": "...",
-  "display": "..."}`` -> ``202``. The message is echoed into the sender's mailbox
+  "display": "..."}`` -> ``202`` (``application/json`` only -> else ``415``; at most 64 KiB ->
+  else ``413``; sends and ``/request_human`` buttons rate-limited per client -> ``429``).
+  The message is echoed into the sender's mailbox
   (as ``display`` when given: the title of a tapped button) and handled in the
   background; every bot message is appended to the mailbox. A send retried with
   the same ``client_msg_id`` (after a dropped connection) is processed once.
@@ -66,7 +72,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels import common
+from bot.channels import common, guard
 from bot.channels.common import (
     BackgroundTasks,
     LRUSet,
@@ -78,6 +84,7 @@ from bot.channels.common import (
     parse_bool,
     redact_user_text,
 )
+from bot.channels.webchat_auth import TOKEN_HEADER, Binder, allowed_origins, cors_headers
 
 logger = logging.getLogger(__name__)
 
@@ -684,6 +691,9 @@ class WebChatInput(InputChannel):
         self.seen = LRUSet(self.config.dedup_capacity)
         self.background = BackgroundTasks()
         self._pending: dict[str, int] = {}
+        self.binder = Binder()
+        self.origins = allowed_origins()
+        self.limiter = guard.RateLimiter()
 
     def get_output_channel(self) -> WebChatOutput:
         return WebChatOutput(self.mailbox)
@@ -718,7 +728,7 @@ class WebChatInput(InputChannel):
                 )
             )
         except Exception:
-            logger.exception("Web chat: failed to handle a message from %s.", sender)
+            logger.exception("Web chat: failed to handle a message.")
             self.mailbox.append(sender, {"type": "bot", "text": ERROR_REPLY})
         finally:
             left = self._pending.get(sender, 1) - 1
@@ -735,9 +745,7 @@ class WebChatInput(InputChannel):
         request: Request,
         on_new_message: Callable[[UserMessage], Awaitable[Any]],
     ) -> HTTPResponse:
-        raw = request.body or b""
-        if len(raw) > MAX_BODY_BYTES:
-            raise BadRequest("payload_too_large", "Request body is too large.", 413)
+        raw = guard.check_body(request, MAX_BODY_BYTES)
         try:
             body = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
@@ -750,18 +758,21 @@ class WebChatInput(InputChannel):
         display, display_redacted = redact_user_text(_text(body, "display", required=False))
         redacted = redacted or display_redacted
         client_msg_id = _optional_id(body, "client_msg_id")
+        self._bound_sender(request, sender)
 
         if client_msg_id is not None:
             key = f"{sender}\x00{client_msg_id}"
             if key in self.seen or self.mailbox.has_client_msg(sender, client_msg_id):
                 self.seen.seen(key)
-                logger.info("Web chat: duplicate send %s from %s ignored.", client_msg_id, sender)
+                logger.debug("Web chat: duplicate send %s from %s ignored.", client_msg_id, sender)
                 return response.json(
                     {"status": "duplicate", "last_id": self.mailbox.last_id(sender)},
                     status=202,
                 )
         if self._pending.get(sender, 0) >= MAX_PENDING_PER_SENDER:
             raise BadRequest("too_many_requests", "Too many messages waiting; slow down.", 429)
+        client = guard.client_address(request)
+        self.limiter.hit_all(["sends", *guard.kinds_of_text(text)], client)
         if client_msg_id is not None:
             self.seen.seen(f"{sender}\x00{client_msg_id}")
 
@@ -777,10 +788,23 @@ class WebChatInput(InputChannel):
         )
         return response.json({"status": "accepted", "id": echo["id"]}, status=202)
 
+    def _bound_sender(self, request: Request, value: Any) -> str:
+        """The conversation id, if the request carries the token this server issued with it."""
+        sender = _sender(value)
+        if not self.binder.valid(sender, request.headers.get(TOKEN_HEADER)):
+            raise BadRequest("forbidden", "Unknown conversation or wrong token: start a new one.", 403)
+        return sender
+
+    def _session(self, request: Request) -> HTTPResponse:
+        self.limiter.hit("conversations", guard.client_address(request))
+        sender, token = self.binder.issue()
+        return response.json({"sender": sender, "token": token}, headers={"Cache-Control": "no-store"})
+
     async def _poll(self, request: Request) -> HTTPResponse:
         args = request.args
         sender = _sender(args.get("sender"))
         after, wait = poll_window(args, MAX_WAIT_SECONDS)
+        sender = self._bound_sender(request, sender)
         client_busy = parse_bool(args.get("busy"), default=None)
         epoch = args.get("epoch")
 
@@ -816,21 +840,47 @@ class WebChatInput(InputChannel):
     ) -> Blueprint:
         webchat = Blueprint("webchat_webhook", __name__)
 
-        def bad(request: Request, exc: BadRequest) -> HTTPResponse:
+        def bad(request: Request, exc: BadRequest | guard.Rejected) -> HTTPResponse:
             logger.warning(
                 "Web chat %s %s: %s (%s).", request.method, request.path, exc.error, exc.message
             )
-            return json_error(exc.status, exc.error, exc.message)
+            resp = json_error(exc.status, exc.error, exc.message)
+            if isinstance(exc, guard.Rejected):
+                resp.headers.update(exc.headers())
+            return resp
 
         @webchat.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
             return response.json({"status": "ok", "channel": CHANNEL_NAME})
 
+        @webchat.middleware("response")
+        async def cors(request: Request, resp: HTTPResponse) -> None:
+            # also on preflights that Rasa's CORS extension answered before our route (it has no origins)
+            preflight = request.method == "OPTIONS"
+            headers = cors_headers(request.headers.get("origin"), self.origins, preflight=preflight)
+            resp.headers.update(headers)
+            if preflight and headers:
+                resp.status = 204
+
+        async def preflight(request: Request) -> HTTPResponse:
+            headers = cors_headers(request.headers.get("origin"), self.origins, preflight=True)
+            return response.empty(status=204 if headers else 403, headers=headers)
+
+        for path in ("session", "send", "poll"):
+            webchat.add_route(preflight, f"/{path}", methods=["OPTIONS"], name=f"preflight_{path}")
+
+        @webchat.route("/session", methods=["POST"])
+        async def session(request: Request) -> HTTPResponse:
+            try:
+                return self._session(request)
+            except guard.Rejected as exc:
+                return bad(request, exc)
+
         @webchat.route("/send", methods=["POST"])
         async def send(request: Request) -> HTTPResponse:
             try:
                 return self._send(request, on_new_message)
-            except BadRequest as exc:
+            except (BadRequest, guard.Rejected) as exc:
                 return bad(request, exc)
             except Exception:  # pragma: no cover - last line of defence
                 logger.exception("Web chat: unexpected error in /send.")

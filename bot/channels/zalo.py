@@ -26,6 +26,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 from collections.abc import Mapping
@@ -62,6 +63,9 @@ ZALO_SEND_URL = "https://openapi.zalo.me/v3.0/oa/message/cs"
 ZALO_OAUTH_URL = "https://oauth.zaloapp.com/v4/oa/access_token"
 DEFAULT_TOKEN_FILE = "var/zalo_tokens.json"
 DEFAULT_FOLLOW_INTENT = "/greet"
+DEFAULT_TIMESTAMP_WINDOW = 900.0
+# The body fields the signature covers, read from the raw bytes so that nothing unsigned is parsed.
+_RAW_FIELD = r'"{}"\s*:\s*"?([^",}}\s]{{1,64}})"?'
 
 SIGNATURE_HEADER = "X-ZEvent-Signature"
 SIGNATURE_PREFIX = "mac="
@@ -101,13 +105,21 @@ class ZaloConfig:
     oauth_url: str = ZALO_OAUTH_URL
     timeout: float = common.DEFAULT_HTTP_TIMEOUT_SECONDS
     dedup_capacity: int = common.DEFAULT_DEDUP_CAPACITY
+    # Signed events whose timestamp is further than this from now are refused (0 = no check).
+    timestamp_window: float = DEFAULT_TIMESTAMP_WINDOW
 
     @classmethod
     def from_credentials(
         cls, credentials: Mapping[str, Any] | None = None
     ) -> "ZaloConfig":
         c = credentials or {}
+        try:
+            window = float(config_value(c, ["timestamp_window"], "ZALO_TIMESTAMP_WINDOW_SECONDS",
+                                        DEFAULT_TIMESTAMP_WINDOW))
+        except (TypeError, ValueError):
+            window = DEFAULT_TIMESTAMP_WINDOW
         return cls(
+            timestamp_window=window,
             app_id=str_or_none(config_value(c, ["app_id"], "ZALO_APP_ID")),
             oa_secret_key=str_or_none(
                 config_value(c, ["oa_secret_key", "secret_key"], "ZALO_OA_SECRET_KEY")
@@ -410,9 +422,9 @@ class ZaloOutput(WebhookOutput):
         self, recipient_id: str, message: dict[str, Any]
     ) -> bool:
         """Sends one Zalo ``message`` object; True only if Zalo answers error 0."""
-        body = {"recipient": {"user_id": str(recipient_id)}, "message": message}
+        body = {"recipient": {"user_id": self.platform_id(recipient_id)}, "message": message}
         if self.dry_run:
-            logger.info(
+            logger.debug(
                 "[zalo dry-run] would send to %s: %s",
                 recipient_id,
                 json.dumps(message, ensure_ascii=False)[:500],
@@ -437,8 +449,8 @@ class ZaloOutput(WebhookOutput):
             return True
         data = result.data or {}
         logger.error(
-            "Zalo send to %s failed: HTTP %s, error=%s, message=%s",
-            recipient_id,
+            "Zalo send to user #%s failed: HTTP %s, error=%s, message=%s",
+            common.text_digest(str(recipient_id))[:8],
             result.status,
             data.get("error", result.error),
             data.get("message", ""),
@@ -586,29 +598,51 @@ class ZaloInput(WebhookInput):
 
     # -- requests ------------------------------------------------------------ #
 
+    @staticmethod
+    def _raw_fields(raw: bytes, name: str) -> list[str]:
+        """The values of ``"name": ...`` in the unparsed body (at most 4 candidates)."""
+        text = raw.decode("utf-8", "replace")
+        return re.findall(_RAW_FIELD.format(name), text)[:4]
+
+    def _stale(self, timestamp: str) -> bool:
+        if not self.config.timestamp_window:
+            return False
+        try:
+            sent = float(timestamp) / 1000.0  # Zalo's timestamps are in milliseconds
+        except ValueError:
+            return True
+        return abs(time.time() - sent) > self.config.timestamp_window
+
     def _receive(self, request: Request, on_new_message: OnNewMessage) -> HTTPResponse:
         raw = request.body or b""
+        # The signature covers app id + body + timestamp: check it on the raw bytes, parse after.
+        stamps = self._raw_fields(raw, "timestamp")
+        if not stamps:
+            logger.warning("Zalo webhook: event without timestamp.")
+            return json_error(400, "missing_field", "Field 'timestamp' is required.")
+        app_ids = [self.config.app_id] if self.config.app_id else self._raw_fields(raw, "app_id") or [""]
+        signed: list[str] = []
+
+        def verify(header: str, secret: str) -> bool:
+            signed.extend(t for a in app_ids for t in stamps if verify_signature(header, a, raw, t, secret))
+            return bool(signed)
+
+        rejected = self._check_signature(request, verify)
+        if rejected is not None:
+            return rejected
         event, rejected = self._decode_json(raw)
         if rejected is not None:
             return rejected
         if not isinstance(event, dict):
             logger.warning("Zalo webhook: JSON body is not an object.")
             return json_error(400, "invalid_payload", "JSON body must be an object.")
-
-        timestamp = event.get("timestamp")
-        if timestamp is None or timestamp == "":
-            logger.warning("Zalo webhook: event without timestamp.")
-            return json_error(400, "missing_field", "Field 'timestamp' is required.")
-
-        app_id = self.config.app_id or str(event.get("app_id") or "")
-        rejected = self._check_signature(
-            request,
-            lambda header, secret: verify_signature(
-                header, app_id, raw, str(timestamp), secret
-            ),
-        )
-        if rejected is not None:
-            return rejected
+        timestamp = str(event.get("timestamp") or "")
+        if timestamp not in signed:
+            logger.warning("Zalo webhook: the signed timestamp is not the event's.")
+            return json_error(401, "invalid_signature", "Signature verification failed.")
+        if self._stale(timestamp):
+            logger.warning("Zalo webhook: event outside the timestamp window.")
+            return json_error(401, "stale_event", "Event timestamp is outside the accepted window.")
 
         event_name = event.get("event_name")
         if not isinstance(event_name, str) or not event_name:
@@ -618,7 +652,7 @@ class ZaloInput(WebhookInput):
         if event_name.startswith(IGNORED_EVENT_PREFIXES):
             return response.json({"status": "ignored", "event_name": event_name})
 
-        sender_id = first_id(event, ("sender", "follower", "user"))
+        sender_id = self.conversation_id(first_id(event, ("sender", "follower", "user")))
         message = event.get("message")
         if message is not None and not isinstance(message, dict):
             return json_error(
@@ -627,7 +661,7 @@ class ZaloInput(WebhookInput):
         message = message or {}
 
         if event_name == UNFOLLOW_EVENT:
-            logger.info("Zalo user %s unfollowed the OA.", sender_id)
+            logger.debug("Zalo user %s unfollowed the OA.", sender_id)
             return response.json({"status": "ok"})
 
         if event_name != FOLLOW_EVENT and not event_name.startswith("user_send_"):
@@ -658,7 +692,7 @@ class ZaloInput(WebhookInput):
                 on_new_message, sender_id, text, msg_id, metadata, "Zalo text message"
             )
         elif event_name == FOLLOW_EVENT:
-            logger.info("Zalo user %s followed the OA.", sender_id)
+            logger.debug("Zalo user %s followed the OA.", sender_id)
             self.background.submit(
                 sender_id,
                 lambda: self._handle_text(

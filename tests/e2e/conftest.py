@@ -34,6 +34,7 @@ RASA_PORT, ACTIONS_PORT = _PORT_BASE + 5, _PORT_BASE + 55
 
 
 PLATFORM_PORT = _PORT_BASE + 99
+ALLOWED_ORIGIN = "https://portal.example.gov.vn"
 CHANNEL_SECRETS = {
     "ZALO_APP_ID": "e2e-zalo-app",
     "ZALO_OA_SECRET_KEY": "e2e-zalo-oa-secret",
@@ -95,6 +96,12 @@ def bot(platform_api, tmp_path_factory):
     os.environ["RASA_TRACKER_DB"] = str(state / "rasa-tracker.sqlite3")
     os.environ["REST_OUTBOX_DB"] = str(state / "rest-outbox.sqlite3")
     os.environ["WEBCHAT_DB"] = str(state / "webchat.sqlite3")
+    os.environ["DVC_DEDUPE_DB"] = str(state / "webhook-dedupe.sqlite3")
+    # the suite sends from 127.0.0.1 faster than a citizen; test_security checks the limits themselves
+    for kind in ("SENDS", "CONVERSATIONS", "HANDOFFS"):
+        os.environ[f"DVC_RATE_{kind}"] = "10000/60"
+    # a portal origin for the CORS checks (tests/e2e/test_security.py)
+    os.environ["WEBCHAT_ALLOWED_ORIGINS"] = ALLOWED_ORIGIN
     servers = Servers(rasa_port=RASA_PORT, actions_port=ACTIONS_PORT)
     try:
         servers.start_actions()

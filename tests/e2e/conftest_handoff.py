@@ -43,7 +43,8 @@ def handoff_server(bot):
         subprocess.run([sys.executable, "-m", "handoff.admin", "create-agent", name, "--password-stdin"],
                        input=PASSWORD + "\n", text=True, env=env, cwd=ROOT, check=True, capture_output=True)
     (ROOT / "var" / "logs").mkdir(parents=True, exist_ok=True)
-    server = HandoffServer(DATABASE_URL, bot.rasa_url, ROOT / "var" / "logs" / "handoff-e2e.log").start()
+    server = HandoffServer(DATABASE_URL, bot.rasa_url, ROOT / "var" / "logs" / "handoff-e2e.log",
+                           RASA_TOKEN=bot.rasa_token).start()
     yield server
     server.stop()
     shutil.rmtree(WORK, ignore_errors=True)
@@ -83,9 +84,13 @@ def webchat_enabled(bot):
 class WebChatCitizen:
     """A citizen on the web chat widget: send, and long-poll the mailbox like the widget does."""
 
-    def __init__(self, rasa_url: str, sender: str | None = None) -> None:
+    def __init__(self, rasa_url: str) -> None:
         self.http = httpx.Client(base_url=rasa_url + "/webhooks/webchat", timeout=60)
-        self.sender = sender or f"w-{uuid.uuid4().hex}"
+        # a conversation the server issues, bound to this "browser" by its token
+        session = self.http.post("/session")
+        assert session.status_code == 200, session.text
+        self.sender = session.json()["sender"]
+        self.http.headers["X-Webchat-Token"] = session.json()["token"]
         self.after = 0
         self.events: list[dict] = []
 

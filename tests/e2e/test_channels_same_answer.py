@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 import uuid
 
 from conftest import CHANNEL_SECRETS
@@ -46,7 +47,8 @@ def test_same_question_same_answer_on_every_channel(client, platform_api):
 
     # Zalo OA: signed like Zalo (mac = sha256(app_id + body + timestamp + OA secret key))
     user = f"z-{uuid.uuid4().hex[:8]}"
-    event = {"app_id": CHANNEL_SECRETS["ZALO_APP_ID"], "event_name": "user_send_text", "timestamp": "1764300000000",
+    event = {"app_id": CHANNEL_SECRETS["ZALO_APP_ID"], "event_name": "user_send_text",
+             "timestamp": str(int(time.time() * 1000)),
              "sender": {"id": user}, "recipient": {"id": "oa"},
              "message": {"text": QUESTION, "msg_id": uuid.uuid4().hex}}
     raw = json.dumps(event, ensure_ascii=False).encode()
@@ -79,5 +81,5 @@ def test_same_question_same_answer_on_every_channel(client, platform_api):
     zalo_raw = json.dumps(event, ensure_ascii=False).encode()
     assert client.post("/webhooks/zalo/webhook", content=zalo_raw,
                        headers={"X-ZEvent-Signature": "mac=00", "Content-Type": "application/json"}).status_code == 401
-    assert client.post("/webhooks/messenger/webhook", content=raw,
-                       headers={"X-Hub-Signature-256": "sha256=00"}).status_code == 403
+    bad_signature = {"X-Hub-Signature-256": "sha256=00", "Content-Type": "application/json"}
+    assert client.post("/webhooks/messenger/webhook", content=raw, headers=bad_signature).status_code == 403

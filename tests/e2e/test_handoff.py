@@ -112,6 +112,11 @@ def test_every_process_crashing_mid_handoff_loses_nothing(bot, handoff_server, a
     assert dvc(replies)["decision"] == "answer", replies
 
 
+def tracker_of(bot, sender: str) -> httpx.Response:
+    """Rasa's tracker of ``sender`` through its HTTP API (which needs the token)."""
+    return httpx.get(f"{bot.rasa_url}/conversations/{sender}/tracker", params={"token": bot.rasa_token}, timeout=30)
+
+
 def age_conversation(sender: str, seconds: float) -> None:
     """Move every event of ``sender`` back in time in Rasa's SQL tracker store (the test's SQLite
     file): Rasa reads the events from this table on each message, ordered by time."""
@@ -129,7 +134,7 @@ def test_a_session_that_expires_during_a_handoff_stays_paused(bot, alice):
     # two hours later (session_expiration_time is 60 min) the citizen writes again: a new session starts
     age_conversation(sender, 7200)
     assert rest_say(bot, sender, "alo, còn ai ở đó không") == []
-    tracker = httpx.get(f"{bot.rasa_url}/conversations/{sender}/tracker", timeout=30).json()
+    tracker = tracker_of(bot, sender).json()
     assert tracker["paused"] is True
     assert [e["event"] for e in tracker["events"]].count("session_started") == 2
     assert alice.post(f"/api/conversations/{item['id']}/claim").status_code == 200
@@ -159,7 +164,7 @@ def test_webchat_citizen_gets_the_agents_reply_in_their_own_channel(bot, webchat
         # the secrets never reached Rasa's tracker store nor the web chat history
         history = citizen.http.get("/poll", params={"sender": citizen.sender, "after": 0}).json()["events"]
         assert any("[đã ẩn]" in e.get("text", "") for e in of_type(history, "user"))
-        tracker = httpx.get(f"{bot.rasa_url}/conversations/{citizen.sender}/tracker", timeout=30).text
+        tracker = tracker_of(bot, citizen.sender).text
         for secret in ("abc123", "482913"):
             assert secret not in str(history) and secret not in tracker
         view = alice.get(f"/api/conversations/{item['id']}").json()
@@ -302,6 +307,6 @@ def test_a_password_typed_to_the_bot_is_hidden_and_the_citizen_warned(bot):
     sender = f"rest-{uuid.uuid4().hex[:12]}"
     replies = rest_say(bot, sender, "mật khẩu của tôi là Abc@12345 mà không đăng nhập được vneid")
     assert replies[0]["text"].startswith("🔒"), replies
-    tracker = json.dumps(httpx.get(f"{bot.rasa_url}/conversations/{sender}/tracker", timeout=30).json(),
+    tracker = json.dumps(tracker_of(bot, sender).json(),
                          ensure_ascii=False)
     assert "Abc@12345" not in tracker and "[đã ẩn]" in tracker

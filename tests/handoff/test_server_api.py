@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -248,7 +249,21 @@ def test_queue_release_callbacks_openapi_and_console(env):
     cb = store.add_callback("cb-sender", "zalo", "Trần Thị B", "0987654321", "đồng ý")
     listed = alice.get("/api/callbacks").json()
     assert any(c["id"] == cb and c["phone"] == "*******321" for c in listed["callbacks"])
-    assert any(c["phone"] == "0987654321" for c in alice.get("/api/callbacks?reveal=1").json()["callbacks"])
+    # an agent who does not hold the citizen's handoff cannot reveal the number ...
+    revealed = alice.get("/api/callbacks?reveal=1").json()["callbacks"]
+    assert any(c["id"] == cb and c["phone"] == "*******321" and c["masked"] for c in revealed)
+    # ... the agent holding it can
+    mine = new_handoff(store, f"cb-{time.time()}")
+    alice.post(f"/api/conversations/{mine}/claim")
+    cb_mine = store.add_callback(f"cb-{mine}", "webchat", "Lê Văn C", "0912345678", "đồng ý", handoff_id=mine)
+    revealed = alice.get("/api/callbacks?reveal=1").json()["callbacks"]
+    assert any(c["id"] == cb_mine and c["phone"] == "0912345678" for c in revealed)
+    assert any(c["id"] == cb and c["masked"] for c in revealed)
+    # ... and so can a supervisor, every number
+    store.set_role("alice", "supervisor")
+    revealed = alice.get("/api/callbacks?reveal=1").json()["callbacks"]
+    assert any(c["id"] == cb and c["phone"] == "0987654321" for c in revealed)
+    store.set_role("alice", "agent")
     assert alice.post(f"/api/callbacks/{cb}/done").status_code == 200
     assert alice.post(f"/api/callbacks/{cb}/done").status_code == 409
 
@@ -278,30 +293,51 @@ def test_restart_loses_nothing(env, rasa):
     assert again.status_code == 200
 
 
-def test_login_rate_limit_per_ip_and_per_username(tmp_path, rasa):
+def test_login_limits_are_atomic_and_a_stranger_cannot_lock_an_agent_out(tmp_path, rasa):
     url = f"sqlite:///{tmp_path / 'rl.sqlite3'}"
     store = Store(url)
     for name in ("alice", "bob"):
         store.create_agent(name, name, hash_password(PASSWORD))
-    server = HandoffServer(url, rasa.url, tmp_path / "rl.log", HANDOFF_TRUST_PROXY="1").start()
+    server = HandoffServer(url, rasa.url, tmp_path / "rl.log", HANDOFF_TRUSTED_PROXIES="127.0.0.1",
+                           HANDOFF_LOGIN_MAX_FAILURES_PER_IP="8").start()
     try:
-        def attempt(user: str, password: str, ip: str) -> int:
+        def attempt(user: str, password: str, forwarded: str) -> int:
             return httpx.post(server.url + "/api/login", json={"username": user, "password": password},
-                              headers={"X-Forwarded-For": ip}).status_code
+                              headers={"X-Forwarded-For": forwarded}, timeout=60).status_code
 
-        # per username: 5 failures from 5 addresses lock "alice", even with the right password
-        assert [attempt("alice", "wrong", f"10.0.0.{i}") for i in range(5)] == [401] * 5
-        response = httpx.post(server.url + "/api/login", json={"username": "alice", "password": PASSWORD},
-                              headers={"X-Forwarded-For": "10.0.1.1"})
-        assert response.status_code == 429 and int(response.headers["retry-after"]) > 0
-        # per address: 5 failures for various names lock 10.9.9.9 for everyone
-        assert [attempt(f"nobody{i}", "wrong", "10.9.9.9") for i in range(5)] == [401] * 5
+        # 12 concurrent wrong passwords from one address: counted atomically, at most 5 get through
+        with ThreadPoolExecutor(12) as pool:
+            codes = list(pool.map(lambda _: attempt("alice", "wrong", "10.0.0.1"), range(12)))
+        assert codes.count(401) == 5 and codes.count(429) == 7, codes
+        # that address is backed off for alice, even with the right password ...
+        assert attempt("alice", PASSWORD, "10.0.0.1") == 429
+        # ... but the stranger did not lock alice out: from her own address she logs in
+        assert attempt("alice", PASSWORD, "10.0.0.2") == 200
+        # only the entry our proxy appended counts: a forged first entry does not escape the limit
+        assert attempt("alice", PASSWORD, "6.6.6.6, 10.0.0.1") == 429
+        # per address: 8 failures for any names back off that address for everyone
+        assert [attempt(f"nobody{i}", "wrong", "10.9.9.9") for i in range(8)] == [401] * 8
         assert attempt("bob", PASSWORD, "10.9.9.9") == 429
         assert attempt("bob", PASSWORD, "10.9.9.10") == 200
         # the limit survives a restart (it is in the store)
         server.kill()
         server.start()
-        assert attempt("alice", PASSWORD, "10.0.2.2") == 429
+        assert attempt("alice", "wrong", "10.0.0.1") == 429
+    finally:
+        server.stop()
+        store.close()
+
+
+def test_x_forwarded_for_is_ignored_without_a_trusted_proxy(tmp_path, rasa):
+    url = f"sqlite:///{tmp_path / 'xff.sqlite3'}"
+    store = Store(url)
+    store.create_agent("alice", "alice", hash_password(PASSWORD))
+    server = HandoffServer(url, rasa.url, tmp_path / "xff.log").start()
+    try:
+        codes = [httpx.post(server.url + "/api/login", json={"username": "alice", "password": "wrong"},
+                            headers={"X-Forwarded-For": f"10.1.1.{i}"}, timeout=60).status_code for i in range(6)]
+        # a new forged address each time does not reset the count: the peer (127.0.0.1) is the client
+        assert codes == [401] * 5 + [429]
     finally:
         server.stop()
         store.close()

@@ -8,9 +8,11 @@
  * Config (all optional): server (base URL of the Rasa server; "" = where widget.js came from),
  * title, subtitle, greeting, open (open the panel at once).
  *
- * Protocol (bot/channels/webchat.py): POST /webhooks/webchat/send {sender, message, client_msg_id,
+ * Protocol (bot/channels/webchat.py): POST /webhooks/webchat/session -> {sender, token} (the server
+ * issues the conversation; the token, sent as X-Webchat-Token with every request, binds it to this
+ * browser), POST /webhooks/webchat/send {sender, message, client_msg_id,
  * display} and long-poll GET /webhooks/webchat/poll?sender=&after=<last id>&wait=25. Events carry
- * increasing ids; the widget stores the conversation (sender id, last id, rendered events, unsent
+ * increasing ids; the widget stores the conversation (sender id, token, last id, rendered events, unsent
  * messages) in localStorage and always resumes from the last id it rendered, so nothing is lost or
  * shown twice across dropped connections and page reloads. Sends are retried with the same
  * client_msg_id; the server processes a message once.
@@ -86,7 +88,8 @@
   }
 
   function freshState() {
-    return {sender: randomId("w-"), lastId: 0, epoch: null, history: [], outbox: [], open: false};
+    // no conversation yet: the server issues one (POST /session) when the first message is sent
+    return {sender: null, token: null, lastId: 0, epoch: null, history: [], outbox: [], open: false};
   }
 
   function loadState() {
@@ -94,9 +97,11 @@
       var raw = window.localStorage.getItem(STORE_KEY);
       if (raw) {
         var s = JSON.parse(raw);
-        if (s && typeof s.sender === "string" && /^[A-Za-z0-9_.:@-]{1,128}$/.test(s.sender)) {
+        if (s && typeof s.sender === "string" && /^[A-Za-z0-9_.:@-]{1,128}$/.test(s.sender) &&
+            typeof s.token === "string") {
           return {
             sender: s.sender,
+            token: s.token,
             lastId: typeof s.lastId === "number" && s.lastId >= 0 ? s.lastId : 0,
             epoch: typeof s.epoch === "string" ? s.epoch : null,
             history: Array.isArray(s.history) ? s.history.filter(isEvent).slice(-MAX_HISTORY) : [],
@@ -408,6 +413,48 @@
     });
   }
 
+  function authHeaders(extra) {
+    var headers = extra || {};
+    if (state.token) headers["X-Webchat-Token"] = state.token;
+    return headers;
+  }
+
+  var sessionRequest = null;
+
+  // A conversation issued by the server (POST /session), once; callers retry on failure.
+  function ensureSession() {
+    if (state.sender && state.token) return Promise.resolve(state.sender);
+    if (!sessionRequest) {
+      sessionRequest = request(API + "/session", {method: "POST"}, 20000).then(function (res) {
+        sessionRequest = null;
+        if (!res.ok || !res.data || typeof res.data.sender !== "string" || typeof res.data.token !== "string") {
+          throw new Error("session HTTP " + res.status);
+        }
+        if (!state.sender) {
+          state.sender = res.data.sender;
+          state.token = res.data.token;
+          state.lastId = 0;
+          state.epoch = null;
+          save();
+        }
+        return state.sender;
+      }, function (err) {
+        sessionRequest = null;
+        throw err;
+      });
+    }
+    return sessionRequest;
+  }
+
+  // The server no longer knows this conversation (403): keep what is shown, start a new one.
+  function forgetSession() {
+    state.sender = null;
+    state.token = null;
+    state.lastId = 0;
+    state.epoch = null;
+    save();
+  }
+
   var unconfirmed = {};   // client_msg_id -> time sent: accepted by the server, echo not received yet
   var UNCONFIRMED_MS = 120000;
   var serverBusy = false;
@@ -466,14 +513,23 @@
     polling = true;
     var first = true;
     (function next() {
+      if (!state.sender || !state.token) {   // nothing sent yet: the first send starts polling
+        polling = false;
+        return;
+      }
       var params = "sender=" + encodeURIComponent(state.sender) + "&after=" + state.lastId +
         "&wait=" + (first ? 0 : POLL_WAIT) + (first ? "" : "&busy=" + (serverBusy ? 1 : 0)) +
         (state.epoch ? "&epoch=" + encodeURIComponent(state.epoch) : "");
       var sender = state.sender;
       pollController = typeof AbortController !== "undefined" ? new AbortController() : null;
-      request(API + "/poll?" + params, {method: "GET"}, (POLL_WAIT + 15) * 1000, pollController)
+      request(API + "/poll?" + params, {method: "GET", headers: authHeaders()}, (POLL_WAIT + 15) * 1000,
+              pollController)
       .then(function (res) {
         if (sender !== state.sender) return next();   // conversation restarted meanwhile
+        if (res.status === 403) {   // conversation unknown to the server: the next send starts a new one
+          forgetSession();
+          return next();
+        }
         if (!res.ok || !res.data || !Array.isArray(res.data.events)) {
           throw new Error("poll HTTP " + res.status);
         }
@@ -515,15 +571,27 @@
         updateTyping();
         return;
       }
+      if (!state.sender || !state.token) {
+        ensureSession().then(next, function () {
+          sendFailures += 1;
+          updateStatus();
+          return sleep(backoff(sendFailures)).then(next);
+        });
+        return;
+      }
       var sender = state.sender;
       var body = {sender: sender, message: item.message, client_msg_id: item.id};
       if (item.display) body.display = item.display;
       request(API + "/send", {
         method: "POST",
-        headers: {"Content-Type": "application/json"},
+        headers: authHeaders({"Content-Type": "application/json"}),
         body: JSON.stringify(body)
       }, 20000).then(function (res) {
         if (sender !== state.sender) return next();   // conversation restarted meanwhile
+        if (res.status === 403) {   // conversation unknown to the server: send again in a new one
+          forgetSession();
+          throw new Error("send HTTP 403");
+        }
         if (res.status === 202 || res.ok) {
           if (!echoSeen(item.id)) unconfirmed[item.id] = Date.now();
           removeFromOutbox(item.id);

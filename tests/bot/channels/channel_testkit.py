@@ -115,6 +115,13 @@ class AsgiClient:
         return await self.request("POST", path, **kwargs)
 
 
+def webchat_token(sender: str) -> str:
+    """The token the web chat issued with ``sender`` (under the tests' WEBCHAT_SECRET)."""
+    from bot.channels.webchat_auth import Binder
+
+    return Binder(b"test-webchat-secret").token(sender)
+
+
 def build_app(channel: InputChannel) -> tuple[Sanic, FakeAgent, AsgiClient]:
     """Registers ``channel`` exactly like ``rasa run`` does (``/webhooks/``)."""
     app = Sanic(f"test_{channel.name()}_{uuid.uuid4().hex[:8]}")

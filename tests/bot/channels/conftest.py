@@ -21,7 +21,13 @@ _CHANNEL_ENV = [
     "FB_SEND_URL",
     "WEBCHAT_DB",
     "REST_OUTBOX_DB",
+    "WEBCHAT_ALLOWED_ORIGINS",
+    "DVC_TRUSTED_PROXIES",
+    "DVC_MAX_TEXT_CHARS",
+    "DVC_DEDUPE_DB",
 ]
+# Web chat tokens in the tests are made with this secret (channel_testkit.webchat_token).
+TEST_WEBCHAT_SECRET = "test-webchat-secret"
 
 
 @pytest.fixture(autouse=True)
@@ -33,3 +39,9 @@ def clean_channel_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     for name in _CHANNEL_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ZALO_TOKEN_FILE", str(tmp_path / "zalo_tokens.json"))
+    monkeypatch.setenv("WEBCHAT_SECRET", TEST_WEBCHAT_SECRET)
+    # webhook dedupe in this test's own file; rate limits only where a test turns them on
+    monkeypatch.setenv("DVC_DEDUPE_DB", str(tmp_path / "dedupe.sqlite3"))
+    monkeypatch.setenv("DVC_RATE_LIMITS", "off")
+    # the fixed timestamps of the recorded Zalo events; test_channel_security checks the window
+    monkeypatch.setenv("ZALO_TIMESTAMP_WINDOW_SECONDS", "0")

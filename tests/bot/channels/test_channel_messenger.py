@@ -166,7 +166,7 @@ async def test_good_signature_reaches_rasa_and_reply_is_sent() -> None:
     assert [
         (msg.text, msg.sender_id, msg.message_id, msg.input_channel)
         for msg in agent.messages
-    ] == [("Nộp hồ sơ ở đâu?", "psid-1", "mid.1", "messenger")]
+    ] == [("Nộp hồ sơ ở đâu?", "messenger:psid-1", "mid.1", "messenger")]
     assert isinstance(agent.messages[0].output_channel, MessengerOutput)
     assert agent.messages[0].metadata["messenger"]["page_id"] == "page-1"
     assert bodies == [
@@ -193,7 +193,7 @@ async def test_bad_or_missing_signature_403(
     channel = MessengerInput(make_config())
     _, agent, client = build_app(channel)
     raw = json.dumps(batch([text_event("hi", "mid.x")])).encode()
-    resp = await client.post(WEBHOOK, body=raw, headers=headers)
+    resp = await client.post(WEBHOOK, body=raw, headers={**headers, "Content-Type": "application/json"})
     assert resp.status == 403
     assert resp.json()["error"] == error
     await channel.wait_idle()
@@ -282,9 +282,9 @@ async def test_batch_with_three_events_gives_three_messages() -> None:
     assert resp.json() == {"status": "EVENT_RECEIVED", "accepted": 3}
     await channel.wait_idle()
     got = sorted((m.sender_id, m.text) for m in agent.messages)
-    assert got == [("p1", "/greet"), ("p1", "Xin chào"), ("p2", "/ask_cccd")]
+    assert got == [("messenger:p1", "/greet"), ("messenger:p1", "Xin chào"), ("messenger:p2", "/ask_cccd")]
     # Per-user ordering is preserved.
-    assert [m.text for m in agent.messages if m.sender_id == "p1"] == [
+    assert [m.text for m in agent.messages if m.sender_id == "messenger:p1"] == [
         "Xin chào",
         "/greet",
     ]
@@ -453,7 +453,7 @@ async def test_dry_run_without_page_token(caplog: pytest.LogCaptureFixture) -> N
     channel = MessengerInput.from_credentials(None)  # fresh clone, nothing configured
     output = channel.get_output_channel()
     assert output.dry_run is True
-    caplog.set_level(logging.INFO, logger="bot.channels.messenger")
+    caplog.set_level(logging.DEBUG, logger="bot.channels.messenger")
     with aioresponses() as m:
         assert await output.send_text_message("p1", "Xin chào") is True
         assert m.requests == {}

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from aioresponses import aioresponses
-from channel_testkit import FakeAgent, build_app
+from channel_testkit import FakeAgent, build_app, webchat_token
 from rasa.core.channels.channel import UserMessage
 
 from bot.channels import messenger as messenger_module
@@ -131,7 +131,7 @@ def webchat_send(message: str, client_msg_id: str, **extra: str) -> dict[str, An
     payload = {"sender": "w-redact", "message": message, "client_msg_id": client_msg_id, **extra}
     return {
         "body": json.dumps(payload, ensure_ascii=False).encode("utf-8"),
-        "headers": {"Content-Type": "application/json"},
+        "headers": {"Content-Type": "application/json", "X-Webchat-Token": webchat_token("w-redact")},
     }
 
 
@@ -165,7 +165,8 @@ async def test_webchat_redacts_message_and_display(
     assert REDACTED_METADATA_KEY not in button.metadata
     assert third.text == f"OTP {REDACTED}" and third.metadata[REDACTED_METADATA_KEY] is True
 
-    poll = await client.get("/webhooks/webchat/poll", query={"sender": "w-redact", "after": "0"})
+    poll = await client.get("/webhooks/webchat/poll", query={"sender": "w-redact", "after": "0"},
+                            headers={"X-Webchat-Token": webchat_token("w-redact")})
     shown = [e["text"] for e in poll.json()["events"]]
     assert shown == [
         f"mật khẩu là {REDACTED} mà không đăng nhập được",
@@ -207,6 +208,7 @@ async def test_zalo_redacts_text_and_numbered_answers_still_work(
         oa_secret_key="oa-secret",
         dry_run=True,
         token_file=str(tmp_path / "tokens.json"),
+        timestamp_window=0,
     )
     channel = zalo_module.ZaloInput(config)
     _, agent, client = build_app(channel)

@@ -97,9 +97,9 @@ async def test_post_contract_is_rasas(tmp_path: Path) -> None:
     assert type(msg.output_channel) is CollectingOutputChannel
 
     assert (await client.get("/webhooks/rest/")).json() == {"status": "ok"}
-    # input_channel in the body is honoured, as by Rasa
-    await say(client, "x", input_channel="my_app")
-    assert agent.messages[-1].input_channel == "my_app"
+    # input_channel in the body is ignored (Rasa honoured it: replies could be rerouted)
+    await say(client, "x", input_channel="webchat")
+    assert agent.messages[-1].input_channel == "rest"
 
 
 async def test_bad_bodies(tmp_path: Path) -> None:
@@ -113,8 +113,11 @@ async def test_bad_bodies(tmp_path: Path) -> None:
     assert (await client.post(WEBHOOK, body=b"", headers=json_header)).status == 400
     assert agent.messages == []
 
-    for text in ("", "   ", "a" * 10_000, "\x00\x01 \ufffd 😀" * 50):
+    for text in ("", "   ", "a" * 5000, "\x00\x01 \ufffd 😀" * 50):
         assert (await client.post(WEBHOOK, **post_body(text, "t-1"))).status == 200
+    # over DVC_MAX_TEXT_CHARS (5000): refused before NLU
+    too_long = await client.post(WEBHOOK, **post_body("a" * 5001, "t-1"))
+    assert too_long.status == 400 and too_long.json()["error"] == "message_too_long"
     # no sender: Rasa's default conversation
     assert (await client.post(WEBHOOK, **post_body("thiếu sender", None))).status == 200
     assert agent.messages[-1].sender_id == "default"

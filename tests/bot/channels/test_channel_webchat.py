@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from channel_testkit import FakeAgent, build_app
+from channel_testkit import FakeAgent, build_app, webchat_token
 from rasa.core.channels.channel import UserMessage
 
 from bot.channels.webchat import (
@@ -44,13 +44,16 @@ def body(message: str = "quên mật khẩu vneid", **extra: Any) -> dict[str, A
     payload.update(extra)
     return {
         "body": json.dumps(payload, ensure_ascii=False).encode("utf-8"),
-        "headers": {"Content-Type": "application/json"},
+        "headers": {"Content-Type": "application/json", "X-Webchat-Token": webchat_token(SENDER)},
     }
+
+
+TOKEN = {"X-Webchat-Token": webchat_token(SENDER)}
 
 
 async def poll(client: Any, after: int = 0, wait: float = 0, **extra: str) -> dict[str, Any]:
     query = {"sender": SENDER, "after": str(after), "wait": str(wait), **extra}
-    resp = await client.get(POLL, query=query)
+    resp = await client.get(POLL, query=query, headers=TOKEN)
     assert resp.status == 200, resp.text
     return resp.json()
 
@@ -152,7 +155,8 @@ async def test_poll_returns_only_events_after_the_given_id(tmp_path: Path) -> No
     assert [e["id"] for e in later["events"]] == [5, 6]
     assert (await poll(client, after=6))["events"] == []
     # another sender sees nothing of it
-    other = await client.get(POLL, query={"sender": "w-other", "after": "0"})
+    other = await client.get(POLL, query={"sender": "w-other", "after": "0"},
+                             headers={"X-Webchat-Token": webchat_token("w-other")})
     assert other.json()["events"] == []
 
 
@@ -440,7 +444,7 @@ async def test_huge_body_is_rejected(tmp_path: Path) -> None:
 async def test_bad_poll_is_a_400(tmp_path: Path, query: dict[str, str]) -> None:
     channel = make_channel(tmp_path)
     _, _, client = build_app(channel)
-    resp = await client.get(POLL, query=query)
+    resp = await client.get(POLL, query=query, headers=TOKEN)
     assert resp.status == 400, resp.text
     assert resp.json()["error"] in ("missing_field", "invalid_field")
 

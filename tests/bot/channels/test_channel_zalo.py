@@ -40,6 +40,7 @@ def make_config(tmp_path: Path, **overrides: Any) -> ZaloConfig:
         "refresh_token": "refresh-1",
         "app_secret": APP_SECRET,
         "token_file": str(tmp_path / "zalo_tokens.json"),
+        "timestamp_window": 0,  # the recorded events' fixed timestamps (window: test_channel_security)
     }
     values.update(overrides)
     return ZaloConfig(**values)
@@ -111,7 +112,7 @@ async def test_good_signature_reaches_rasa(tmp_path: Path) -> None:
     assert len(agent.messages) == 1
     msg = agent.messages[0]
     assert msg.text == "Làm căn cước công dân ở đâu?"
-    assert msg.sender_id == "user-1"
+    assert msg.sender_id == "zalo:user-1"
     assert msg.message_id == "msg-1"
     assert msg.input_channel == "zalo"
     assert isinstance(msg.output_channel, ZaloOutput)
@@ -164,7 +165,7 @@ async def test_bad_or_missing_signature_rejected(
     channel = ZaloInput(make_config(tmp_path))
     _, agent, client = build_app(channel)
     raw = json.dumps(event()).encode()
-    resp = await client.post(WEBHOOK, body=raw, headers=headers)
+    resp = await client.post(WEBHOOK, body=raw, headers={**headers, "Content-Type": "application/json"})
     assert resp.status == 401
     assert resp.json()["error"] == error
     await channel.wait_idle()
@@ -219,25 +220,42 @@ async def test_dedup_is_bounded(tmp_path: Path) -> None:
     for i in range(5):
         await client.post(WEBHOOK, **signed(event(msg_id=f"m{i}")))
     assert len(channel.seen_events) == 3
-    # m0 was evicted, so a replay of it is processed again (bounded memory).
+    # m0 left the memory (bounded), but the SQLite dedupe still knows it: not processed again.
     await client.post(WEBHOOK, **signed(event(msg_id="m0")))
     await channel.wait_idle()
-    assert len(agent.messages) == 6
+    assert len(agent.messages) == 5
 
 
 @pytest.mark.parametrize(
-    "body",
-    [b"{not json", b"", b"\xff\xfe", b"[1, 2]", b'"text"'],
+    "body,error",
+    [
+        (b'{"timestamp": "1718000000000", not json', "invalid_json"),
+        (b'{"timestamp": "1718000000000"}\xff\xfe', "invalid_json"),
+        (b'[{"timestamp": "1718000000000"}]', "invalid_payload"),
+        (b'"timestamp": "1718000000000"', "invalid_json"),
+    ],
 )
-async def test_malformed_json_400(tmp_path: Path, body: bytes) -> None:
+async def test_malformed_signed_json_400(tmp_path: Path, body: bytes, error: str) -> None:
+    channel = ZaloInput(make_config(tmp_path))
+    _, _, client = build_app(channel)
+    mac = compute_signature(APP_ID, body, "1718000000000", OA_SECRET)
+    resp = await client.post(
+        WEBHOOK, body=body, headers={"X-ZEvent-Signature": mac, "Content-Type": "application/json"}
+    )
+    assert resp.status == 400
+    assert resp.json()["error"] == error
+    assert resp.json()["message"]
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"", b"\xff\xfe", b"[1, 2]", b'"text"'])
+async def test_unsigned_garbage_is_never_parsed(tmp_path: Path, body: bytes) -> None:
     channel = ZaloInput(make_config(tmp_path))
     _, _, client = build_app(channel)
     resp = await client.post(
-        WEBHOOK, body=body, headers={"X-ZEvent-Signature": "mac=" + "0" * 64}
+        WEBHOOK, body=body, headers={"X-ZEvent-Signature": "mac=" + "0" * 64, "Content-Type": "application/json"}
     )
-    assert resp.status == 400
-    assert resp.json()["error"] in ("invalid_json", "invalid_payload")
-    assert resp.json()["message"]
+    # no timestamp in the raw bytes -> 400 before any check; never "invalid_json" (not parsed)
+    assert resp.status == 400 and resp.json()["error"] == "missing_field"
 
 
 async def test_missing_fields_400(tmp_path: Path) -> None:
@@ -246,7 +264,8 @@ async def test_missing_fields_400(tmp_path: Path) -> None:
 
     no_ts = event()
     del no_ts["timestamp"]
-    resp = await client.post(WEBHOOK, body=json.dumps(no_ts).encode())
+    resp = await client.post(WEBHOOK, body=json.dumps(no_ts).encode(),
+                             headers={"Content-Type": "application/json"})
     assert resp.status == 400 and resp.json()["error"] == "missing_field"
 
     no_name = event()
@@ -293,7 +312,7 @@ async def test_follow_sends_greet_and_unfollow_only_logs(
 ) -> None:
     channel = ZaloInput(make_config(tmp_path))
     _, agent, client = build_app(channel)
-    caplog.set_level(logging.INFO, logger="bot.channels.zalo")
+    caplog.set_level(logging.DEBUG, logger="bot.channels.zalo")
 
     resp = await client.post(WEBHOOK, **signed(event("follow", user="new-user")))
     assert resp.status == 200
@@ -301,7 +320,7 @@ async def test_follow_sends_greet_and_unfollow_only_logs(
     assert resp.status == 200
     await channel.wait_idle()
 
-    assert [(m.text, m.sender_id) for m in agent.messages] == [("/greet", "new-user")]
+    assert [(m.text, m.sender_id) for m in agent.messages] == [("/greet", "zalo:new-user")]
     assert "old-user unfollowed" in caplog.text
 
 
@@ -660,7 +679,7 @@ async def test_dry_run_without_token_logs_instead_of_sending(
     channel = ZaloInput.from_credentials(None)  # fresh clone: nothing configured
     output = channel.get_output_channel()
     assert output.dry_run is True
-    caplog.set_level(logging.INFO, logger="bot.channels.zalo")
+    caplog.set_level(logging.DEBUG, logger="bot.channels.zalo")
     with aioresponses() as m:  # any real request would fail loudly here
         assert await output.send_text_message("u1", "Xin chào") is True
         assert m.requests == {}

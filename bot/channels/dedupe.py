@@ -1,0 +1,99 @@
+"""Webhook dedupe that survives a restart: the keys of received events, in SQLite.
+
+Zalo and Messenger resend an event they think was not received; after a restart of the Rasa
+server the in-memory set was empty and the citizen got a second answer. :class:`SeenEvents`
+keeps the keys in ``var/webhook-dedupe.sqlite3`` (``DVC_DEDUPE_DB``; ``:memory:`` = memory only)
+with their time, and forgets keys older than ``DVC_DEDUPE_DAYS`` (default 7): at start-up and
+in the daily retention job (``scripts/retention.py``). Same interface as ``common.LRUSet``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Hashable
+from pathlib import Path
+
+from bot.channels.common import LRUSet
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PATH = "var/webhook-dedupe.sqlite3"
+DEFAULT_DAYS = 7.0
+
+
+def dedupe_path() -> str:
+    return os.environ.get("DVC_DEDUPE_DB") or DEFAULT_PATH
+
+
+def dedupe_days() -> float:
+    try:
+        return float(os.environ.get("DVC_DEDUPE_DAYS") or DEFAULT_DAYS)
+    except ValueError:
+        return DEFAULT_DAYS
+
+
+class SeenEvents:
+    """A bounded in-memory set in front of a SQLite table ``seen (key, ts)``."""
+
+    def __init__(self, scope: str, capacity: int, path: str | None = None) -> None:
+        self.scope = scope
+        self.memory = LRUSet(capacity)
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        path = dedupe_path() if path is None else path
+        if path and path != ":memory:":
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA busy_timeout=2000")
+                db.execute("CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, ts REAL NOT NULL)")
+                db.execute("CREATE INDEX IF NOT EXISTS seen_ts ON seen (ts)")
+                db.execute("DELETE FROM seen WHERE ts < ?", (time.time() - dedupe_days() * 86400,))
+                self._db = db
+            except (sqlite3.Error, OSError):
+                logger.exception("Webhook dedupe: cannot open %s; keys are kept in memory only.", path)
+
+    def _key(self, key: Hashable) -> str:
+        return f"{self.scope}:{key}"
+
+    def __len__(self) -> int:
+        return len(self.memory)
+
+    def __contains__(self, key: Hashable) -> bool:
+        if key in self.memory:
+            return True
+        if self._db is None:
+            return False
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM seen WHERE key = ?", (self._key(key),)).fetchone()
+        return row is not None
+
+    def seen(self, key: Hashable) -> bool:
+        """True if ``key`` was seen before (also before a restart); otherwise records it."""
+        if self.memory.seen(key):
+            return True
+        if self._db is None:
+            return False
+        try:
+            with self._lock:
+                cursor = self._db.execute(
+                    "INSERT OR IGNORE INTO seen (key, ts) VALUES (?, ?)", (self._key(key), time.time())
+                )
+            return cursor.rowcount == 0
+        except sqlite3.Error:
+            logger.exception("Webhook dedupe: SQLite error; relying on memory.")
+            return False
+
+    def discard(self, key: Hashable) -> None:
+        self.memory.discard(key)
+        if self._db is not None:
+            try:
+                with self._lock:
+                    self._db.execute("DELETE FROM seen WHERE key = ?", (self._key(key),))
+            except sqlite3.Error:
+                logger.exception("Webhook dedupe: SQLite error while forgetting a key.")
