@@ -67,15 +67,18 @@ Install it, e.g. 'pyenv install 3.11.7', then run again."
 make_venv rasa "$PY310" requirements/rasa.lock
 make_venv actions "$PY311" requirements/actions.lock
 
-# Headless Chromium (Debian's package) for the browser tests of the web widget and the agent
-# console. Installed only where we are root and it is missing; elsewhere the browser tests fail
-# with a message saying to install it.
-if [ ! -x /usr/bin/chromium ]; then
+# Debian's headless Chromium (browser tests of the web widget and the agent console) and nginx
+# (the shipped reverse-proxy config is tested for real: deploy/nginx). Installed only where we are
+# root and they are missing; elsewhere those tests fail or skip with a message saying what to install.
+missing_debs=()
+[ -x /usr/bin/chromium ] || missing_debs+=(chromium fonts-noto-color-emoji)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing_debs+=(nginx)
+if [ "${#missing_debs[@]}" -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing Debian's chromium for the browser tests"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null
+    say "installing Debian's ${missing_debs[*]} for the browser and proxy tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_debs[@]}" >/dev/null
   else
-    printf '\033[1;33m[setup] WARNING: /usr/bin/chromium missing: browser tests will fail (apt-get install chromium).\033[0m\n' >&2
+    printf '\033[1;33m[setup] WARNING: missing %s: browser/proxy tests will fail or skip (apt-get install them).\033[0m\n' "${missing_debs[*]}" >&2
   fi
 fi
 

@@ -7,12 +7,15 @@ Standard library only (besides Sanic's request type at call time), so both proce
 * :func:`text_too_long`: the cap on a citizen's text before it reaches NLU
   (``DVC_MAX_TEXT_CHARS``, default 5000).
 * :class:`RateLimiter`: sliding-window counts per (kind, client), answered with ``429`` and
-  ``Retry-After``. Kinds and defaults (``DVC_RATE_<KIND>=count/seconds``): ``sends`` 60/60,
-  ``conversations`` 30/3600 (a new web chat session, a REST sender id not seen before),
-  ``handoffs`` 10/3600 (a ``/request_human`` button). Generous, because citizens behind a
-  carrier's NAT share one address. A call-back needs a handoff request in a conversation first,
-  so these bound call-backs too. ``DVC_RATE_LIMITS=off`` turns them all off (evaluation and
-  benchmarks on loopback).
+  ``Retry-After``. Kinds and defaults (``DVC_RATE_<KIND>=count/seconds``), per client address:
+  ``sends`` 600/60, ``conversations`` 1000/3600 (a new web chat session, a REST sender id not
+  seen before), ``handoffs`` 60/3600 (a ``/request_human`` button); and per conversation:
+  ``sender_sends`` 20/60, more than a person types, so a script hammering one conversation is
+  stopped at once. The per-address limits are generous on purpose: a carrier's NAT puts thousands
+  of citizens behind one address, and a hotline's own evaluation runs hundreds of conversations
+  from one machine; they stop floods, the per-conversation limit stops bursts. A call-back needs
+  a handoff request in a conversation first, so these bound call-backs too.
+  ``DVC_RATE_LIMITS=off`` turns them all off (benchmarks on loopback).
 * :func:`client_address`: the peer address; behind a proxy listed in ``DVC_TRUSTED_PROXIES``
   (comma-separated addresses) the **last** ``X-Forwarded-For`` entry, the one that proxy appended
   (a client can put anything in the entries before it).
@@ -30,10 +33,16 @@ from typing import Any
 DEFAULT_MAX_TEXT_CHARS = 5000
 JSON_TYPES = ("application/json",)
 DEFAULT_RATES = {
-    "sends": (60, 60.0),
-    "conversations": (30, 3600.0),
-    "handoffs": (10, 3600.0),
+    "sends": (600, 60.0),
+    "conversations": (1000, 3600.0),
+    "handoffs": (60, 3600.0),
+    "sender_sends": (20, 60.0),  # keyed by conversation, not by address (see sender_key)
 }
+
+
+def sender_key(sender: str) -> str:
+    """The limiter's client key for per-conversation limits (never mixed with addresses)."""
+    return f"sender:{sender}"
 # Intent payloads (what buttons send) that start a handoff.
 HANDOFF_PAYLOADS = ("/request_human",)
 

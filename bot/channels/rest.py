@@ -353,6 +353,7 @@ class RestInput(RasaRestInput):
         key = DEFAULT_SENDER_ID if sender_id is None else str(sender_id)
         if key not in self.known_senders and not self.outbox.last_id(key):
             kinds.append("conversations")
+        self.limiter.hit("sender_sends", guard.sender_key(key))
         self.limiter.hit_all(kinds, client)
         self.known_senders.seen(key)
 

@@ -772,6 +772,7 @@ class WebChatInput(InputChannel):
         if self._pending.get(sender, 0) >= MAX_PENDING_PER_SENDER:
             raise BadRequest("too_many_requests", "Too many messages waiting; slow down.", 429)
         client = guard.client_address(request)
+        self.limiter.hit("sender_sends", guard.sender_key(sender))
         self.limiter.hit_all(["sends", *guard.kinds_of_text(text)], client)
         if client_msg_id is not None:
             self.seen.seen(f"{sender}\x00{client_msg_id}")

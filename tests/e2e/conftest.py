@@ -98,7 +98,7 @@ def bot(platform_api, tmp_path_factory):
     os.environ["WEBCHAT_DB"] = str(state / "webchat.sqlite3")
     os.environ["DVC_DEDUPE_DB"] = str(state / "webhook-dedupe.sqlite3")
     # the suite sends from 127.0.0.1 faster than a citizen; test_security checks the limits themselves
-    for kind in ("SENDS", "CONVERSATIONS", "HANDOFFS"):
+    for kind in ("SENDS", "CONVERSATIONS", "HANDOFFS", "SENDER_SENDS"):
         os.environ[f"DVC_RATE_{kind}"] = "10000/60"
     # a portal origin for the CORS checks (tests/e2e/test_security.py)
     os.environ["WEBCHAT_ALLOWED_ORIGINS"] = ALLOWED_ORIGIN

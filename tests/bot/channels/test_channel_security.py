@@ -168,6 +168,30 @@ async def test_a_burst_of_rest_sends_and_new_ids_is_429(monkeypatch: Any) -> Non
     assert len(agent.messages) == 4
 
 
+async def test_a_burst_on_one_conversation_is_429_while_other_conversations_go_on(monkeypatch: Any) -> None:
+    monkeypatch.setenv("DVC_RATE_LIMITS", "on")
+    monkeypatch.setenv("DVC_RATE_SENDER_SENDS", "3/60")
+    _, agent, client = build_app(RestInput(RestConfig(db_path=":memory:")))
+    burst = [(await client.post("/webhooks/rest/webhook", **as_json({"sender": "bot-1", "message": "hi"}))).status
+             for _ in range(5)]
+    assert burst == [200, 200, 200, 429, 429]
+    others = [(await client.post("/webhooks/rest/webhook", **as_json({"sender": f"p{i}", "message": "hi"}))).status
+              for i in range(5)]
+    assert others == [200] * 5  # the same address, other conversations: the default address limits hold
+    assert len(agent.messages) == 8
+
+
+async def test_default_address_limits_let_a_hotline_evaluation_through(monkeypatch: Any) -> None:
+    """300 conversations from one address in a minute (an evaluation, or a carrier's NAT) pass."""
+    monkeypatch.setenv("DVC_RATE_LIMITS", "on")
+    for kind in ("SENDS", "CONVERSATIONS", "HANDOFFS", "SENDER_SENDS"):
+        monkeypatch.delenv(f"DVC_RATE_{kind}", raising=False)
+    _, agent, client = build_app(RestInput(RestConfig(db_path=":memory:")))
+    statuses = {(await client.post("/webhooks/rest/webhook", **as_json({"sender": f"n{i}", "message": "x"}))).status
+                for i in range(300)}
+    assert statuses == {200}
+
+
 async def test_limits_can_be_turned_off_for_evaluation(monkeypatch: Any) -> None:
     monkeypatch.setenv("DVC_RATE_LIMITS", "off")
     monkeypatch.setenv("DVC_RATE_SENDS", "1/60")
