@@ -79,8 +79,10 @@ def load(folder: Path) -> faiss.Index:
 
 
 def kind(index: faiss.Index) -> str:
-    """A short name for the metadata and the benchmark: ``flat`` or ``hnsw``."""
-    return "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat"
+    """A short name for the metadata and the benchmark: ``flat``, ``hnsw`` or ``ivf``."""
+    if isinstance(index, faiss.IndexHNSW):
+        return "hnsw"
+    return "ivf" if isinstance(index, faiss.IndexIVF) else "flat"
 
 
 class DenseSearch:
@@ -88,7 +90,7 @@ class DenseSearch:
 
     def __init__(self, index: faiss.Index, candidates: int | None = None):
         self.index = index
-        # Exact indexes score every unit; approximate ones their best candidates.
+        # Exact indexes score every unit; approximate ones (HNSW, IVF) their best candidates.
         exact = kind(index) == "flat"
         self.candidates = candidates or (self.size if exact else ANN_CANDIDATES)
 

@@ -169,7 +169,8 @@ def markdown(rows: list[list], command: str, query_count: int) -> str:
         "",
         f"`{command}` on {info['cpu']}, {info['cores']} cores, {info['ram']} RAM, "
         f"{time.strftime('%Y-%m-%d %H:%M %z')}; "
-        f"faiss {faiss.__version__}, {faiss.omp_get_max_threads()} OpenMP threads.",
+        f"faiss {faiss.__version__}; searches with {dense.SEARCH_THREADS} OpenMP thread (as served), builds "
+        "with every core.",
         "",
         f"The first size is the real index; larger ones are mixes of two real unit vectors plus noise (see "
         f"`retrieval/faiss_benchmark.py`). Latency: one query at a time, {query_count} queries, top 10; "
