@@ -266,8 +266,7 @@ class ActionSubmitCallback(Action):
         except Exception:  # noqa: BLE001 - tell the citizen the hotline instead
             log.exception("call-back request of %s could not be stored", tracker.sender_id)
             hotline = settings.hotline
-            dispatcher.utter_message(text=hm.CALLBACK_FAILED.format(name=hotline.name, number=hotline.number,
-                                                                    hours=hotline.hours))
+            dispatcher.utter_message(text=hm.CALLBACK_FAILED.format(contact=hotline.contact))
             return reset
         dispatcher.utter_message(text=hm.callback_saved(settings.hotline, phone))
         return reset

@@ -90,7 +90,7 @@ def abstain_messages(hotline: Hotline, decision: Decision | None, reason: str = 
     if route and reason == "low_confidence":
         reason = route
     meta.update({"decision": "abstain", "guide_ids": [], "reason": reason})
-    call = f"Bạn cũng có thể gọi {hotline.name} (số {hotline.number}, {hotline.hours})."
+    call = f"Bạn cũng có thể gọi {hotline.contact}."
     if route.startswith("handoff:"):
         text = (f"Việc này ({route_title.lower() or 'trường hợp cụ thể của bạn'}) cần cán bộ xem xét trực tiếp, "
                 f"tôi không tự trả lời được. Tôi có thể chuyển bạn đến tổng đài viên. {call}")
@@ -119,6 +119,6 @@ def out_of_scope_messages(hotline: Hotline, decision: Decision | None) -> list[d
 
 def handoff_messages(hotline: Hotline, reason: str) -> list[dict]:
     text = (f"Tôi sẽ chuyển cuộc trò chuyện của bạn đến tổng đài viên của {hotline.name}. Trong lúc chờ, "
-            f"bạn cũng có thể gọi trực tiếp số {hotline.number} ({hotline.hours}). Xin đừng gửi mật khẩu, "
+            f"bạn cũng có thể gọi trực tiếp {hotline.contact}. Xin đừng gửi mật khẩu, "
             "mã OTP hay mã bảo vệ (passcode) cho bất kỳ ai, kể cả tổng đài viên.")
     return [{"text": text}, {"custom": {"dvc": {"decision": "handoff", "guide_ids": [], "reason": reason}}}]

@@ -45,12 +45,31 @@ def _path(name: str, default: Path) -> Path:
 
 @dataclass(frozen=True)
 class Hotline:
-    """Who a citizen is handed to. Seed values: Bình Dương's 1022 (now part of Hồ Chí Minh City)."""
+    """Who a citizen is handed to.
+
+    Defaults that are true today: Thành phố Hồ Chí Minh (Bình Dương merged into it on 1 July 2025)
+    and its Tổng đài 1022. No opening hours by default: they are printed only when HOTLINE_HOURS
+    is set (the old "24/7" was Bình Dương's 2021 information).
+    """
 
     number: str = "1022"
     name: str = "Tổng đài 1022"
-    hours: str = "24/7"
-    province: str = "Bình Dương"
+    hours: str = ""
+    province: str = "Thành phố Hồ Chí Minh"
+
+    @property
+    def contact(self) -> str:
+        """How replies name the hotline: the number once, hours only when configured.
+
+        >>> Hotline().contact
+        'Tổng đài 1022'
+        >>> Hotline(name="Tổng đài Hành chính công", number="0901 234 567", hours="7h30-17h").contact
+        'Tổng đài Hành chính công (số 0901 234 567, 7h30-17h)'
+        """
+        details = [] if self.number in self.name else [f"số {self.number}"]
+        if self.hours:
+            details.append(self.hours)
+        return f"{self.name} ({', '.join(details)})" if details else self.name
 
     def placeholders(self) -> dict[str, str]:
         """Values for the ``{hotline}``-style placeholders used in guides and responses."""
@@ -81,7 +100,7 @@ def load_settings() -> Settings:
     hotline = Hotline(
         number=_env("HOTLINE_NUMBER", Hotline.number),
         name=_env("HOTLINE_NAME", Hotline.name),
-        hours=_env("HOTLINE_HOURS", Hotline.hours),
+        hours=_env("HOTLINE_HOURS", Hotline.hours),  # empty = print no opening hours
         province=_env("PROVINCE_NAME", Hotline.province),
     )
     answer = os.environ.get("DVC_ANSWER_THRESHOLD")

@@ -33,7 +33,7 @@ def queued_messages(hotline: Hotline, position: int, reason: str, handoff_id: st
     place = ("Bạn là người tiếp theo" if position <= 1 else f"Bạn đang ở vị trí số {position} trong hàng chờ")
     text = (f"Tôi đã chuyển cuộc trò chuyện của bạn đến tổng đài viên của {hotline.name}. {place}; tổng đài viên "
             f"sẽ trả lời ngay tại đây. Trong lúc chờ, trợ lý ảo tạm dừng trả lời, bạn cứ nhắn thêm thông tin "
-            f"(tổng đài viên sẽ đọc được). Bạn cũng có thể gọi số {hotline.number} ({hotline.hours}). {NO_SECRETS}")
+            f"(tổng đài viên sẽ đọc được). Bạn cũng có thể gọi {hotline.contact}. {NO_SECRETS}")
     return [{"text": text}, _dvc(reason, handoff="queued", position=position, handoff_id=handoff_id)]
 
 
@@ -45,7 +45,7 @@ def offline_messages(hotline: Hotline, schedule: Schedule, why: str, reason: str
         now = "Hiện chưa có tổng đài viên trực tuyến nào rảnh, nên tôi chưa chuyển cuộc trò chuyện được."
     else:
         now = "Hiện tôi chưa chuyển cuộc trò chuyện đến tổng đài viên được."
-    text = (f"{now} Bạn vui lòng gọi {hotline.name}, số {hotline.number} ({hotline.hours}), để được hỗ trợ "
+    text = (f"{now} Bạn vui lòng gọi {hotline.contact} để được hỗ trợ "
             f"trực tiếp. {NO_SECRETS}")
     messages = [{"text": text}]
     if callback:
@@ -92,10 +92,9 @@ CALLBACK_ASK_CONSENT = ("Thông tin này chỉ dùng để tổng đài viên g�
                         "tổng đài. Bạn gõ «đồng ý» để lưu, hoặc «không» để huỷ.")
 CALLBACK_BAD_CONSENT = "Bạn gõ «đồng ý» để tôi lưu thông tin, hoặc «không» để huỷ nhé."
 CALLBACK_CANCELLED = "Tôi đã huỷ yêu cầu gọi lại và không lưu thông tin nào của bạn. Bạn cần hỏi gì thêm không?"
-CALLBACK_FAILED = ("Xin lỗi, hệ thống chưa lưu được yêu cầu gọi lại. Bạn vui lòng gọi trực tiếp {name}, "
-                   "số {number} ({hours}).")
+CALLBACK_FAILED = "Xin lỗi, hệ thống chưa lưu được yêu cầu gọi lại. Bạn vui lòng gọi trực tiếp {contact}."
 
 
 def callback_saved(hotline: Hotline, phone: str) -> str:
     return (f"Tôi đã ghi nhận yêu cầu gọi lại đến số {mask_phone(phone)}. Tổng đài viên của {hotline.name} sẽ gọi "
-            f"lại trong giờ làm việc. Khi cần gấp, bạn gọi số {hotline.number} ({hotline.hours}).")
+            f"lại trong giờ làm việc. Khi cần gấp, bạn gọi {hotline.contact}.")

@@ -140,6 +140,21 @@ def _feedback_table(report: Report) -> str:
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 
+def _review_table(report: Report) -> str:
+    """Guides not reviewed for ``review_months``: staff check them against the latest facts."""
+    if not report.due_for_review:
+        return ""
+    rows = "".join(
+        f'<tr><td>{_e(d["title"])}<br><span class="muted">{_e(d["guide_id"])}</span></td>'
+        f'<td>{_e(d["reviewed"] or "(chưa ghi)")}</td><td class=n>{_e("" if d["months"] is None else d["months"])}</td>'
+        "</tr>" for d in report.due_for_review)
+    return (f"<h2>Bài hướng dẫn cần rà soát lại ({len(report.due_for_review)} bài)</h2>"
+            f'<p class="muted">Chưa được rà soát quá {report.review_months} tháng (trường «reviewed»): đối chiếu lại '
+            "với thông tin mới nhất (luật, cơ quan, số điện thoại, lệ phí), sửa bài nếu cần rồi ghi ngày rà soát "
+            "mới; chạy <code>make check-knowledge</code>.</p><table><thead><tr><th>Bài hướng dẫn</th>"
+            f"<th>Rà soát lần cuối</th><th>Số tháng</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
 def _daily_table(report: Report) -> str:
     if not report.daily:
         return ""
@@ -187,6 +202,7 @@ bài tìm kiếm xếp đầu cho câu tiêu biểu, với điểm của nó.{_e
 {_groups_table(report)}
 <h2>Phản hồi theo bài hướng dẫn</h2>
 {_feedback_table(report)}
+{_review_table(report)}
 <p class="muted">Cách đọc và xử lý báo cáo: knowledge/README.md, mục 5. Các cột: docs/insights.md.</p>
 </body></html>
 """

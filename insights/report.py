@@ -82,6 +82,9 @@ class Report:
     answer_threshold: float | None = None
     notes: list[str] = field(default_factory=list)
     generated: str = ""
+    # Guides not reviewed for review_months (retrieval.outdated.guides_due_for_review), for staff to re-check.
+    due_for_review: list[dict] = field(default_factory=list)
+    review_months: int = 0
 
 
 def _kind(row: dict) -> str:
@@ -287,6 +290,10 @@ def summary_text(report: Report, paths: dict[str, Path] | None = None, top: int 
             if closest.get("route"):
                 near += f"; routing.yml: {closest['route']}"
             lines.append(f"  {number}. [{g.count} lượt, {g.conversations} cuộc trò chuyện] {g.representative}{near}")
+    if report.due_for_review:
+        lines.append(f"{len(report.due_for_review)} bài hướng dẫn chưa được rà soát lại quá {report.review_months} "
+                     "tháng (xem report.html): " + ", ".join(d["guide_id"] for d in report.due_for_review[:top])
+                     + (", …" if len(report.due_for_review) > top else ""))
     lines += [f"LƯU Ý: {n}" for n in report.notes]
     if paths:
         lines.append("Đã ghi:")
@@ -381,7 +388,20 @@ def run(args: argparse.Namespace) -> tuple[Report, dict[str, Path]]:
     rows = _read_rows(_database_url(args.database_url), since, until)
     searcher, vectorize, notes = _search_tools(args.lexical, bool(unanswered(rows)))
     report = build_report(rows, since=since, until=until, vectorize=vectorize, searcher=searcher, notes=notes)
+    report.due_for_review, report.review_months = _due_for_review()
     return report, write_files(report, Path(args.out))
+
+
+def _due_for_review() -> tuple[list[dict], int]:
+    """Guides not reviewed recently (knowledge/outdated.yml: review_months); nothing if they cannot be read."""
+    from bot.settings import load_settings
+    from retrieval.outdated import guides_due_for_review
+
+    try:
+        return guides_due_for_review(load_settings().knowledge_dir)
+    except Exception:  # noqa: BLE001 - the report on citizens' questions must not fail because of this list
+        logging.getLogger(__name__).exception("could not list the guides due for review")
+        return [], 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m retrieval.check [--knowledge DIR] [--max-age-days 365]
+    python -m retrieval.check [--knowledge DIR] [--review-months 6]
 
 Prints every problem as ``file:line: LỖI|cảnh báo: message`` (in Vietnamese, for the staff who
 write the guides), then a summary line. Exit status 1 when there is at least one error (a guide
@@ -15,8 +15,19 @@ plus the checks below, which need no embedding model and run in about a second:
 * unknown placeholders such as ``{hotlne}`` (error: the bot would show the braces verbatim);
 * fewer than :data:`MIN_QUESTIONS` sample questions (warning);
 * tags that are not text, e.g. an unquoted ``1022`` read by YAML as a number (warning);
-* ``updated`` older than ``--max-age-days`` or not a date (warning);
-* the province hotline number written out in the answer text instead of ``{hotline}`` (warning);
+* ``updated`` not a date (warning);
+* ``reviewed`` (when staff last checked the guide against the facts) missing or not a date
+  (error), or older than ``review_months`` of ``knowledge/outdated.yml`` / ``--review-months``
+  (warning); ``legal`` (the legal texts the guide relies on, may be ``[]``) missing (error);
+* outdated terms and claims listed in ``knowledge/outdated.yml`` ("thị trấn", "Sở Tư pháp" near
+  "lý lịch tư pháp", ...), in the text and in ``legal``, and figures the facts sheet marks
+  unconfirmed stated without "chưa có xác nhận" (error; :mod:`retrieval.outdated`); sections listed
+  under ``exceptions`` (history in the past tense) are exempt from the outdated terms;
+* ``{hotline_hours}`` not written as "({hotline_hours})" (error: with no hours configured the
+  bot drops the brackets, anything else would leave a hole in the sentence);
+* the province hotline number written out in the answer text instead of ``{hotline}`` (warning;
+  not in ``exceptions`` sections);
+* configured placeholder values (``PROVINCE_NAME``...) that are outdated terms (error);
 * sample questions that are near-duplicates of another guide's (or routing entry's) sample
   questions (warning, see :data:`NEAR_DUPLICATE`).
 """
@@ -42,9 +53,11 @@ from retrieval.documents import (
     PLACEHOLDER,
     ROUTING_FILE,
     GuideError,
+    _exception_sections,
     _split_front_matter,
     load_guides,
 )
+from retrieval.outdated import RULES_FILE, Block, Rules, body_blocks, load_rules, months_between, scan, text_blocks
 
 ALLOWED_PLACEHOLDERS = ("hotline", "hotline_name", "hotline_hours", "province")
 # Anything in single braces that looks like a name ("{hotlne}", "{ Hotline }", "{tỉnh}") is meant
@@ -56,7 +69,8 @@ HOTLINE_NUMBER = re.compile(r"(?<!\d)1022(?!\d)")
 _URL = re.compile(r"https?://\S+")
 # Below this many sample questions a guide is hard to find (docs/guide-format.md asks for 12-20).
 MIN_QUESTIONS = 8
-DEFAULT_MAX_AGE_DAYS = 365
+# "({hotline_hours})" is the only form the renderer can drop when no hours are configured.
+HOURS_IN_BRACKETS = re.compile(r"\(\{hotline_hours\}\)")
 # Two sample questions of different guides whose lexical similarity reaches this are near
 # duplicates. The similarity is the cosine of TF-IDF vectors (IDF over all sample questions) of
 # character 2-5-grams of the accent-folded, abbreviation-expanded text without punctuation: the
@@ -208,9 +222,12 @@ def _placeholder_problems(path: str, lines: list[str]) -> list[GuideError]:
     return problems
 
 
-def _hotline_problems(path: str, lines: list[str], numbers: list[int]) -> list[GuideError]:
+def _hotline_problems(path: str, lines: list[str], numbers: list[int], exempt: frozenset[int] = frozenset()
+                      ) -> list[GuideError]:
     problems = []
     for number in numbers:
+        if number in exempt:
+            continue
         if HOTLINE_NUMBER.search(_URL.sub(" ", lines[number - 1])):  # a link may contain 1022
             problems.append(GuideError(
                 path, number,
@@ -244,7 +261,93 @@ def _type_name(value: object) -> str:
     return type(value).__name__
 
 
-def _check_guide_file(path: Path, today: dt.date, max_age_days: int, questions: list[QuestionRef],
+def _field_lines(fields: dict[str, tuple[yaml.Node, yaml.Node]], key: str) -> tuple[int, int]:
+    """First and last file line of a front-matter field's value."""
+    key_node, value = fields[key]
+    last = value.end_mark.line - (1 if value.end_mark.column == 0 else 0)
+    return _line(key_node, 2), max(last + 2, _line(key_node, 2))
+
+
+def _field_blocks(lines: list[str], fields: dict[str, tuple[yaml.Node, yaml.Node]], key: str,
+                  meta: dict) -> list[Block]:
+    """The text of a front-matter field shown to citizens (title, summary, agency) as blocks."""
+    if key not in fields or not isinstance(meta.get(key), str):
+        return []
+    first, last = _field_lines(fields, key)
+    value = fields[key][1]
+    if value.start_mark.line + 2 == first and value.style in (">", "|"):
+        first += 1  # "summary: >-" on its own line
+        return text_blocks("\n".join(lines[first - 1:last]), "", first)
+    return [Block(str(meta[key]), "", [(0, first)])]
+
+
+def _review_problems(name: str, fields: dict, meta: dict, today: dt.date, review_months: int) -> list[GuideError]:
+    problems = []
+    if "reviewed" not in fields or meta.get("reviewed") in (None, ""):
+        problems.append(GuideError(
+            name, _line(fields["updated"][0], 2) if "updated" in fields else 2,
+            "thiếu ngày rà soát 'reviewed' (ngày cán bộ đối chiếu lại bài với thông tin mới nhất), ví dụ "
+            f"reviewed: {today.isoformat()}"))
+    else:
+        line = _line(fields["reviewed"][0], 2)
+        reviewed = _as_date(meta["reviewed"])
+        if reviewed is None:
+            problems.append(GuideError(
+                name, line, f"ngày rà soát '{meta['reviewed']}' không đúng dạng năm-tháng-ngày, ví dụ 2026-12-05"))
+        elif reviewed > today:
+            problems.append(GuideError(name, line, f"ngày rà soát {reviewed.isoformat()} ở tương lai", "warning"))
+        elif months_between(reviewed, today) >= review_months:
+            problems.append(GuideError(
+                name, line,
+                f"bài rà soát lần cuối ngày {reviewed.isoformat()}, đã {months_between(reviewed, today)} tháng "
+                f"(quá {review_months} tháng): đối chiếu lại với thông tin mới nhất (luật, cơ quan, số điện thoại, "
+                "lệ phí) rồi sửa ngày 'reviewed'", "warning"))
+    legal = meta.get("legal")
+    if "legal" not in fields:
+        problems.append(GuideError(
+            name, _line(fields["updated"][0], 2) if "updated" in fields else 2,
+            "thiếu 'legal': danh sách văn bản pháp luật bài dựa vào, ví dụ legal: [Nghị định 69/2024/NĐ-CP] "
+            "(ghi legal: [] nếu bài không dựa vào văn bản nào)"))
+    elif legal is not None and not (isinstance(legal, list) and all(isinstance(x, str) and x.strip() for x in legal)):
+        problems.append(GuideError(name, _line(fields["legal"][0], 2),
+                                   "'legal' phải là danh sách tên văn bản, ví dụ [Luật Cư trú 2020, "
+                                   "Nghị định 154/2024/NĐ-CP]"))
+    return problems
+
+
+def _exception_problems(name: str, fields: dict, meta: dict, headings: set[str]) -> list[GuideError]:
+    if "exceptions" not in fields:
+        return []
+    line = _line(fields["exceptions"][0], 2)
+    value = meta.get("exceptions")
+    if not isinstance(value, list) or not all(isinstance(i, dict) and i.get("section") for i in value):
+        return [GuideError(name, line, "'exceptions' phải là danh sách các mục '- section: <tên mục ##>' kèm "
+                                       "'reason: <vì sao>'")]
+    problems = []
+    for item in value:
+        if str(item["section"]).strip() not in headings:
+            problems.append(GuideError(name, line, f"'exceptions' nhắc mục \"{item['section']}\" nhưng bài không có "
+                                                   "mục '## ' nào tên như vậy"))
+        if not str(item.get("reason") or "").strip():
+            problems.append(GuideError(name, line, f"'exceptions': mục \"{item['section']}\" cần 'reason' (vì sao "
+                                                   "được miễn kiểm tra, ví dụ: kể lịch sử ở thì quá khứ)",
+                                       "warning"))
+    return problems
+
+
+def _hours_problems(name: str, lines: list[str]) -> list[GuideError]:
+    problems = []
+    for number, line in enumerate(lines, 1):
+        if line.count("{hotline_hours}") > len(HOURS_IN_BRACKETS.findall(line)):
+            problems.append(GuideError(
+                name, number,
+                "'{hotline_hours}' phải viết trong ngoặc ngay sau số tổng đài, ví dụ 'gọi {hotline} "
+                "({hotline_hours})': khi không cấu hình giờ tiếp nhận, chatbot bỏ cả cặp ngoặc; viết cách khác "
+                "sẽ để lại câu cụt"))
+    return problems
+
+
+def _check_guide_file(path: Path, today: dt.date, rules: Rules, review_months: int, questions: list[QuestionRef],
                       facts: dict[str, _FileFacts]) -> list[GuideError]:
     """Checks on one guide file that documents.py does not make."""
     name = str(path)
@@ -258,7 +361,7 @@ def _check_guide_file(path: Path, today: dt.date, max_age_days: int, questions: 
         (n for n, line in enumerate(raw_lines, 1) if not unicodedata.is_normalized("NFC", line)), 0)
     text = unicodedata.normalize("NFC", raw)
     lines = text.split("\n")
-    problems = _placeholder_problems(name, lines)
+    problems = _placeholder_problems(name, lines) + _hours_problems(name, lines)
     parts = _split_front_matter(text)
     if parts is None:
         return problems
@@ -276,13 +379,29 @@ def _check_guide_file(path: Path, today: dt.date, max_age_days: int, questions: 
     owner = str(meta.get("id") or path.stem)
     topic = " ".join(str(meta.get(key) or "") for key in ("title", "summary")).strip()
 
+    body = body_blocks(lines[body_line - 1:], body_line)
+    headings = {b.section for b in body if b.heading}
+    exempt = frozenset(h for h in _exception_sections(meta.get("exceptions")) if h in headings)
+    exempt_lines = frozenset(
+        number for block in body if block.section in exempt for _, number in block.starts)
+    problems += _exception_problems(name, fields, meta, headings)
+
     # The summary is shown to citizens too: check it with the body for a hard-coded hotline.
     summary_numbers = []
     if "summary" in fields:
-        value = fields["summary"][1]
-        last = value.end_mark.line - (1 if value.end_mark.column == 0 else 0)
-        summary_numbers = list(range(_line(value, 2), last + 3))
-    problems += _hotline_problems(name, lines, sorted(set(summary_numbers) | set(body_numbers)))
+        first, last = _field_lines(fields, "summary")
+        summary_numbers = list(range(first, last + 1))
+    problems += _hotline_problems(name, lines, sorted(set(summary_numbers) | set(body_numbers)), exempt_lines)
+
+    # Outdated terms and unhedged unconfirmed figures: in what citizens read, and in the legal references.
+    blocks = [b for key in ("title", "summary", "agency") for b in _field_blocks(lines, fields, key, meta)] + body
+    if isinstance(meta.get("legal"), list) and "legal" in fields:
+        legal_node = fields["legal"][1]
+        items = legal_node.value if isinstance(legal_node, yaml.SequenceNode) else []
+        blocks += [Block(str(node.value), "", [(0, _line(node, 2))]) for node in items
+                   if isinstance(node, yaml.ScalarNode)]
+    for found in scan(blocks, rules, owner, str(meta.get("title") or ""), exempt):
+        problems.append(GuideError(name, found.line, found.message))
 
     if "questions" in fields:
         key, value = fields["questions"]
@@ -314,19 +433,11 @@ def _check_guide_file(path: Path, today: dt.date, max_age_days: int, questions: 
                 f"'tags' phải là danh sách từ khóa trong ngoặc vuông, ví dụ [vneid, mật khẩu] "
                 f"(đang là {_type_name(tags)})", "warning"))
 
-    if meta.get("updated") is not None and "updated" in fields:
-        line = _line(fields["updated"][0], 2)
-        updated = _as_date(meta["updated"])
-        if updated is None:
-            problems.append(GuideError(
-                name, line, f"ngày cập nhật '{meta['updated']}' không đúng dạng năm-tháng-ngày, ví dụ 2026-11-28",
-                "warning"))
-        elif (today - updated).days > max_age_days:
-            problems.append(GuideError(
-                name, line,
-                f"bài cập nhật lần cuối ngày {updated.isoformat()}, đã {(today - updated).days} ngày "
-                f"(quá {max_age_days} ngày): kiểm tra lại thông tin còn đúng không rồi sửa ngày 'updated'",
-                "warning"))
+    if meta.get("updated") is not None and "updated" in fields and _as_date(meta["updated"]) is None:
+        problems.append(GuideError(
+            name, _line(fields["updated"][0], 2),
+            f"ngày cập nhật '{meta['updated']}' không đúng dạng năm-tháng-ngày, ví dụ 2026-11-28", "warning"))
+    problems += _review_problems(name, fields, meta, today, review_months)
     return problems
 
 
@@ -412,14 +523,17 @@ def near_duplicates(questions: list[QuestionRef], threshold: float = NEAR_DUPLIC
     return sorted(pairs, key=lambda p: (-p[2], p[0].path, p[0].line))
 
 
-def check_knowledge(folder: Path, max_age_days: int = DEFAULT_MAX_AGE_DAYS, today: dt.date | None = None
-                    ) -> Report:
+def check_knowledge(folder: Path, review_months: int | None = None, today: dt.date | None = None,
+                    placeholders: dict[str, str] | None = None) -> Report:
     """Check every guide in ``folder`` and its routing.yml.
 
     Args:
         folder: The knowledge folder.
-        max_age_days: Warn about guides whose ``updated`` date is older than this.
+        review_months: Warn about guides not reviewed for this many months (default: ``review_months``
+            of knowledge/outdated.yml).
         today: The date to measure age from (default: today).
+        placeholders: The configured ``{hotline}``-style values (``Hotline.placeholders()``), checked
+            against the outdated terms too; None skips that check.
 
     Returns:
         The report, problems sorted by file and line.
@@ -430,6 +544,10 @@ def check_knowledge(folder: Path, max_age_days: int = DEFAULT_MAX_AGE_DAYS, toda
         report.problems.append(GuideError(str(folder), 0, "không tìm thấy thư mục hướng dẫn"))
         return report
     today = today or dt.date.today()
+    rules, rule_errors = load_rules(folder)
+    months = review_months if review_months is not None else rules.review_months
+    report.problems += [GuideError(str(folder / RULES_FILE), line, message) for line, message in rule_errors]
+    report.problems += _placeholder_value_problems(placeholders or {}, rules)
     guides, problems = load_guides(folder)
     report.guides = sum(g.kind == "guide" for g in guides)
     report.routes = sum(g.kind != "guide" for g in guides)
@@ -439,7 +557,7 @@ def check_knowledge(folder: Path, max_age_days: int = DEFAULT_MAX_AGE_DAYS, toda
     report.files = len(files)
     extra: list[GuideError] = []
     for path in files:
-        extra += _check_guide_file(path, today, max_age_days, questions, facts)
+        extra += _check_guide_file(path, today, rules, months, questions, facts)
     questions += _routing_questions(folder)
 
     # Point documents.py's whole-file messages at the line concerned.
@@ -465,6 +583,22 @@ def check_knowledge(folder: Path, max_age_days: int = DEFAULT_MAX_AGE_DAYS, toda
             "warning"))
     report.problems.sort(key=lambda p: (display_path(p.path), p.line, p.severity != "error"))
     return report
+
+
+# Which environment variable sets each placeholder (bot/settings.py), for messages.
+PLACEHOLDER_VARIABLES = {"hotline": "HOTLINE_NUMBER", "hotline_name": "HOTLINE_NAME", "hotline_hours": "HOTLINE_HOURS",
+                         "province": "PROVINCE_NAME"}
+
+
+def _placeholder_value_problems(values: dict[str, str], rules: Rules) -> list[GuideError]:
+    """Configured values that would print an outdated term into every guide (PROVINCE_NAME=Bình Dương)."""
+    problems = []
+    for key, value in values.items():
+        variable = PLACEHOLDER_VARIABLES.get(key, key)
+        block = Block(unicodedata.normalize("NFC", value), "", [(0, 0)])
+        for found in scan([block], rules):
+            problems.append(GuideError(f"cấu hình {variable}={value!r}", 0, found.message))
+    return problems
 
 
 def summary(report: Report) -> str:
@@ -500,11 +634,13 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Kiểm tra các bài hướng dẫn trong thư mục knowledge/")
     parser.add_argument("--knowledge", type=Path, default=None,
                         help="thư mục hướng dẫn (mặc định: DVC_KNOWLEDGE_DIR hoặc knowledge/)")
-    parser.add_argument("--max-age-days", type=int, default=DEFAULT_MAX_AGE_DAYS,
-                        help=f"cảnh báo bài có ngày 'updated' cũ hơn số ngày này (mặc định {DEFAULT_MAX_AGE_DAYS})")
+    parser.add_argument("--review-months", type=int, default=None,
+                        help="cảnh báo bài chưa rà soát lại (trường 'reviewed') quá số tháng này "
+                             f"(mặc định: review_months trong knowledge/{RULES_FILE})")
     args = parser.parse_args(argv)
-    folder = args.knowledge or load_settings().knowledge_dir
-    report = check_knowledge(folder, max_age_days=args.max_age_days)
+    settings = load_settings()
+    folder = args.knowledge or settings.knowledge_dir
+    report = check_knowledge(folder, review_months=args.review_months, placeholders=settings.hotline.placeholders())
     for problem in report.problems:
         print(format_problem(problem))
     print(summary(report))

@@ -48,6 +48,12 @@ class Guide:
     sources: list[str]
     updated: str
     agency: str = ""
+    # When staff last checked the guide against the facts, and the legal texts it relies on
+    # (docs/guide-format.md); retrieval/check.py and `make report` use them, the search does not.
+    reviewed: str = ""
+    legal: list[str] = field(default_factory=list)
+    # Section headings exempted from the outdated-terms check (history told in the past tense).
+    exceptions: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     sections: list[Section] = field(default_factory=list)
     path: str = ""
@@ -60,13 +66,31 @@ class Guide:
         return self.sources[0] if self.sources else ""
 
 
+# "({hotline_hours})" right after the number: dropped, with the space before it, when no hours are configured.
+_EMPTY_HOURS = re.compile(r"\s*\(\{hotline_hours\}\)")
+
+
 def render(text: str, values: dict[str, str]) -> str:
     """Fill ``{hotline}``-style placeholders; unknown braces are left alone.
 
-    >>> render("Gọi {hotline} ({hotline_hours})", {"hotline": "1022", "hotline_hours": "24/7"})
-    'Gọi 1022 (24/7)'
+    Opening hours are printed only when configured: with an empty ``hotline_hours``, the
+    "({hotline_hours})" after a number disappears, so the sentence still reads naturally.
+
+    >>> render("Gọi {hotline} ({hotline_hours}).", {"hotline": "1022", "hotline_hours": "24/7"})
+    'Gọi 1022 (24/7).'
+    >>> render("Gọi {hotline} ({hotline_hours}).", {"hotline": "1022", "hotline_hours": ""})
+    'Gọi 1022.'
     """
+    if "hotline_hours" in values and not values["hotline_hours"].strip():
+        text = _EMPTY_HOURS.sub("", text)
     return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def _exception_sections(value: object) -> list[str]:
+    """Headings listed under ``exceptions:`` (items ``{section: ..., reason: ...}``); others ignored."""
+    if not isinstance(value, list):
+        return []
+    return [str(item["section"]).strip() for item in value if isinstance(item, dict) and item.get("section")]
 
 
 def _split_front_matter(text: str) -> tuple[str, str, int] | None:
@@ -173,6 +197,9 @@ def parse_guide(path: Path) -> tuple[Guide | None, list[GuideError]]:
         updated=str(meta["updated"]),
         agency=str(meta.get("agency") or "").strip(),
         tags=[str(t) for t in tags] if isinstance(tags, list) else [str(tags)],
+        reviewed=str(meta.get("reviewed") or ""),
+        legal=[str(x) for x in meta["legal"]] if isinstance(meta.get("legal"), list) else [],
+        exceptions=_exception_sections(meta.get("exceptions")),
         sections=sections,
         path=name,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import unicodedata
 from pathlib import Path
@@ -34,6 +35,8 @@ tags: {tags}
 sources:
   - https://dichvucong.gov.vn/p/home/dvc-tthc-thu-tuc-hanh-chinh.html
 updated: {updated}
+reviewed: {reviewed}
+legal: [Luật Cư trú 2020]
 ---
 
 ## Nộp hồ sơ xin giấy phép karaoke
@@ -54,9 +57,11 @@ KARAOKE_QUESTIONS = [
 
 
 def new_guide(guide_id: str = "giay_phep_karaoke", questions: list[str] | None = None, tags: str = "[karaoke]",
-              updated: str = "2026-11-28", extra: str = "") -> str:
+              updated: str = "2026-11-28", extra: str = "", reviewed: str | None = None) -> str:
     items = "\n".join(f"  - {q}" for q in (KARAOKE_QUESTIONS if questions is None else questions))
-    return NEW_GUIDE.format(id=guide_id, questions=items, tags=tags, updated=updated, extra=extra)
+    reviewed = reviewed or dt.date.today().isoformat()
+    return NEW_GUIDE.format(id=guide_id, questions=items, tags=tags, updated=updated, extra=extra,
+                            reviewed=reviewed)
 
 
 def copy_knowledge(tmp_path: Path) -> Path:
@@ -185,7 +190,8 @@ def test_warnings_only_exit_zero(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     guide = folder / "giay_phep_karaoke.md"
     guide.write_text(new_guide(questions=KARAOKE_QUESTIONS[:3], tags='[karaoke, 1022, "giấy phép"]',
-                               updated="2020-01-02", extra="Cần hỏi thêm thì gọi tổng đài 1022."),
+                               updated="2020-01-02", reviewed="2020-01-02",
+                               extra="Cần hỏi thêm thì gọi tổng đài 1022."),
                      encoding="utf-8")
     nfd_line = "## Nộp hồ sơ xin giấy phép karaoke"
     edit(guide, nfd_line, unicodedata.normalize("NFD", nfd_line))
@@ -197,7 +203,7 @@ def test_warnings_only_exit_zero(tmp_path, monkeypatch, capsys):
     expected = {
         line_of(guide, "questions:"): "chỉ có 3 câu hỏi mẫu",
         line_of(guide, "tags:"): "từ khóa (tags) 1022 không phải chữ (YAML hiểu là số)",
-        line_of(guide, "updated:"): "bài cập nhật lần cuối ngày 2020-01-02",
+        line_of(guide, "reviewed:"): "bài rà soát lần cuối ngày 2020-01-02",
         line_of(guide, "tổng đài 1022"): "ghi cứng số tổng đài của tỉnh '1022'",
         line_of(guide, unicodedata.normalize("NFD", nfd_line)): "văn bản chưa ở dạng Unicode NFC",
     }
@@ -208,20 +214,25 @@ def test_warnings_only_exit_zero(tmp_path, monkeypatch, capsys):
     assert "0 lỗi" in out[-1] and "nên xem lại các cảnh báo" in out[-1]
 
 
-def test_max_age_is_configurable(tmp_path, monkeypatch, capsys):
+def test_review_age_is_configurable(tmp_path, monkeypatch, capsys):
     folder = tmp_path / "knowledge"
     folder.mkdir()
     monkeypatch.chdir(tmp_path)
     guide = folder / "giay_phep_karaoke.md"
-    guide.write_text(new_guide(updated="2020-01-02"), encoding="utf-8")
-    code, out = run(capsys, "--knowledge", str(folder), "--max-age-days", "100000")
-    assert code == 0 and not any("cập nhật lần cuối" in o for o in out), out
-    code, out = run(capsys, "--knowledge", str(folder), "--max-age-days", "30")
-    stale = [o for o in out if "cập nhật lần cuối" in o]
+    reviewed = (dt.date.today() - dt.timedelta(days=100)).isoformat()  # 3 whole months ago at least
+    guide.write_text(new_guide(reviewed=reviewed), encoding="utf-8")
+    code, out = run(capsys, "--knowledge", str(folder), "--review-months", "12")
+    assert code == 0 and not any("rà soát lần cuối" in o for o in out), out
+    code, out = run(capsys, "--knowledge", str(folder), "--review-months", "3")
+    stale = [o for o in out if "rà soát lần cuối" in o]
     assert code == 0 and len(stale) == 1
-    assert stale[0].startswith(f"knowledge/giay_phep_karaoke.md:{line_of(guide, 'updated:')}: cảnh báo: "
-                               "bài cập nhật lần cuối ngày 2020-01-02")
-    assert "quá 30 ngày" in stale[0]
+    assert stale[0].startswith(f"knowledge/giay_phep_karaoke.md:{line_of(guide, 'reviewed:')}: cảnh báo: "
+                               f"bài rà soát lần cuối ngày {reviewed}")
+    assert "quá 3 tháng" in stale[0]
+    # Without --review-months, review_months of knowledge/outdated.yml applies.
+    (folder / "outdated.yml").write_text("review_months: 2\n", encoding="utf-8")
+    code, out = run(capsys, "--knowledge", str(folder))
+    assert code == 0 and any("quá 2 tháng" in o for o in out), out
 
 
 def test_a_valid_new_guide_adds_no_problem(tmp_path, real_report):

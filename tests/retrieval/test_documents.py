@@ -368,3 +368,14 @@ def test_real_guides_never_hard_code_the_province_hotline():
         texts = [guide.summary] + [s.text for s in guide.sections]
         offenders = [t for t in texts if "1022" in t]
         assert not offenders, f"{guide.id} writes 1022 instead of {{hotline}}"
+
+
+def test_render_prints_hours_only_when_configured():
+    values = {"hotline": "1022", "hotline_name": "Tổng đài 1022", "hotline_hours": "",
+              "province": "Thành phố Hồ Chí Minh"}
+    assert render("Gọi {hotline} ({hotline_hours}) tại {province}.", values) == "Gọi 1022 tại Thành phố Hồ Chí Minh."
+    assert render("gọi {hotline} ({hotline_hours})\nhoặc đến công an", values) == "gọi 1022\nhoặc đến công an"
+    values["hotline_hours"] = "7h30-17h"
+    assert render("Gọi {hotline} ({hotline_hours}).", values) == "Gọi 1022 (7h30-17h)."
+    # Without a value for hotline_hours at all the placeholder stays, as for any unknown value.
+    assert render("Gọi {hotline} ({hotline_hours}).", {"hotline": "1022"}) == "Gọi 1022 ({hotline_hours})."
