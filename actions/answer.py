@@ -267,6 +267,42 @@ class ActionAnswerQuestion(Action):
         return [*state_events(pending="offer_human", choices=None), *_abstained(tracker, decision)]
 
 
+def _guide_words(guide) -> set[str]:
+    """Folded words of a guide's title, summary, questions and sections."""
+    parts = [guide.title, guide.summary, " ".join(guide.questions), " ".join(guide.tags)]
+    parts += [f"{s.heading} {s.text}" for s in guide.sections]
+    return set(_plain(" ".join(parts)).split())
+
+
+def _mostly_in(words: list[str], guide, share: float = 0.6) -> bool:
+    """True when most of ``words`` occur in the guide: the message adds a condition to its topic."""
+    if not words:
+        return True
+    known = _guide_words(guide)
+    return sum(w in known for w in words) / len(words) >= share
+
+
+# A question about who may ask for the OTP / password ("nhân viên tổng đài có hỏi mã OTP không").
+SECRET_QUESTION = re.compile(
+    r"(?<![\w])(otp|mat khau|passcode|ma bao ve|ma xac thuc)(?![\w]).*(?<![\w])(hoi|doi|xin|can|yeu cau|bat|lay)(?![\w])|"  # noqa: E501
+    r"(?<![\w])(hoi|doi|xin|can|yeu cau|bat|lay)(?![\w]).*(?<![\w])(otp|mat khau|passcode|ma bao ve)(?![\w])")
+SECRET_ASKER = re.compile(r"(?<![\w])(nhan vien|tong dai|chatbot|bot|tro ly|ban|cong an|ngan hang|can bo|ai)(?![\w])")
+SECRET_SHARED = re.compile(r"(?<![\w])(cho (ban|nguoi khac|nguoi ta|no|ho|ai) (muon|biet|dung)|lo (dua|cho|gui|noi)|"
+                           r"dua (mat khau|tai khoan|otp)|biet mat khau|muon (mat khau|tai khoan))(?![\w])")
+SECRET_ADVICE = ("Trợ lý ảo, tổng đài viên, công an và ngân hàng không bao giờ hỏi mã OTP, mật khẩu hay mã bảo vệ "
+                 "(passcode) của bạn. Không đọc, không đưa các mã này cho bất kỳ ai, kể cả người xưng là cán bộ.")
+SHARED_ADVICE = ("Đã đưa mật khẩu cho người khác thì nên đổi mật khẩu VNeID ngay (dùng «Quên mật khẩu» nếu cần) và "
+                 "không đưa mật khẩu, mã OTP, mã bảo vệ cho ai nữa. Nếu thấy tài khoản bị dùng lạ, khóa tạm tài khoản "
+                 "qua tổng đài 1900 0368 hoặc công an xã, phường.")
+PRIVACY_GUIDES = ("support_privacy", "support_scam_warning")
+FACET_NOTE = {
+    "fee": "Về lệ phí: hướng dẫn này chưa có mức phí được xác nhận; bạn nên hỏi lại cơ quan tiếp nhận hoặc gọi tổng đài.",  # noqa: E501
+    "time": "Về thời gian: hướng dẫn này chưa có thời hạn được xác nhận; bạn nên hỏi lại cơ quan tiếp nhận.",
+}
+FACET_WORDS = {"fee": re.compile(r"(?<![\w])(phi|le phi|mien phi|tien)(?![\w])"),
+               "time": re.compile(r"(?<![\w])(ngay|thoi gian|thoi han|bao lau|gio)(?![\w])")}
+
+
 def _is_dossier_problem(text: str) -> bool:
     plain = _plain(text)
     return bool(DOSSIER_PROBLEM.search(plain) and DOSSIER_CONTEXT.search(plain))
@@ -417,7 +453,9 @@ class _Turn:
                 return None
             scores = _scores(decision)
             top = decision.top
-            if top is None or scores.get(topic, 0.0) < top.score - FOLLOW_KEEP:
+            residual = fu.residual_words(self.question)
+            conditional = bool(FOLLOW_SHAPED.search(plain)) and len(residual) <= 3 and _mostly_in(residual, guide, 1.0)
+            if not conditional and (top is None or scores.get(topic, 0.0) < top.score - FOLLOW_KEEP):
                 return None  # another guide fits clearly better: a topic switch
         section = -1
         if facets and bare:
@@ -426,14 +464,46 @@ class _Turn:
             focused = self.searcher.decide(f"{guide.title} {self.question}", context_topic=topic)
             section = self.searcher.best_section(focused, topic)
             decision = focused
-        return _answer(self.dispatcher, self.tracker, guide, section, decision, self.question, self.state,
-                       "follow_up", facets=facets or None)
+        return self._from_topic(guide, section, decision, facets)
+
+    def _from_topic(self, guide, section: int, decision: Decision, facets: list[str]) -> list[EventType]:
+        """Answer from the current topic's guide; say so when it has nothing on the fee / time asked."""
+        notes = []
+        shown = _plain(" ".join([guide.summary] + ([guide.sections[section].text] if 0 <= section < len(guide.sections)
+                                                   else [])))
+        for facet in facets[:1]:
+            if facet in FACET_NOTE and not FACET_WORDS[facet].search(shown):
+                notes.append({"text": FACET_NOTE[facet]})
+        events = _answer(self.dispatcher, self.tracker, guide, section, decision, self.question, self.state,
+                         "follow_up", facets=facets or None)
+        _send(self.dispatcher, notes)
+        return events
 
     # ---- 6. fresh search, asking when really ambiguous
     def fresh(self, decision: Decision) -> list[EventType]:
         top = decision.top
+        floor = self.searcher.thresholds.clarify_floor
+        plain = _plain(self.question)
+        if SECRET_QUESTION.search(plain) and (SECRET_ASKER.search(plain) or SECRET_SHARED.search(plain)):
+            return self._secret_question(decision, shared=bool(SECRET_SHARED.search(plain)))
+        if decision.action == "abstain" and top is not None and top.kind == "guide" and top.score >= floor - 0.05:
+            found = ch.ambiguous_pair(self.question, _guide_ranking(decision))
+            if isinstance(found, str) and found in self.guides:
+                section = self.searcher.best_section(decision, found)
+                return _answer(self.dispatcher, self.tracker, self.guides[found], section, decision, self.question,
+                               self.state, "cue")
+            leaned = self._lean_on_topic(decision)
+            if leaned is not None:
+                return leaned
         if decision.action in ("answer", "clarify") and top is not None and top.kind == "guide":
             found = ch.ambiguous_pair(self.question, _guide_ranking(decision))
+            if isinstance(found, tuple) and self.state.topic:
+                # the conversation so far says which: the topic itself, or the same channel (app / portal)
+                topic = self.state.topic
+                same = [g for g in found[1] if g == topic] or [
+                    g for g in found[1] if g.split("_")[0] == topic.split("_")[0]]
+                if len(same) == 1:
+                    found = same[0]
             if isinstance(found, str) and found in self.guides:
                 section = self.searcher.best_section(decision, found)
                 return _answer(self.dispatcher, self.tracker, self.guides[found], section, decision, self.question,
@@ -450,8 +520,43 @@ class _Turn:
                         dvc.update({"decision": "clarify", "guide_ids": offered})
                 _send_recorded(self.dispatcher, self.tracker, messages, self.question)
                 return [SlotSet("last_question", self.question), *state_events(choices=offered, pending="choices")]
+        if decision.action == "abstain" and decision.route is None:
+            leaned = self._lean_on_topic(decision)
+            if leaned is not None:
+                return leaned
         return self.action._respond(self.dispatcher, self.tracker, self.searcher, decision, self.question,
                                     self.state)
+
+    def _lean_on_topic(self, decision: Decision) -> list[EventType] | None:
+        """Nothing fits on its own, but the words add to the current topic ("bé 8 tuổi thì dẫn đi đâu"):
+        answer from the topic, when it ranks among the first three and holds most of the words."""
+        topic = self.state.topic
+        guide = self.guides.get(topic or "")
+        if guide is None or guide.kind != "guide" or decision.route is not None:
+            return None
+        if topic not in [r.guide_id for r in decision.ranked[:3]]:
+            return None
+        if not _mostly_in(fu.residual_words(self.question), guide):
+            return None
+        facets = fu.facets_of(self.question)
+        focused = self.searcher.decide(f"{guide.title} {self.question}", context_topic=topic)
+        section = fu.facet_section([(s.heading, s.text) for s in guide.sections], facets) if facets else -1
+        if section < 0:
+            section = self.searcher.best_section(focused, topic)
+        return self._from_topic(guide, section, focused, facets)
+
+    def _secret_question(self, decision: Decision, shared: bool) -> list[EventType]:
+        """Who may ask for the OTP / password, or a password already shared: the rule first, then the guide."""
+        ranked = [r.guide_id for r in decision.ranked if r.guide_id in PRIVACY_GUIDES and r.guide_id in self.guides]
+        lead = [{"text": SHARED_ADVICE if shared else SECRET_ADVICE}]
+        if not ranked:
+            _send(self.dispatcher, lead)
+            return self.action._respond(self.dispatcher, self.tracker, self.searcher, decision, self.question,
+                                        self.state)
+        guide = self.guides[ranked[0]]
+        section = self.searcher.best_section(decision, guide.id)
+        return _answer(self.dispatcher, self.tracker, guide, section, decision, self.question, self.state,
+                       "situation:secret_question", lead=lead)
 
 
 class ActionAnswerChosenTopic(Action):

@@ -35,8 +35,10 @@ EMERGENCY_NUMBERS = re.compile(r"(?<!\d)(113|114|115)(?!\d)")
 # The bot asking the citizen to hand over a secret: "gửi / cung cấp / đọc / nhắn (cho tôi) mật khẩu / OTP /
 # passcode". A warning ("đừng gửi mã OTP cho ai") has a negation shortly before it. Matched on folded text.
 SECRET_REQUEST = re.compile(
-    r"(gui|cung cap|nhan|doc|cho (toi|minh|em|chung toi) biet)\s+(lai\s+)?(cho\s+(toi|minh|chung toi|em)\s+)?"
-    r"(mat khau|ma otp|otp|ma bao ve|passcode)")
+    r"((gui|cung cap|doc|nhan|cho biet|noi)\s+(lai\s+)?(cho|qua)\s+(toi|minh|chung toi|em|tro ly|bot|ad|tong dai vien)"
+    r"\s+(\w+\s+){0,3}(mat khau|ma otp|otp|ma bao ve|passcode))|"
+    r"((vui long|hay|ban|anh|chi)\s+(gui|cung cap|doc|go|nhap)\s+(\w+\s+){0,2}(mat khau|ma otp|otp|ma bao ve|passcode)"
+    r"\s+(\w+\s+){0,2}(cho (toi|minh|em|tro ly)|vao day|tai day|o day|qua tin nhan|trong chat))")
 NEGATION = re.compile(r"\b(dung|khong|never|chang)\b")
 OFFER_PAYLOADS = ("/request_human",)
 OFFER_TEXT = re.compile(r"(chuyen|ket noi)\s+(ban\s+)?(den|toi|sang|qua|gap)\s+(tong dai vien|can bo|nhan vien)")

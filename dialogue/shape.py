@@ -25,6 +25,10 @@ PERSON_REQUEST = re.compile(
 SHORT_INTENTS = {"goodbye", "thank", "greet", "affirm", "deny", "feedback_helpful", "feedback_not_helpful"}
 TALK_INTENTS = {"chitchat", "bot_challenge"}
 STRONG_FACETS = {"fee", "time", "documents", "where", "penalty"}
+# Words of the domain: small talk does not name them ("có phải dẫn bé lên công an không" is a question).
+DOMAIN = re.compile(r"(?<![\w])(cong an|vneid|dinh danh|can cuoc|cccd|ho so|ho chieu|tam tru|thuong tru|khai sinh|"
+                    r"giay to|le phi|dich vu cong|otp|mat khau|passcode|ma bao ve|bang lai|gplx|bhyt|ly lich|"
+                    r"luu tru|ho khau|nop phat|muc 1|muc 2)(?![\w])")
 
 
 def reroute(text: str, intent: str | None) -> str | None:
@@ -48,6 +52,6 @@ def reroute(text: str, intent: str | None) -> str | None:
     facets = set(facets_of(text))
     if intent in SHORT_INTENTS | {"nlu_fallback", "out_of_scope"} and (facets or FOLLOW_OPENING.match(plain)):
         return "ask_procedure"
-    if intent in TALK_INTENTS and facets & STRONG_FACETS:
+    if intent in TALK_INTENTS and (facets & STRONG_FACETS or DOMAIN.search(plain)):
         return "ask_procedure"
     return None

@@ -106,14 +106,17 @@ THREAT = _rx(r"de doa|doa (giet|chem|danh|dot|tat|dam)|doi (giet|chem|danh|dot)|
              r"cuop (nha|tiem|cua hang)")
 HARMLESS_WEAPON = _rx(r"ma so|sung tuc")  # rare false friends of "súng"/"mã tấu" after folding
 
-WRONG = r"sai|bi sai|ghi sai|nhap sai|khong dung|nham|ghi nham|bi nham|lech|khong khop|khac voi|khac nhau|sai lech"
+WRONG = (r"sai|bi sai|ghi sai|nhap sai|khong dung|nham|ghi nham|bi nham|lech|khong khop|khac voi|khac nhau|sai lech|"
+         r"van (ghi|hien|thay|la|de|con)|chua (duoc )?cap nhat|chua doi|con ghi|nha cu|dia chi cu|cho cu|"
+         r"sua o dau|sua the nao|sua sao|phai sua|muon sua|dieu chinh")
 PERSONAL = (r"thong tin|ho ten|ho va ten|ten|ngay sinh|nam sinh|thang sinh|que quan|dia chi|noi thuong tru|"
             r"thuong tru|noi o|gioi tinh|dan toc|ton giao|so cccd|so can cuoc|so dinh danh|du lieu|ten dem|chu lot")
 WRONG_DATA = [
     _rx(rf"(?:{PERSONAL})\s+(?:\w+\s+){{0,6}}(?:{WRONG})"),
     _rx(rf"(?:{WRONG})\s+(?:\w+\s+){{0,2}}(?:{PERSONAL})"),
 ]
-NOT_PERSONAL = _rx(r"mat khau|otp|passcode|ma bao ve|nhap sai|go sai|sai mat khau|sai ma|dang nhap|chinh ta cau hoi")
+NOT_PERSONAL = _rx(r"mat khau|otp|passcode|ma bao ve|nhap sai|go sai|sai mat khau|sai ma|dang nhap|chinh ta cau hoi|"
+                   r"doi the|the moi|cap doi|cap lai the|lam lai the|doi sang the")
 ACCOUNT = _rx(r"vneid|dinh danh|tai khoan|app|ung dung|can cuoc|cccd|du lieu dan cu|tren may|tren he thong|co so du lieu")  # noqa: E501
 
 COMPLAINT = _rx(r"khieu nai|to cao (can bo|cong an|nhan vien|cong chuc)|phan anh (can bo|thai do|nhan vien|cong an)|"
@@ -214,7 +217,7 @@ PROTOTYPES: dict[str, list[str]] = {
 NEGATIVES = [
     "cách khóa tài khoản VNeID khi cần", "đổi điện thoại mới thì đăng nhập VNeID thế nào",
     "cảnh báo các thủ đoạn lừa đảo giả danh công an", "không nhận được mã OTP khi đăng nhập",
-    "cách thanh toán lệ phí trực tuyến bằng chuyển khoản", "sửa thông tin cư trú trên VNeID",
+    "cách thanh toán lệ phí trực tuyến bằng chuyển khoản", "xem thông tin cư trú trên VNeID",
     "quên mật khẩu VNeID", "tố giác tội phạm trên ứng dụng VNeID", "đăng ký tài khoản định danh mức 2",
     "mã bảo vệ passcode dùng để làm gì", "tra cứu tình trạng hồ sơ đã nộp", "nộp phạt giao thông trực tuyến",
 ]

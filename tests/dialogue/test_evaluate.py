@@ -45,7 +45,7 @@ def test_choices_abstain_offer_handoff_emergency():
 def test_a_reply_asking_for_a_secret_always_fails():
     assert asks_for_secret("Bạn gửi cho tôi mã OTP để kiểm tra nhé")
     assert not asks_for_secret("Xin đừng gửi mã OTP cho bất kỳ ai")
-    assert check_turn({}, reply({"text": "Bạn vui lòng cung cấp mật khẩu"}))
+    assert check_turn({}, reply({"text": "Bạn vui lòng cung cấp mật khẩu cho tôi"}))
 
 
 def test_the_file_format_is_checked(tmp_path: Path):
