@@ -299,8 +299,10 @@ FACET_NOTE = {
     "fee": "Về lệ phí: hướng dẫn này chưa có mức phí được xác nhận; bạn nên hỏi lại cơ quan tiếp nhận hoặc gọi tổng đài.",  # noqa: E501
     "time": "Về thời gian: hướng dẫn này chưa có thời hạn được xác nhận; bạn nên hỏi lại cơ quan tiếp nhận.",
 }
-FACET_WORDS = {"fee": re.compile(r"(?<![\w])(phi|le phi|mien phi|tien)(?![\w])"),
-               "time": re.compile(r"(?<![\w])(ngay|thoi gian|thoi han|bao lau|gio)(?![\w])")}
+FACET_WORDS = {"fee": re.compile(r"(?<![\w])(phi|le phi|mien phi)(?![\w])"),
+               "time": re.compile(r"(?<![\w])(\d+ ngay|ngay lam viec|thoi gian|thoi han|bao lau|trong ngay)(?![\w])")}
+# "X thì sao" at the end: a condition added to the current topic ("tài khoản mức 1 thì sao")
+ENDS_WHAT_ABOUT = re.compile(r"thi (sao|the nao|lam sao|sao a|sao ha)\s*$")
 
 
 def _is_dossier_problem(text: str) -> bool:
@@ -454,7 +456,7 @@ class _Turn:
             scores = _scores(decision)
             top = decision.top
             residual = fu.residual_words(self.question)
-            conditional = bool(FOLLOW_SHAPED.search(plain)) and len(residual) <= 3 and _mostly_in(residual, guide, 1.0)
+            conditional = bool(ENDS_WHAT_ABOUT.search(plain)) and len(residual) <= 3 and _mostly_in(residual, guide, 1.0)  # noqa: E501
             if not conditional and (top is None or scores.get(topic, 0.0) < top.score - FOLLOW_KEEP):
                 return None  # another guide fits clearly better: a topic switch
         section = -1
