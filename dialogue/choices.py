@@ -38,6 +38,7 @@ class Group:
     question: str
     labels: dict[str, str]
     cues: dict[str, list[re.Pattern[str]]]
+    margin: float = AMBIG_MARGIN
 
     @property
     def guides(self) -> list[str]:
@@ -54,7 +55,8 @@ def load_groups(path: Path = CONFUSABLES) -> tuple[Group, ...]:
         if len(labels) < 2 or set(cues) - set(labels):
             raise ValueError(f"{path}: group {number} needs labels for 2+ guides and cues only for those")
         groups.append(Group(str(item.get("question") or ""), {str(k): str(v) for k, v in labels.items()},
-                            {g: [re.compile(r"(?<![\w])(?:" + c + r")(?![\w])") for c in cs] for g, cs in cues.items()}))  # noqa: E501
+                            {g: [re.compile(r"(?<![\w])(?:" + c + r")(?![\w])") for c in cs] for g, cs in cues.items()},
+                            float(item.get("margin", AMBIG_MARGIN))))  # noqa: E501
     return tuple(groups)
 
 
@@ -114,7 +116,7 @@ def ambiguous_pair(text: str, ranking: list[tuple[str, float]], margin: float = 
     for group in load_groups():
         if top not in group.labels:
             continue
-        close = [g for g in group.labels if g in scores and scores[g] >= top_score - margin]
+        close = [g for g in group.labels if g in scores and scores[g] >= top_score - min(margin, group.margin)]
         if len(close) < 2:
             continue
         cues = cue_scores(text, group)

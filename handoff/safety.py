@@ -32,19 +32,30 @@ _WORDS: list[tuple[str, str]] = [
      r"co\s*giật|co\s*giat|hôn\s*mê|hon\s*me|sùi\s*bọt|sui\s*bot|nôn\s*ra\s*máu|non\s*ra\s*mau|điện\s*giật|"
      r"dien\s*giat|chết\s*đuối|chet\s*duoi|dọa\s*nhảy|doạ\s*nhảy|doa\s*nhay|nhảy\s*lầu|nhay\s*lau|nhảy\s*cầu|"
      r"nhay\s*cau|treo\s*cổ|treo\s*co|thắt\s*cổ|uống\s*thuốc\s*sâu|uong\s*thuoc\s*sau|tông\s*nhau|tong\s*nhau|"
-     r"đâm\s*nhau|bị\s*xe\s*tông|bi\s*xe\s*tong|bỏng\s*nặng|gãy\s*xương", MEDICAL),
+     r"đâm\s*nhau|bị\s*xe\s*tông|bi\s*xe\s*tong|bỏng\s*nặng|gãy\s*xương|ngạt\s*(?:khói|thở|khí)|ngat\s*(?:khoi|tho|khi)|"
+     r"hóc\s*(?:xương|dị\s*vật|kẹo)|hoc\s*(?:xuong|di\s*vat)|sặc|uống\s*nhầm|uong\s*nham|nuốt\s*phải|nuot\s*phai|"
+     r"rắn\s*cắn|ran\s*can|chó\s*cắn|cho\s*can|sốc\s*phản\s*vệ|soc\s*phan\s*ve|đau\s*ngực|dau\s*nguc|"
+     r"méo\s*miệng|meo\s*mieng|liệt\s*nửa|liet\s*nua|vỡ\s*ối|vo\s*oi|chuyển\s*dạ|chuyen\s*da|"
+     r"máu\s*(?:chảy|ra)\s*(?:nhiều|không\s*cầm)|mau\s*(?:chay|ra)\s*(?:nhieu|khong\s*cam)|lật\s*xe|lat\s*xe|"
+     r"rơi\s*xuống\s*(?:giếng|hố|sông|ao)|roi\s*xuong\s*(?:gieng|ho|song|ao)|nhảy\s*sông|nhay\s*song|"
+     r"rạch\s*tay|rach\s*tay|uống\s*thuốc\s*ngủ|uong\s*thuoc\s*ngu", MEDICAL),
     (r"rò\s*(?:rỉ\s*)?(?:khí\s*)?gas|ro\s*(?:ri\s*)?(?:khi\s*)?gas|mùi\s*gas|mui\s*gas|mùi\s*ga|xì\s*gas|xi\s*gas|"
      r"bình\s*(?:gas|ga)\s*(?:bị\s*)?(?:rò|xì)|khói\s*(?:mù|bốc|đen|đầy)|khoi\s*(?:mu|boc|den|day)|bốc\s*cháy|"
      r"boc\s*chay|ngập\s*(?:tới|đến|qua)\s*(?:ngực|cổ|mái|nóc|đầu)|ngap\s*(?:toi|den|qua)\s*(?:nguc|co|mai|noc|dau)|"
      r"nước\s*lên\s*nhanh|nuoc\s*len\s*nhanh|nước\s*dâng|nuoc\s*dang|(?:đang|đứng|ngồi|leo)\s*(?:lên\s*)?trên\s*mái|"
      r"(?:dang|dung|ngoi|leo)\s*(?:len\s*)?tren\s*mai|sạt\s*lở|sat\s*lo|"
-     r"cuốn\s*trôi|cuon\s*troi|nhà\s*sập|nha\s*sap", FIRE),
+     r"cuốn\s*trôi|cuon\s*troi|nhà\s*sập|nha\s*sap|kẹt\s*(?:trong\s*)?thang\s*máy|ket\s*(?:trong\s*)?thang\s*may|"
+     r"dây\s*điện\s*(?:đứt|rơi|chập)|day\s*dien\s*(?:dut|roi|chap)|chập\s*điện|chap\s*dien|cây\s*đổ\s*đè|"
+     r"cay\s*do\s*de|sét\s*đánh|set\s*danh|nước\s*cuốn|nuoc\s*cuon|khói\s*bốc|cháy\s*lớn", FIRE),
     (r"cạy\s*cửa|cay\s*cua|phá\s*khóa|pha\s*khoa|người\s*lạ\s*(?:vào|vô|đột)|nguoi\s*la\s*(?:vao|vo|dot)|"
      r"trốn\s*trong|tron\s*trong|mất\s*tích|mat\s*tich|đi\s*lạc|di\s*lac|bị\s*lạc|bi\s*lac|"
      r"(?:tìm|kiếm)\s*khắp\s*\w+\s*không\s*thấy|(?:tim|kiem)\s*khap\s*\w+\s*khong\s*thay|"
      r"chưa\s*thấy\s*về|chua\s*thay\s*ve|say\s*rượu\s*(?:cầm|vác|đập|đánh)|say\s*ruou\s*(?:cam|vac|dap|danh)|"
-     r"mã\s*tấu|ma\s*tau|hung\s*khí|hung\s*khi|cầm\s*dao|cam\s*dao|đòi\s*chém|doi\s*chem|dọa\s*giết|doa\s*giet",
-     POLICE),
+     r"mã\s*tấu|ma\s*tau|hung\s*khí|hung\s*khi|cầm\s*dao|cam\s*dao|đòi\s*chém|doi\s*chem|dọa\s*giết|doa\s*giet|"
+     r"kề\s*dao|ke\s*dao|dí\s*dao|di\s*dao|đuổi\s*chém|duoi\s*chem|tạt\s*(?:xăng|axit)|tat\s*(?:xang|axit)|"
+     r"đốt\s*nhà|dot\s*nha|bạo\s*hành|bao\s*hanh|đánh\s*đập|danh\s*dap|quấy\s*rối|quay\s*roi|sàm\s*sỡ|"
+     r"bị\s*(?:nhốt|giam|bám\s*theo)|bi\s*(?:nhot|giam|bam\s*theo)|mất\s*liên\s*lạc|mat\s*lien\s*lac|"
+     r"lừa\s*bán|lua\s*ban|đánh\s*bom|danh\s*bom|ôm\s*bom|om\s*bom", POLICE),
 ]
 _PATTERNS = [(re.compile(r"(?<![\w])(?:" + p + r")(?![\w])", re.IGNORECASE), s) for p, s in _WORDS]
 
