@@ -50,7 +50,9 @@ def reroute(text: str, intent: str | None) -> str | None:
     if match_patterns(text):
         return "ask_procedure"
     facets = set(facets_of(text))
-    if intent in SHORT_INTENTS | {"nlu_fallback", "out_of_scope"} and (facets or FOLLOW_OPENING.match(plain)):
+    # nlu_fallback and out_of_scope already reach the answer action (which answers an out_of_scope
+    # message only on a clearly strong match): left as they are.
+    if intent in SHORT_INTENTS and (facets or FOLLOW_OPENING.match(plain)):
         return "ask_procedure"
     if intent in TALK_INTENTS and (facets & STRONG_FACETS or DOMAIN.search(plain)):
         return "ask_procedure"
