@@ -54,6 +54,10 @@ CHOICE_ESCAPE = 0.08
 CHOICE_LEAD = 0.02
 # Where the advice of a policy situation is followed by an answer from a guide.
 POLICY_GUIDE = {"stolen_phone": "vneid_lock_unlock"}
+# The routing entries (knowledge/routing.yml) the policy situations correspond to: the handoff reason
+# names them, as when the search itself stops on the entry.
+POLICY_ROUTE = {"complaint": "handoff_complaint", "wrong_data": "handoff_wrong_personal_data",
+                "dossier": "handoff_specific_dossier"}
 SCAM_GUIDE = "support_scam_warning"
 FOLLOW_SHAPED = re.compile(r"(^(con|the con|vay con|vay|the|nhung|neu|the neu|truong hop|lo|ma|a con|a ma)\b)|"
                            r"(thi (sao|the nao|lam sao|sao a|sao ha|co sao|co duoc khong|duoc khong)\s*$)")
@@ -226,6 +230,11 @@ class ActionAnswerQuestion(Action):
             if chosen is not None:
                 return chosen
         decision = searcher.decide(question, context_topic=state.topic)
+        if after_unhelpful(tracker.get_slot("unhelpful_topic"),
+                           {"decision": decision.action, "guide_ids": decision.guide_ids}):
+            # asked again after "not helpful", and nothing better than before: offer a person
+            return [SlotSet("last_question", question), *state_events(offer_reason="not_helpful"),
+                    FollowupAction(OFFER_ACTION)]
         if state.topic:
             follow = turn.follow_up(decision)
             if follow is not None:
@@ -380,7 +389,7 @@ class _Turn:
     def policy(self, name: str, via: str) -> list[EventType]:
         lead = [{"text": POLICY_ADVICE[name]}]
         guide_id = POLICY_GUIDE.get(name)
-        reason = f"policy:{name}"
+        reason = f"policy:{POLICY_ROUTE.get(name, name)}"
         if guide_id in self.guides:
             decision = self.searcher.decide(self.question)
             section = self.searcher.best_section(decision, guide_id)

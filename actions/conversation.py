@@ -166,7 +166,7 @@ class ActionOfferHandoff(Action):
         decision = latest_decision(tracker.events) or {}
         situation = decision.get("situation") if decision.get("decision") == "advice" else None
         if situation:  # advice for a policy situation was just given (actions/answer.py): now the offer
-            reason = f"policy:{situation}"
+            reason = tracker.get_slot("offer_reason") or f"policy:{situation}"
             _send_recorded(dispatcher, tracker, hm.situation_offer_messages(situation, reason),
                            tracker.get_slot("last_question"))
             return [SlotSet("abstain_count", 0), SlotSet("unhelpful_topic", None),

@@ -137,7 +137,7 @@ def test_a_complaint_gets_the_advice_then_the_offer_of_a_person(index_dir):
     meta = dvc(messages)
     assert (meta["decision"], meta["situation"], meta["resolved_from"]) == ("advice", "complaint", "situation:complaint")  # noqa: E501
     assert [e["name"] for e in events if e["event"] == "followup"] == ["action_offer_handoff"]
-    assert state(events)["offer_reason"] == "policy:complaint"
+    assert state(events)["offer_reason"] == "policy:handoff_complaint"
     assert "last_topic" not in slots(events)
 
 
