@@ -14,7 +14,8 @@ DEV_FILE ?= ../shared/eval/dev.jsonl
 RASA_PORT ?= 5005
 ACTIONS_PORT ?= 5055
 
-.PHONY: help setup train index run shell test lint unit validate rasa-test e2e eval eval-e2e calibrate benchmark benchmark-faiss \
+.PHONY: help setup train index run shell test lint unit validate rasa-test e2e eval eval-e2e eval-dialogue calibrate \
+        benchmark benchmark-faiss \
         check-knowledge preview report console clean
 
 help: ## List the targets
@@ -39,11 +40,11 @@ test: setup lint unit validate train index rasa-test e2e ## Everything CI runs: 
 	@echo "all checks passed"
 
 lint: setup ## ruff on all Python
-	@$(ACT_PY) -m ruff check bot actions retrieval scripts tests handoff insights
+	@$(ACT_PY) -m ruff check bot actions retrieval scripts tests handoff insights dialogue
 
 unit: setup ## Fast offline pytest in both venvs
 	@bash scripts/pytest.sh $(RASA_PY) tests/bot
-	@bash scripts/pytest.sh $(ACT_PY) tests/retrieval tests/actions tests/handoff tests/insights tests/test_nfc.py
+	@bash scripts/pytest.sh $(ACT_PY) tests/retrieval tests/actions tests/handoff tests/insights tests/dialogue tests/test_nfc.py
 
 validate: setup ## rasa data validate
 	@$(RASA) data validate --quiet
@@ -59,6 +60,9 @@ eval: index ## Evaluate the search decision on DEV_FILE (local, no Rasa)
 
 eval-e2e: train index ## Evaluate through a freshly started bot's REST webhook (what the README reports)
 	@bash scripts/eval_e2e.sh $(DEV_FILE)
+
+eval-dialogue: train index ## Multi-turn conversations through a fresh bot (DIALOGUES=file; default: tuning set + holdout, reported apart)
+	@bash scripts/eval_dialogue.sh $(DIALOGUES)
 
 calibrate: index ## Fit fusion weight and thresholds on DEV_FILE and write retrieval/thresholds.json
 	@$(ACT_PY) -m retrieval.calibrate --file $(DEV_FILE) --write

@@ -1,8 +1,23 @@
-"""Answer a citizen's question from the guides, ask which guide they mean, or abstain."""
+"""Answer a citizen's message from the guides, reading it against the conversation so far.
+
+The order matters (each step only runs when the previous ones did not settle the message):
+
+1. danger (dialogue/situations.py + handoff/safety.py): the emergency numbers first, what to do now;
+2. after a danger message, "help is on the way" / "I won't transfer" is acknowledged, not searched;
+3. policy situations (stolen phone, money lost, wrong personal data, complaint, a dossier
+   problem): the advice first, then the offer of a person;
+4. choices on offer ("which one?"): the reply is matched against the offered guides first;
+5. a follow-up with no topic of its own ("hết bao nhiêu tiền") is answered from the current
+   topic's guide, from the section that fits the facet;
+6. a fresh search; when the question fits two guides that lead to different actions
+   (dialogue/confusables.yml) and names neither, ask.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
+import threading
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -10,9 +25,13 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import replies
+from actions.context import DialogueState, annotate, state_events
 from bot.settings import load_settings
-from handoff.safety import urgent_messages
+from dialogue import choices as ch
+from dialogue import followup as fu
+from dialogue.situations import SituationModel, safety_settled
 from handoff.privacy import REDACTED
+from handoff.safety import POLICE, danger_text, urgent_services
 from handoff.triggers import OFFER_ACTION, after_unhelpful, should_offer_handoff
 from insights import recording
 from retrieval.search import Decision
@@ -25,6 +44,78 @@ log = logging.getLogger(__name__)
 DOUBTFUL_INTENTS = {"out_of_scope"}
 # How much stronger than the normal answer threshold a doubtful-intent match must be.
 DOUBTFUL_EXTRA = 0.08
+# A follow-up-shaped message ("còn … thì sao", a facet and a few words) stays on the current topic
+# when the current guide scores within this of the best guide (fused-score units).
+FOLLOW_KEEP = 0.06
+# A reply to "which one?" is a fresh question when a guide that was not offered beats the offered
+# ones by this much and is answerable on its own.
+CHOICE_ESCAPE = 0.08
+# An offered guide wins a typed reply on search scores alone when it leads the other offered ones by this.
+CHOICE_LEAD = 0.02
+# Where the advice of a policy situation is followed by an answer from a guide.
+POLICY_GUIDE = {"stolen_phone": "vneid_lock_unlock"}
+# The routing entries (knowledge/routing.yml) the policy situations correspond to: the handoff reason
+# names them, as when the search itself stops on the entry.
+POLICY_ROUTE = {"complaint": "handoff_complaint", "wrong_data": "handoff_wrong_personal_data",
+                "dossier": "handoff_specific_dossier"}
+SCAM_GUIDE = "support_scam_warning"
+FOLLOW_SHAPED = re.compile(r"(^(con|the con|vay con|vay|the|nhung|neu|the neu|truong hop|lo|ma|a con|a ma)\b)|"
+                           r"(thi (sao|the nao|lam sao|sao a|sao ha|co sao|co duoc khong|duoc khong)\s*$)")
+
+POLICY_ADVICE = {
+    "stolen_phone": ("Việc cần làm trước: khóa tạm tài khoản VNeID ngay, bằng cách gọi tổng đài 1900 0368, đến công an "
+                     "xã, phường, hoặc đăng nhập VNeID trên một máy khác để yêu cầu khóa. Nếu trong máy có ứng dụng "
+                     "ngân hàng, hãy gọi ngay ngân hàng để khóa tài khoản, và trình báo công an."),
+    "money_lost": ("Việc cần làm ngay: (1) gọi tổng đài ngân hàng của bạn để khóa tài khoản, thẻ và đề nghị phong tỏa "
+                   "giao dịch; (2) trình báo công an xã, phường nơi gần nhất (gọi 113 nếu khẩn cấp), mang theo tin "
+                   "nhắn, số điện thoại, sao kê làm bằng chứng; (3) nếu đã cài ứng dụng lạ hoặc đưa mật khẩu, khóa tài "
+                   "khoản VNeID qua tổng đài 1900 0368. Không làm theo bất kỳ ai gọi tới hứa «lấy lại tiền»."),
+    "wrong_data": ("Thông tin cá nhân trên tài khoản định danh (họ tên, ngày sinh, giới tính, quê quán, nơi thường "
+                   "trú…) lấy từ Cơ sở dữ liệu quốc gia về dân cư; tôi và ứng dụng không tự sửa được. Muốn điều "
+                   "chỉnh, bạn mang thẻ căn cước và giấy tờ chứng minh thông tin đúng đến công an xã, phường nơi cư "
+                   "trú để được kiểm tra, cập nhật."),
+    "complaint": ("Phản ánh, khiếu nại về cán bộ, về cách tiếp nhận hồ sơ cần người xem xét trực tiếp; tôi không tự "
+                  "giải quyết được. Bạn nên ghi lại thời gian, nơi làm việc và nội dung sự việc."),
+    "dossier": ("Trường hợp hồ sơ cụ thể của bạn (quá hẹn, bị trả về không rõ lý do, đã trừ tiền mà chưa cập nhật) "
+                "cần cán bộ kiểm tra trực tiếp; tôi không xem được hồ sơ của bạn. Bạn chuẩn bị sẵn mã hồ sơ và "
+                "biên lai (nếu có)."),
+}
+SAFETY_ACK = {
+    "otp_now": ("Bạn làm đúng rồi: không đọc mã, cúp máy. Nếu lỡ cung cấp thông tin, hãy đổi mật khẩu, báo ngay ngân "
+                "hàng và công an xã, phường. Tôi vẫn ở đây nếu bạn cần hỏi thêm."),
+    "transfer_now": ("Bạn làm đúng rồi: không chuyển tiền. Hãy báo nhân viên ngân hàng và công an xã, phường về cuộc gọi "  # noqa: E501
+                     "này. Tôi vẫn ở đây nếu bạn cần hỏi thêm."),
+}
+SAFETY_ACK_DEFAULT = ("Mong bạn và mọi người an toàn. Trong lúc chờ, hãy ở nơi an toàn và giữ điện thoại bên mình; nếu "
+                      "tình hình xấu đi, gọi lại ngay số khẩn cấp. Khi cần, bạn cứ nhắn cho tôi.")
+
+# dossier problems that need an officer (the handoff rules): overdue, returned without reason, paid but unpaid
+DOSSIER_PROBLEM = re.compile(
+    r"(?<![\w])(qua han|qua hen|tre hen|tre han|bi tra ve|tra ve ma khong|tra lai ma khong|khong (ghi|neu|noi) ly do|"
+    r"tru tien (2|hai) lan|bi tru (2|hai) lan|tru 2 lan|da tru (tien )?ma|tien da tru|van (bao|hien) chua (thanh toan|nop)|"  # noqa: E501
+    r"chua cap nhat (trang thai|thanh toan)|qua lau (ma )?chua|chua co ket qua)(?![\w])")
+DOSSIER_CONTEXT = re.compile(r"(?<![\w])(ho so|le phi|phi|thanh toan|tien)(?![\w])")
+
+_situations: SituationModel | None = None
+_situations_lock = threading.Lock()
+
+
+def situation_model() -> SituationModel:
+    """Patterns plus the search's embedding model (loaded with the index, shared)."""
+    global _situations
+    if _situations is None:
+        with _situations_lock:
+            if _situations is None:
+                encoder, restore = None, None
+                try:
+                    service = get_service()
+                    searcher = service.searcher()
+                    encoder = searcher.encoder
+                    restore = searcher._restorer.restore  # noqa: SLF001 - same diacritics restoration as the search
+                except Exception:  # noqa: BLE001 - patterns alone still work
+                    log.warning("situations: no embedding model, patterns only")
+                _situations = SituationModel(encoder, restore)
+    return _situations
 
 
 def _send(dispatcher: CollectingDispatcher, messages: list[dict]) -> None:
@@ -69,12 +160,27 @@ def _abstained(tracker: Tracker, decision: Decision | None) -> list[EventType]:
     count = (tracker.get_slot("abstain_count") or 0) + 1
     events: list[EventType] = [SlotSet("abstain_count", count)]
     if should_offer_handoff(decision.as_metadata() if decision else None, count):
+        route = decision.route if decision else None
+        reason = f"policy:{route.guide_id}" if route and route.kind == "handoff" else "repeated_abstain"
+        events += state_events(offer_reason=reason)
         events.append(FollowupAction(OFFER_ACTION))
     return events
 
 
+def _plain(text: str) -> str:
+    return ch.plain(text)
+
+
+def _scores(decision: Decision) -> dict[str, float]:
+    return {r.guide_id: r.score for r in decision.ranked}
+
+
+def _guide_ranking(decision: Decision, limit: int = 6) -> list[tuple[str, float]]:
+    return [(r.guide_id, r.score) for r in decision.ranked if r.kind == "guide"][:limit]
+
+
 class ActionAnswerQuestion(Action):
-    """Search the guides for the latest message and answer, clarify or abstain."""
+    """Read the latest message against the dialogue state and answer, ask, warn or offer a person."""
 
     def name(self) -> str:
         return "action_answer_question"
@@ -84,49 +190,384 @@ class ActionAnswerQuestion(Action):
         settings = load_settings()
         question = _user_question(tracker)
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
-        _send(dispatcher, urgent_messages(question))  # 113 / 114 / 115 first; the question is still answered
+        state = DialogueState.from_tracker(tracker)
         if REDACTED in question:  # the channel hid a password / OTP the citizen typed
-            _send(dispatcher, [{"text": replies.SECRET_HIDDEN}])
+            hidden = [{"text": replies.SECRET_HIDDEN}]
+        else:
+            hidden = []
         try:
             searcher = get_service().searcher()
-            decision = searcher.decide(question, context_topic=tracker.get_slot("last_topic"))
         except Exception:  # noqa: BLE001 - no index / broken index: never guess, offer a person
             log.exception("search failed for %r", question)
+            services = urgent_services(question)
+            if services:
+                _send(dispatcher, [{"text": danger_text(None, services)}])
+            _send(dispatcher, hidden)
             _send_recorded(dispatcher, tracker, replies.abstain_messages(settings.hotline, None,
                                                                          reason="search_unavailable"), question)
             return _abstained(tracker, None)
+        turn = _Turn(self, dispatcher, tracker, searcher, state, question, settings)
+        if state.pending == "safety" and safety_settled(question):
+            settled = turn.safety_followup()
+            if settled is not None:
+                return settled
+        situation = situation_model().recognize(question)
+        services = urgent_services(question)
+        if (situation and situation.kind == "danger") or services:
+            return turn.danger(situation.name if situation and situation.kind == "danger" else None, services,
+                               hidden)
+        _send(dispatcher, hidden)
+        if state.pending == "safety" and not situation:
+            settled = turn.safety_followup()
+            if settled is not None:
+                return settled
+        if situation:
+            return turn.policy(situation.name, situation.via)
+        if intent != "out_of_scope" and _is_dossier_problem(question):
+            return turn.policy("dossier", "pattern")
+        if state.choices:
+            chosen = turn.typed_choice()
+            if chosen is not None:
+                return chosen
+        decision = searcher.decide(question, context_topic=state.topic)
+        if after_unhelpful(tracker.get_slot("unhelpful_topic"),
+                           {"decision": decision.action, "guide_ids": decision.guide_ids}):
+            # asked again after "not helpful", and nothing better than before: offer a person
+            return [SlotSet("last_question", question), *state_events(offer_reason="not_helpful"),
+                    FollowupAction(OFFER_ACTION)]
+        if state.topic:
+            follow = turn.follow_up(decision)
+            if follow is not None:
+                return follow
         if intent in DOUBTFUL_INTENTS:
             strong = decision.action == "answer" and decision.top.score >= searcher.thresholds.answer + DOUBTFUL_EXTRA
             if not strong:
-                _send_recorded(dispatcher, tracker, replies.out_of_scope_messages(settings.hotline, decision),
-                               question)
-                return []
-        return self._respond(dispatcher, tracker, searcher, decision, question)
+                messages = annotate(replies.out_of_scope_messages(settings.hotline, decision), state, "search")
+                _send_recorded(dispatcher, tracker, messages, question)
+                return state_events(pending=None, choices=None)
+        return turn.fresh(decision)
 
     @staticmethod
-    def _respond(dispatcher, tracker, searcher, decision: Decision, question: str) -> list[EventType]:
+    def _respond(dispatcher, tracker, searcher, decision: Decision, question: str,
+                 state: DialogueState | None = None, resolved_from: str = "search") -> list[EventType]:
         settings = load_settings()
+        state = state or DialogueState.from_tracker(tracker)
         guides = searcher.index.guides
         if after_unhelpful(tracker.get_slot("unhelpful_topic"),
                            {"decision": decision.action, "guide_ids": decision.guide_ids}):
             # asked again after "not helpful", and nothing better than before: offer a person
-            return [SlotSet("last_question", question), FollowupAction(OFFER_ACTION)]
+            return [SlotSet("last_question", question), *state_events(offer_reason="not_helpful"),
+                    FollowupAction(OFFER_ACTION)]
         if decision.action == "answer":
             guide = guides[decision.guide_ids[0]]
             section = searcher.best_section(decision, guide.id)
-            _send_recorded(dispatcher, tracker, replies.answer_messages(guide, section, settings.hotline, decision),
-                           question)
-            return [SlotSet("last_topic", guide.id), SlotSet("last_question", question), SlotSet("abstain_count", 0),
-                    SlotSet("unhelpful_topic", None)]
+            return _answer(dispatcher, tracker, guide, section, decision, question, state, resolved_from)
         if decision.action == "clarify":
-            _send_recorded(dispatcher, tracker,
-                           replies.clarify_messages([guides[g] for g in decision.guide_ids], decision), question)
-            return [SlotSet("last_question", question)]
+            offered = [guides[g] for g in decision.guide_ids]
+            messages = annotate(replies.clarify_messages(offered, decision), state, resolved_from)
+            _send_recorded(dispatcher, tracker, messages, question)
+            return [SlotSet("last_question", question), *state_events(choices=[g.id for g in offered],
+                                                                        pending="choices")]
         route = decision.route
         title = guides[route.guide_id].title if route else ""
-        _send_recorded(dispatcher, tracker, replies.abstain_messages(settings.hotline, decision, route_title=title),
-                       question)
-        return _abstained(tracker, decision)
+        messages = annotate(replies.abstain_messages(settings.hotline, decision, route_title=title), state,
+                            resolved_from)
+        _send_recorded(dispatcher, tracker, messages, question)
+        return [*state_events(pending="offer_human", choices=None), *_abstained(tracker, decision)]
+
+
+def _guide_words(guide) -> set[str]:
+    """Folded words of a guide's title, summary, questions and sections."""
+    parts = [guide.title, guide.summary, " ".join(guide.questions), " ".join(guide.tags)]
+    parts += [f"{s.heading} {s.text}" for s in guide.sections]
+    return set(_plain(" ".join(parts)).split())
+
+
+def _mostly_in(words: list[str], guide, share: float = 0.6) -> bool:
+    """True when most of ``words`` occur in the guide: the message adds a condition to its topic."""
+    if not words:
+        return True
+    known = _guide_words(guide)
+    return sum(w in known for w in words) / len(words) >= share
+
+
+# A question about who may ask for the OTP / password ("nhân viên tổng đài có hỏi mã OTP không").
+SECRET_QUESTION = re.compile(
+    r"(?<![\w])(otp|mat khau|passcode|ma bao ve|ma xac thuc)(?![\w]).*(?<![\w])(hoi|doi|xin|can|yeu cau|bat|lay)(?![\w])|"  # noqa: E501
+    r"(?<![\w])(hoi|doi|xin|can|yeu cau|bat|lay)(?![\w]).*(?<![\w])(otp|mat khau|passcode|ma bao ve)(?![\w])")
+SECRET_ASKER = re.compile(r"(?<![\w])(nhan vien|tong dai|chatbot|bot|tro ly|ban|cong an|ngan hang|can bo|ai)(?![\w])")
+SECRET_SHARED = re.compile(r"(?<![\w])(cho (ban|nguoi khac|nguoi ta|no|ho|ai) (muon|biet|dung)|lo (dua|cho|gui|noi)|"
+                           r"dua (mat khau|tai khoan|otp)|biet mat khau|muon (mat khau|tai khoan))(?![\w])")
+SECRET_ADVICE = ("Trợ lý ảo, tổng đài viên, công an và ngân hàng không bao giờ hỏi mã OTP, mật khẩu hay mã bảo vệ "
+                 "(passcode) của bạn. Không đọc, không đưa các mã này cho bất kỳ ai, kể cả người xưng là cán bộ.")
+SHARED_ADVICE = ("Đã đưa mật khẩu cho người khác thì nên đổi mật khẩu VNeID ngay (dùng «Quên mật khẩu» nếu cần) và "
+                 "không đưa mật khẩu, mã OTP, mã bảo vệ cho ai nữa. Nếu thấy tài khoản bị dùng lạ, khóa tạm tài khoản "
+                 "qua tổng đài 1900 0368 hoặc công an xã, phường.")
+PRIVACY_GUIDES = ("support_privacy", "support_scam_warning")
+FACET_NOTE = {
+    "fee": "Về lệ phí: hướng dẫn này chưa có mức phí được xác nhận; bạn nên hỏi lại cơ quan tiếp nhận hoặc gọi tổng đài.",  # noqa: E501
+    "time": "Về thời gian: hướng dẫn này chưa có thời hạn được xác nhận; bạn nên hỏi lại cơ quan tiếp nhận.",
+}
+FACET_WORDS = {"fee": re.compile(r"(?<![\w])(phi|le phi|mien phi)(?![\w])"),
+               "time": re.compile(r"(?<![\w])(\d+ ngay|ngay lam viec|thoi gian|thoi han|bao lau|trong ngay)(?![\w])")}
+# "X thì sao" at the end: a condition added to the current topic ("tài khoản mức 1 thì sao")
+ENDS_WHAT_ABOUT = re.compile(r"thi (sao|the nao|lam sao|sao a|sao ha)\s*$")
+
+
+def _is_dossier_problem(text: str) -> bool:
+    plain = _plain(text)
+    return bool(DOSSIER_PROBLEM.search(plain) and DOSSIER_CONTEXT.search(plain))
+
+
+def _answer(dispatcher, tracker, guide, section: int, decision: Decision | None, question: str,
+            state: DialogueState, resolved_from: str, lead: list[dict] | None = None,
+            helpful: bool = True, **extra) -> list[EventType]:
+    settings = load_settings()
+    messages = replies.answer_messages(guide, section, settings.hotline, decision)
+    if not helpful:
+        messages = [m for m in messages if m.get("text") != replies.HELPFUL_QUESTION]
+    annotate(messages, state, resolved_from, **extra)
+    _send_recorded(dispatcher, tracker, (lead or []) + messages, question)
+    return [SlotSet("last_question", question), SlotSet("abstain_count", 0), SlotSet("unhelpful_topic", None),
+            *state_events(topic=guide.id, section=section, choices=None, pending="helpful" if helpful else None,
+                          safety=None)]
+
+
+class _Turn:
+    """One message being read: the pieces of ActionAnswerQuestion that need the same context."""
+
+    def __init__(self, action, dispatcher, tracker, searcher, state: DialogueState, question: str, settings):
+        self.action = action
+        self.dispatcher = dispatcher
+        self.tracker = tracker
+        self.searcher = searcher
+        self.state = state
+        self.question = question
+        self.settings = settings
+        self.guides = searcher.index.guides
+
+    # ---- 1. danger
+    def danger(self, situation: str | None, services: list[str], hidden: list[dict]) -> list[EventType]:
+        if situation and POLICE in services:
+            services = [POLICE] + [s for s in services if s != POLICE]
+        elif situation and not services:
+            services = [POLICE]
+        first = {"text": danger_text(situation, services)}
+        _send(self.dispatcher, [first] + hidden)
+        safety = situation or "emergency"
+        events = state_events(pending="safety", safety=safety, choices=None)
+        decision = self.searcher.decide(self.question)
+        if situation in ("otp_now", "transfer_now") and SCAM_GUIDE in self.guides:
+            guide = self.guides[SCAM_GUIDE]
+            section = self.searcher.best_section(decision, SCAM_GUIDE)
+            return _answer(self.dispatcher, self.tracker, guide, section, decision, self.question, self.state,
+                           f"situation:{situation}", helpful=False, situation=situation) + \
+                state_events(pending="safety", safety=safety)
+        if decision.action == "answer" and not situation:
+            # urgent words in a real question ("nhà đang cháy, quên mật khẩu VNeID"): still answered
+            guide = self.guides[decision.guide_ids[0]]
+            section = self.searcher.best_section(decision, guide.id)
+            return _answer(self.dispatcher, self.tracker, guide, section, decision, self.question, self.state,
+                           "search", helpful=False) + state_events(pending="safety", safety=safety)
+        meta = {"decision": "emergency", "guide_ids": [], "situation": safety, "services": services,
+                "context": self.state.metadata(), "resolved_from": f"situation:{safety}"}
+        _send(self.dispatcher, [{"custom": {"dvc": meta}}])
+        return events
+
+    # ---- 2. after a danger message
+    def safety_followup(self) -> list[EventType] | None:
+        decision = self.searcher.decide(self.question)
+        if decision.action == "answer" and not safety_settled(self.question):
+            return None  # a real question: answer it normally
+        text = SAFETY_ACK.get(self.state.safety or "", SAFETY_ACK_DEFAULT)
+        meta = {"decision": "safety_followup", "guide_ids": [], "situation": self.state.safety,
+                "context": self.state.metadata(), "resolved_from": "safety"}
+        _send(self.dispatcher, [{"text": text}, {"custom": {"dvc": meta}}])
+        return state_events(pending=None, safety=None)
+
+    # ---- 3. policy
+    def policy(self, name: str, via: str) -> list[EventType]:
+        lead = [{"text": POLICY_ADVICE[name]}]
+        guide_id = POLICY_GUIDE.get(name)
+        reason = f"policy:{POLICY_ROUTE.get(name, name)}"
+        if guide_id in self.guides:
+            decision = self.searcher.decide(self.question)
+            section = self.searcher.best_section(decision, guide_id)
+            offer = {"text": "Bạn có muốn được chuyển đến tổng đài viên để được hỗ trợ trực tiếp không?",
+                     "buttons": [{"title": "Có, chuyển giúp tôi", "payload": "/affirm"},
+                                 {"title": "Không, tôi hỏi tiếp", "payload": "/deny"}]}
+            events = _answer(self.dispatcher, self.tracker, self.guides[guide_id], section, decision, self.question,
+                             self.state, f"situation:{name}", lead=lead, helpful=False, situation=name,
+                             situation_via=via, offer=reason)
+            _send(self.dispatcher, [offer])
+            return events + state_events(pending="offer_human", offer_reason=reason)
+        meta = {"decision": "advice", "guide_ids": [], "situation": name, "situation_via": via,
+                "context": self.state.metadata(), "resolved_from": f"situation:{name}"}
+        _send(self.dispatcher, lead + [{"custom": {"dvc": meta}}])
+        return [SlotSet("last_question", self.question),
+                *state_events(pending="offer_human", offer_reason=reason, choices=None),
+                FollowupAction(OFFER_ACTION)]
+
+    # ---- 4. typed choice
+    def typed_choice(self) -> list[EventType] | None:
+        offered = [g for g in self.state.choices if g in self.guides]
+        if len(offered) < 2:
+            return None
+        chosen, how = None, ""
+        index = ch.ordinal_choice(self.question, len(offered))
+        if index is not None:
+            chosen, how = offered[index], "ordinal"
+        if chosen is None:
+            chosen, how = ch.cue_winner(self.question, offered), "cue"
+        decision = self.searcher.decide(self.question)
+        scores = _scores(decision)
+        if chosen is None:
+            group = ch.group_for(offered)
+            descriptions = {g: " ".join([self.guides[g].title, " ".join(self.guides[g].tags),
+                                         group.labels.get(g, "") if group else ""]) for g in offered}
+            overlap = ch.distinguishing_overlap(self.question, descriptions)
+            ranked = sorted(overlap.items(), key=lambda kv: -kv[1])
+            if ranked[0][1] > 0 and ranked[0][1] > ranked[1][1]:
+                chosen, how = ranked[0][0], "words"
+        best_offered = max(scores.get(g, 0.0) for g in offered)
+        top = decision.top
+        fresh = (decision.action == "answer" and top is not None and top.guide_id not in offered
+                 and top.score >= best_offered + CHOICE_ESCAPE)
+        if chosen is None:
+            if fresh:
+                return None  # a new question, not an answer to "which one?"
+            ranked = sorted(offered, key=lambda g: -scores.get(g, 0.0))
+            if scores.get(ranked[0], 0.0) - scores.get(ranked[1], 0.0) >= CHOICE_LEAD:
+                chosen, how = ranked[0], "search"
+        if chosen is None:
+            return None
+        asked = self.tracker.get_slot("last_question") or ""
+        combined = self.searcher.decide(f"{asked} {self.question}".strip())
+        section = self.searcher.best_section(combined, chosen)
+        return _answer(self.dispatcher, self.tracker, self.guides[chosen], section, combined,
+                       f"{asked} {self.question}".strip(), self.state, "choice", chosen_by=how)
+
+    # ---- 5. follow-up
+    def follow_up(self, decision: Decision) -> list[EventType] | None:
+        topic = self.state.topic
+        guide = self.guides.get(topic or "")
+        if guide is None or guide.kind != "guide":
+            return None
+        facets = fu.facets_of(self.question)
+        bare = fu.is_bare_follow_up(self.question)
+        if not bare:
+            plain = _plain(self.question)
+            words = plain.split()
+            shaped = len(words) <= fu.MAX_FOLLOW_UP_WORDS and (
+                bool(FOLLOW_SHAPED.search(plain)) or (bool(facets) and len(fu.residual_words(self.question)) <= 2))
+            if not shaped:
+                return None
+            scores = _scores(decision)
+            top = decision.top
+            residual = fu.residual_words(self.question)
+            conditional = bool(ENDS_WHAT_ABOUT.search(plain)) and len(residual) <= 3 and _mostly_in(residual, guide, 1.0)  # noqa: E501
+            if not conditional and (top is None or scores.get(topic, 0.0) < top.score - FOLLOW_KEEP):
+                return None  # another guide fits clearly better: a topic switch
+        section = -1
+        if facets and bare:
+            section = fu.facet_section([(s.heading, s.text) for s in guide.sections], facets)
+        if section < 0:
+            focused = self.searcher.decide(f"{guide.title} {self.question}", context_topic=topic)
+            section = self.searcher.best_section(focused, topic)
+            decision = focused
+        return self._from_topic(guide, section, decision, facets)
+
+    def _from_topic(self, guide, section: int, decision: Decision, facets: list[str]) -> list[EventType]:
+        """Answer from the current topic's guide; say so when it has nothing on the fee / time asked."""
+        notes = []
+        shown = _plain(" ".join([guide.summary] + ([guide.sections[section].text] if 0 <= section < len(guide.sections)
+                                                   else [])))
+        for facet in facets[:1]:
+            if facet in FACET_NOTE and not FACET_WORDS[facet].search(shown):
+                notes.append({"text": FACET_NOTE[facet]})
+        events = _answer(self.dispatcher, self.tracker, guide, section, decision, self.question, self.state,
+                         "follow_up", facets=facets or None)
+        _send(self.dispatcher, notes)
+        return events
+
+    # ---- 6. fresh search, asking when really ambiguous
+    def fresh(self, decision: Decision) -> list[EventType]:
+        top = decision.top
+        floor = self.searcher.thresholds.clarify_floor
+        plain = _plain(self.question)
+        if SECRET_QUESTION.search(plain) and (SECRET_ASKER.search(plain) or SECRET_SHARED.search(plain)):
+            return self._secret_question(decision, shared=bool(SECRET_SHARED.search(plain)))
+        if decision.action == "abstain" and top is not None and top.kind == "guide" and top.score >= floor - 0.05:
+            found = ch.ambiguous_pair(self.question, _guide_ranking(decision))
+            if isinstance(found, str) and found in self.guides:
+                section = self.searcher.best_section(decision, found)
+                return _answer(self.dispatcher, self.tracker, self.guides[found], section, decision, self.question,
+                               self.state, "cue")
+            leaned = self._lean_on_topic(decision)
+            if leaned is not None:
+                return leaned
+        if decision.action in ("answer", "clarify") and top is not None and top.kind == "guide":
+            found = ch.ambiguous_pair(self.question, _guide_ranking(decision))
+            if isinstance(found, tuple) and self.state.topic:
+                # the conversation so far says which: the topic itself, or the same channel (app / portal)
+                topic = self.state.topic
+                same = [g for g in found[1] if g == topic] or [
+                    g for g in found[1] if g.split("_")[0] == topic.split("_")[0]]
+                if len(same) == 1:
+                    found = same[0]
+            if isinstance(found, str) and found in self.guides:
+                section = self.searcher.best_section(decision, found)
+                return _answer(self.dispatcher, self.tracker, self.guides[found], section, decision, self.question,
+                               self.state, "cue")
+            if isinstance(found, tuple):
+                group, offered = found
+                messages = replies.clarify_messages([self.guides[g] for g in offered], decision,
+                                                    question=group.question,
+                                                    labels={g: group.labels[g] for g in offered})
+                meta = annotate(messages, self.state, "ambiguity")
+                for m in meta:
+                    dvc = (m.get("custom") or {}).get("dvc")
+                    if dvc:
+                        dvc.update({"decision": "clarify", "guide_ids": offered})
+                _send_recorded(self.dispatcher, self.tracker, messages, self.question)
+                return [SlotSet("last_question", self.question), *state_events(choices=offered, pending="choices")]
+        if decision.action == "abstain" and decision.route is None:
+            leaned = self._lean_on_topic(decision)
+            if leaned is not None:
+                return leaned
+        return self.action._respond(self.dispatcher, self.tracker, self.searcher, decision, self.question,
+                                    self.state)
+
+    def _lean_on_topic(self, decision: Decision) -> list[EventType] | None:
+        """Nothing fits on its own, but the words add to the current topic ("bé 8 tuổi thì dẫn đi đâu"):
+        answer from the topic, when it ranks among the first three and holds most of the words."""
+        topic = self.state.topic
+        guide = self.guides.get(topic or "")
+        if guide is None or guide.kind != "guide" or decision.route is not None:
+            return None
+        if topic not in [r.guide_id for r in decision.ranked[:3]]:
+            return None
+        if not _mostly_in(fu.residual_words(self.question), guide):
+            return None
+        facets = fu.facets_of(self.question)
+        focused = self.searcher.decide(f"{guide.title} {self.question}", context_topic=topic)
+        section = fu.facet_section([(s.heading, s.text) for s in guide.sections], facets) if facets else -1
+        if section < 0:
+            section = self.searcher.best_section(focused, topic)
+        return self._from_topic(guide, section, focused, facets)
+
+    def _secret_question(self, decision: Decision, shared: bool) -> list[EventType]:
+        """Who may ask for the OTP / password, or a password already shared: the rule first, then the guide."""
+        ranked = [r.guide_id for r in decision.ranked if r.guide_id in PRIVACY_GUIDES and r.guide_id in self.guides]
+        lead = [{"text": SHARED_ADVICE if shared else SECRET_ADVICE}]
+        if not ranked:
+            _send(self.dispatcher, lead)
+            return self.action._respond(self.dispatcher, self.tracker, self.searcher, decision, self.question,
+                                        self.state)
+        guide = self.guides[ranked[0]]
+        section = self.searcher.best_section(decision, guide.id)
+        return _answer(self.dispatcher, self.tracker, guide, section, decision, self.question, self.state,
+                       "situation:secret_question", lead=lead)
 
 
 class ActionAnswerChosenTopic(Action):
@@ -140,6 +581,7 @@ class ActionAnswerChosenTopic(Action):
         settings = load_settings()
         topic = next(tracker.get_latest_entity_values("topic_id"), None)
         asked = tracker.get_slot("last_question")  # the question the clarification was about
+        state = DialogueState.from_tracker(tracker)
         try:
             searcher = get_service().searcher()
         except Exception:  # noqa: BLE001
@@ -155,6 +597,8 @@ class ActionAnswerChosenTopic(Action):
         question = asked or guide.title
         decision = searcher.decide(question)
         section = searcher.best_section(decision, guide.id)
-        _send_recorded(dispatcher, tracker, replies.answer_messages(guide, section, settings.hotline, decision),
-                       asked, outcome="chosen")
-        return [SlotSet("last_topic", guide.id), SlotSet("abstain_count", 0)]
+        messages = annotate(replies.answer_messages(guide, section, settings.hotline, decision), state, "choice",
+                            chosen_by="button")
+        _send_recorded(dispatcher, tracker, messages, asked, outcome="chosen")
+        return [SlotSet("abstain_count", 0),
+                *state_events(topic=guide.id, section=section, choices=None, pending="helpful")]

@@ -13,11 +13,12 @@ import unicodedata
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import ConversationPaused, EventType, SlotSet
+from rasa_sdk.events import ConversationPaused, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import replies
-from actions.answer import _record, _send, _send_recorded
+from actions.answer import SAFETY_ACK, SAFETY_ACK_DEFAULT, _record, _send, _send_recorded
+from actions.context import DialogueState, state_events
 from bot.settings import load_settings
 from handoff import messages as hm
 from handoff.privacy import normalize_phone
@@ -54,8 +55,10 @@ class ActionRecordFeedback(Action):
         _record(tracker, [{"custom": {"dvc": meta}}], tracker.get_slot("last_question"))  # the question answered
         # after "not helpful", asking again gets a person offered unless another guide fits (actions/answer.py)
         if not topic:
-            return []
-        return [SlotSet("unhelpful_topic", None if helpful else topic), SlotSet("last_topic", topic)]
+            return [] if helpful else state_events(pending="offer_human")
+        return [SlotSet("unhelpful_topic", None if helpful else topic), SlotSet("last_topic", topic),
+                *state_events(pending=None if helpful else "offer_human",
+                              offer_reason=None if helpful else "not_helpful")]
 
 
 def _latest_text(tracker: Tracker) -> str:
@@ -100,6 +103,8 @@ def _handoff_reason(tracker: Tracker) -> str:
     offer = latest_decision(tracker.events) or {}
     if offer.get("decision") == "offer_handoff" and offer.get("reason"):
         return str(offer["reason"])
+    if tracker.get_slot("pending") == "offer_human" and tracker.get_slot("offer_reason"):
+        return str(tracker.get_slot("offer_reason"))
     return "citizen_request"
 
 
@@ -159,6 +164,13 @@ class ActionOfferHandoff(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[EventType]:
         decision = latest_decision(tracker.events) or {}
+        situation = decision.get("situation") if decision.get("decision") == "advice" else None
+        if situation:  # advice for a policy situation was just given (actions/answer.py): now the offer
+            reason = tracker.get_slot("offer_reason") or f"policy:{situation}"
+            _send_recorded(dispatcher, tracker, hm.situation_offer_messages(situation, reason),
+                           tracker.get_slot("last_question"))
+            return [SlotSet("abstain_count", 0), SlotSet("unhelpful_topic", None),
+                    *state_events(pending="offer_human", offer_reason=reason, choices=None)]
         route = decision.get("route") or ""
         kind, _, route_id = route.partition(":") if route else ("", "", "")
         unhelpful = tracker.get_slot("unhelpful_topic")
@@ -177,7 +189,71 @@ class ActionOfferHandoff(Action):
                                          kind or None, reason, top_title,
                                          unhelpful_title=(_guide_title(unhelpful) or "") if unhelpful else None),
                        question, guesses=recording.ranking(decision))
-        return [SlotSet("abstain_count", 0), SlotSet("unhelpful_topic", None)]
+        return [SlotSet("abstain_count", 0), SlotSet("unhelpful_topic", None),
+                *state_events(pending="offer_human", offer_reason=reason, choices=None)]
+
+
+class ActionReplyInContext(Action):
+    """A yes / no (affirm / deny, "ok", "không cần") read against what the bot last asked.
+
+    Rasa's rules handle the cases where the previous action says it all (after action_offer_handoff,
+    after action_request_human's call-back offer: data/rules/handoff.yml); everything else comes
+    here and is read against the ``pending`` slot (actions/context.py):
+
+    * ``offer_human`` (an offer or an abstention with the "Gặp tổng đài viên" button): yes hands
+      off, no is acknowledged;
+    * ``helpful`` (the "helpful?" buttons after an answer): yes / no is the feedback;
+    * ``choices`` ("which one?"): a bare yes asks to pick one; no offers a person;
+    * ``safety`` (after an emergency pointer): acknowledged, never searched;
+    * nothing pending: a short acknowledgement.
+    """
+
+    def name(self) -> str:
+        return "action_reply_in_context"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[EventType]:
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        yes = intent in ("affirm", "feedback_helpful")
+        state = DialogueState.from_tracker(tracker)
+        context = {"context": state.metadata(), "resolved_from": f"reply:{state.pending or 'none'}"}
+        if state.pending == "offer_human":
+            if yes:
+                return [FollowupAction("action_request_human")]
+            dispatcher.utter_message(text=hm.DECLINED_TEXT)
+            return state_events(pending=None, offer_reason=None)
+        if state.pending == "helpful" and state.topic:
+            helpful = yes
+            meta = {"decision": "feedback", "guide_ids": [state.topic], "helpful": helpful, **context}
+            if helpful:
+                dispatcher.utter_message(text="Cảm ơn bạn! Bạn còn cần hỏi gì thêm không?")
+            else:
+                dispatcher.utter_message(
+                    text="Xin lỗi vì câu trả lời chưa giúp được bạn. Bạn có thể hỏi lại cụ thể hơn, "
+                         "hoặc để tôi chuyển bạn đến tổng đài viên.",
+                    buttons=[{"title": "Gặp tổng đài viên", "payload": replies.payload("request_human")}])
+            dispatcher.utter_message(json_message={"dvc": meta})
+            _record(tracker, [{"custom": {"dvc": meta}}], tracker.get_slot("last_question"))
+            return [SlotSet("unhelpful_topic", None if helpful else state.topic),
+                    *state_events(pending=None if helpful else "offer_human",
+                                  offer_reason=None if helpful else "not_helpful")]
+        if state.pending == "choices" and state.choices:
+            if yes:
+                buttons = [{"title": _guide_title(g) or g, "payload": replies.payload("choose_topic", topic_id=g)}
+                           for g in state.choices]
+                buttons.append({"title": "Không phải các mục trên", "payload": replies.payload("request_human")})
+                dispatcher.utter_message(text="Bạn chọn giúp tôi một mục dưới đây, hoặc gõ rõ hơn bạn cần việc nào nhé.",  # noqa: E501
+                                         buttons=buttons)
+                return []
+            dispatcher.utter_message(
+                text="Vâng. Bạn mô tả thêm việc bạn cần làm, hoặc để tôi chuyển bạn đến tổng đài viên.",
+                buttons=[{"title": "Gặp tổng đài viên", "payload": replies.payload("request_human")}])
+            return state_events(pending="offer_human", choices=None, offer_reason="clarify_declined")
+        if state.pending == "safety":
+            dispatcher.utter_message(text=SAFETY_ACK.get(state.safety or "", SAFETY_ACK_DEFAULT))
+            return state_events(pending=None, safety=None)
+        dispatcher.utter_message(response="utter_affirm_ack" if yes else "utter_deny_ack")
+        return []
 
 
 # ---------------------------------------------------------------------------------------- call back

@@ -68,12 +68,23 @@ def answer_messages(guide: Guide, section: int, hotline: Hotline, decision: Deci
     ]
 
 
-def clarify_messages(guides: list[Guide], decision: Decision) -> list[dict]:
-    buttons = [{"title": g.title, "payload": payload("choose_topic", topic_id=g.id)} for g in guides]
+CLARIFY_QUESTION = "Câu hỏi của bạn gần với vài hướng dẫn. Bạn đang hỏi về nội dung nào?"
+
+
+def clarify_messages(guides: list[Guide], decision: Decision, question: str | None = None,
+                     labels: dict[str, str] | None = None) -> list[dict]:
+    """Ask which guide the citizen means: one button per guide (its short ``labels`` entry, else its
+    title), and "none of these" (a person). ``question`` replaces the generic question."""
+    labels = labels or {}
+    buttons = [{"title": labels.get(g.id) or g.title, "payload": payload("choose_topic", topic_id=g.id)}
+               for g in guides]
     buttons.append({"title": "Không phải các mục trên", "payload": payload("request_human")})
     meta = decision.as_metadata()
+    text = question or CLARIFY_QUESTION
+    if question:
+        text += " Bạn bấm chọn, hoặc gõ trả lời theo cách của bạn."
     return [
-        {"text": "Câu hỏi của bạn gần với vài hướng dẫn. Bạn đang hỏi về nội dung nào?", "buttons": buttons},
+        {"text": text, "buttons": buttons},
         {"custom": {"dvc": meta}},
     ]
 

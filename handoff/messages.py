@@ -79,6 +79,28 @@ def offer_messages(question: str | None, route_title: str | None, route_kind: st
     ]
 
 
+DECLINED_TEXT = ("Vâng ạ. Bạn cứ hỏi tiếp; hỏi cụ thể hơn (tên thủ tục, lỗi đang gặp) sẽ giúp tôi tìm đúng "
+                 "hướng dẫn.")
+SITUATION_OFFER = {
+    "stolen_phone": "Việc mất điện thoại còn đăng nhập VNeID cần xử lý ngay.",
+    "money_lost": "Việc đã bị mất tiền cần được hỗ trợ trực tiếp.",
+    "wrong_data": "Việc sửa thông tin cá nhân cần cán bộ kiểm tra hồ sơ của bạn.",
+    "complaint": "Phản ánh của bạn cần tổng đài viên ghi nhận trực tiếp.",
+    "dossier": "Hồ sơ cụ thể của bạn cần tổng đài viên kiểm tra trực tiếp.",
+}
+
+
+def situation_offer_messages(situation: str, reason: str) -> list[dict]:
+    """The offer of a person after the advice for a policy situation (actions/answer.py)."""
+    lead = SITUATION_OFFER.get(situation, "Việc này cần tổng đài viên xem trực tiếp.")
+    return [
+        {"text": f"{lead} {OFFER_QUESTION}",
+         "buttons": [{"title": "Có, chuyển giúp tôi", "payload": "/affirm"},
+                     {"title": "Không, tôi hỏi tiếp", "payload": "/deny"}]},
+        {"custom": {"dvc": {"decision": "offer_handoff", "guide_ids": [], "reason": reason}}},
+    ]
+
+
 def unavailable_messages(hotline: Hotline, reason: str) -> list[dict]:
     """The store could not be used: still tell the citizen how to reach a person."""
     return offline_messages(hotline, Schedule.parse(""), "error", reason, callback=False)

@@ -22,6 +22,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KE
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from dialogue.shape import reroute
 from handoff.safety import urgent_services
 
 log = logging.getLogger(__name__)
@@ -64,4 +65,41 @@ class UrgentIntentOverride(GraphComponent):
             ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != self.intent]
             message.set(INTENT_RANKING_KEY,
                         [{INTENT_NAME_KEY: self.intent, PREDICTED_CONFIDENCE_KEY: 1.0}, *ranking], add_to_output=True)
+        return messages
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
+class MessageShapeOverride(GraphComponent):
+    """After the classifiers: a request for a person goes to request_human; a short question the
+    classifier filed under goodbye / thanks / yes / no / small talk ("het bao nhieu tien", "lam o
+    dau", "có mất phí ko"), or a described danger / policy situation, goes to ask_procedure, where
+    the answer action reads it against the conversation (follow-ups, dialogue/followup.py).
+    The classifier's guess is kept in ``shape_original_intent``."""
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> MessageShapeOverride:
+        return cls()
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        for message in messages:
+            text = message.get(TEXT) or ""
+            intent = message.get(INTENT) or {}
+            name = intent.get(INTENT_NAME_KEY)
+            target = reroute(text, name)
+            if not target or target == name:
+                continue
+            log.info("message shape: intent %s -> %s", name, target)
+            message.set("shape_original_intent", dict(intent), add_to_output=True)
+            message.set(INTENT, {INTENT_NAME_KEY: target, PREDICTED_CONFIDENCE_KEY: 1.0}, add_to_output=True)
+            ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != target]
+            message.set(INTENT_RANKING_KEY,
+                        [{INTENT_NAME_KEY: target, PREDICTED_CONFIDENCE_KEY: 1.0}, *ranking], add_to_output=True)
         return messages

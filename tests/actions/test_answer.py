@@ -46,8 +46,16 @@ def buttons(messages: list[dict]) -> list[dict]:
     return [b for m in messages for b in m.get("buttons") or []]
 
 
+STATE_SLOTS = {"topic_section", "choices", "pending", "safety_concern", "offer_reason"}
+
+
 def slots(events: list[dict]) -> dict:
-    return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+    """The slots set, without the dialogue-state slots (tests/actions/test_dialogue.py checks those)."""
+    return {e["name"]: e["value"] for e in events if e.get("event") == "slot" and e["name"] not in STATE_SLOTS}
+
+
+def state(events: list[dict]) -> dict:
+    return {e["name"]: e["value"] for e in events if e.get("event") == "slot" and e["name"] in STATE_SLOTS}
 
 
 def assert_no_secret_request(text: str) -> None:
@@ -124,8 +132,16 @@ def test_abstain_text_uses_the_configured_hotline(index_dir, monkeypatch):
     assert "1022" not in text
 
 
+def test_a_complaint_gets_the_advice_then_the_offer_of_a_person(index_dir):
+    messages, events = run_action(ActionAnswerQuestion(), make_tracker("Tôi muốn khiếu nại cán bộ tiếp nhận hồ sơ"))
+    meta = dvc(messages)
+    assert (meta["decision"], meta["situation"], meta["resolved_from"]) == ("advice", "complaint", "situation:complaint")  # noqa: E501
+    assert [e["name"] for e in events if e["event"] == "followup"] == ["action_offer_handoff"]
+    assert state(events)["offer_reason"] == "policy:handoff_complaint"
+    assert "last_topic" not in slots(events)
+
+
 @pytest.mark.parametrize("question, route", [
-    ("Tôi muốn khiếu nại cán bộ tiếp nhận hồ sơ", "handoff:handoff_complaint"),
     ("thủ tục đăng ký kết hôn cần giấy tờ gì", "uncovered:uncovered_marriage"),
 ])
 def test_routing_entries_are_never_answered(index_dir, question, route):
@@ -174,8 +190,8 @@ def test_follow_up_uses_the_last_topic(index_dir, monkeypatch):
     messages, _ = run_action(ActionAnswerQuestion(),
                              make_tracker("còn nếu không có NFC thì sao?", slots={"last_topic": FORGOT}))
     meta = dvc(messages)
-    assert meta["used_context"] is True
-    assert meta["ranking"][0]["id"] == FORGOT
+    assert (meta["decision"], meta["guide_ids"], meta["resolved_from"]) == ("answer", [FORGOT], "follow_up")
+    assert meta["context"] == {"topic": FORGOT}
 
 
 def test_out_of_scope_intent_with_weak_match_says_so_without_guessing(index_dir):
@@ -183,7 +199,7 @@ def test_out_of_scope_intent_with_weak_match_says_so_without_guessing(index_dir)
     meta = dvc(messages)
     assert (meta["decision"], meta["reason"], meta["guide_ids"]) == ("abstain", "out_of_scope", [])
     assert "VNeID" in texts(messages)[0]
-    assert events == []
+    assert slots(events) == {} and not [e for e in events if e["event"] != "slot"]
 
 
 def test_out_of_scope_intent_with_a_strong_match_still_answers(index_dir):
