@@ -15,7 +15,7 @@ tmp="${TMPDIR:-/tmp}/eval-dialogue-$$"
 mkdir -p "$tmp"
 export DVC_RECORD_INTERACTIONS=0 RASA_TRACKER_DB="$tmp/rasa-tracker.sqlite3" REST_OUTBOX_DB=":memory:"
 export HANDOFF_DATABASE_URL="sqlite:///$tmp/handoff.sqlite3"
-RASA_PORT="${EVAL_RASA_PORT:-5405}"; ACTIONS_PORT="${EVAL_ACTIONS_PORT:-5455}"
+RASA_PORT="${EVAL_RASA_PORT:-5505}"; ACTIONS_PORT="${EVAL_ACTIONS_PORT:-5555}"  # not the e2e ports (54xx)
 .venv-actions/bin/python scripts/servers.py run --no-console --rasa-port "$RASA_PORT" --actions-port "$ACTIONS_PORT" > var/logs/eval-dialogue-launcher.log 2>&1 &
 launcher=$!
 trap 'kill $launcher 2>/dev/null; wait $launcher 2>/dev/null || true; rm -rf "$tmp"' EXIT
