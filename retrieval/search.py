@@ -273,6 +273,7 @@ class Searcher:
         self.thresholds = thresholds or Thresholds.load()
         self.keyterms: KeyTerms | None = None
         self.coverage: dict[str, frozenset[str]] = {}
+        self.use_question_part = True  # False only to measure what scoring the question part adds
         texts = [u.text for u in index.units]
         # char_wb 2-5-grams on folded text; sublinear tf so long sections do not dominate.
         self._tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
@@ -393,7 +394,7 @@ class Searcher:
             decision.routed = Ranked(stopper.term.id, 0.0, 0.0, 0.0, "uncovered")
 
     def decide(self, query: str, context_topic: str | None = None) -> Decision:
-        part = question_part(query)
+        part = question_part(query) if self.use_question_part else ""
         entities = self.keyterms.extract(part or query) if self.keyterms is not None else []
         whole = self._decide_text(query, context_topic, entities)
         if not part:
