@@ -64,8 +64,8 @@ eval-e2e: train index ## Evaluate through a freshly started bot's REST webhook (
 eval-dialogue: train index ## Multi-turn conversations through a fresh bot (DIALOGUES=file; default: tuning set + holdout, reported apart)
 	@bash scripts/eval_dialogue.sh $(DIALOGUES)
 
-calibrate: index ## Fit fusion weight and thresholds on DEV_FILE and write retrieval/thresholds.json
-	@$(ACT_PY) -m retrieval.calibrate --file $(DEV_FILE) --write
+calibrate: index ## Fit fusion weight and thresholds on the tuning split of DEV_FILE + eval/own.jsonl -> retrieval/thresholds.json
+	@$(ACT_PY) -m retrieval.calibrate --file $(DEV_FILE) --split tune --extra eval/own.jsonl --write
 
 benchmark: index ## Compare lexical / dense / hybrid / BM25, latency, build time, memory
 	@$(ACT_PY) -m retrieval.benchmark --file $(DEV_FILE)

@@ -160,15 +160,19 @@ def attach_closest(groups: list[Group], searcher, limit: int = MAX_CLOSEST) -> i
     guides = searcher.index.guides
     done = 0
     for group in groups[:limit]:
-        ranked = searcher.decide(group.representative).ranked
+        decision = searcher.decide(group.representative)
+        ranked = decision.ranked
         best = next((r for r in ranked if r.kind == "guide"), None)
-        route = ranked[0] if ranked and ranked[0].kind != "guide" else None
+        # an uncovered-catalogue procedure the answerability check routed to (knowledge/uncovered/)
+        # counts as a route too; otherwise a routing.yml entry ranked above every guide
+        route = decision.route or (ranked[0] if ranked and ranked[0].kind != "guide" else None)
         group.closest = {
             "id": best.guide_id if best else None,
             "title": guides[best.guide_id].title if best else None,
             "score": round(float(best.score), 3) if best else None,
             "route": f"{route.kind}:{route.guide_id}" if route else None,
             "route_title": guides[route.guide_id].title if route else None,
+            "key_terms": [e.term.name for e in decision.entities],  # key things named (spaCy)
         }
         done += 1
     return done
@@ -289,6 +293,8 @@ def summary_text(report: Report, paths: dict[str, Path] | None = None, top: int 
             near = f" — gần nhất: {closest['id']} ({closest['score']:.2f})" if closest.get("id") else ""
             if closest.get("route"):
                 near += f"; routing.yml: {closest['route']}"
+            if closest.get("key_terms"):
+                near += f"; nhắc tới: {', '.join(closest['key_terms'])}"
             lines.append(f"  {number}. [{g.count} lượt, {g.conversations} cuộc trò chuyện] {g.representative}{near}")
     if report.due_for_review:
         lines.append(f"{len(report.due_for_review)} bài hướng dẫn chưa được rà soát lại quá {report.review_months} "

@@ -1,6 +1,6 @@
 """Fit the fusion weight and decision thresholds on a labelled JSONL file; reproducible.
 
-    python -m retrieval.calibrate --file ../shared/eval/dev.jsonl [--write]
+    python -m retrieval.calibrate --file ../shared/eval/dev.jsonl --split tune [--extra eval/own.jsonl] [--write]
 
 The search signals of every line are computed once (one embedding per line); then a grid of
 (dense weight, answer threshold, margin, clarify floor) is scored with the same decision rule the
@@ -11,6 +11,12 @@ bot uses (:func:`retrieval.search.choose`). Constraints come first, as the missi
 * then the most right answers (a clarification that offers the right guide counts half);
 * among settings within one line of the best, the most cautious one (highest answer threshold,
   then widest margin), so the thresholds are not balanced on a single dev line.
+
+The decision scored is the bot's whole decision: for a long message the question part is scored as
+well as the whole and the better one kept, and the spaCy answerability check is applied
+(:func:`retrieval.search.settle_check`). Tune on ``--split tune`` (two thirds of the dev file, by a
+hash of each line) plus our own examples (``--extra``); the held-back third and the unseen set are
+only for reporting (docs/evaluation.md).
 
 In local mode every null line must be stopped by the thresholds alone (greetings and requests for
 a person included), which is stricter than the running bot where Rasa's NLU handles those first.
@@ -26,8 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.evaluate import read_lines
-from retrieval.search import THRESHOLDS_FILE, Thresholds, choose
+from retrieval.evaluate import read_lines, split_of
+from retrieval.search import THRESHOLDS_FILE, Thresholds, choose, question_part, settle_check
+
+_RANK = {"answer": 2, "clarify": 1, "abstain": 0}
 
 # Constraints, with headroom under the targets (≤2% wrong, ≥90% null abstained) for unseen data.
 MAX_WRONG = 0.0125
@@ -40,19 +48,37 @@ TOP_KS = [1, 2, 3]
 CLARIFY_GAPS = [0.0, 0.03, 0.06, 0.1]  # clarify_floor = answer - gap
 
 
+def _decide(ranked_whole, ranked_part, t: Thresholds, entities, coverage) -> tuple[str, list[str]]:
+    """The bot's decision from precomputed rankings (see Searcher.decide)."""
+    best = None
+    for ranked in (ranked_whole, ranked_part):
+        if ranked is None:
+            continue
+        action, ids = choose(ranked, t)
+        action, ids, _, _ = settle_check(action, ids, ranked[0] if ranked else None, entities, coverage)
+        key = (_RANK[action], ranked[0].score if ranked else 0.0)
+        if best is None or key > best[0]:
+            best = (key, action, ids)
+    return best[1], best[2]
+
+
 def evaluate_grid(lines: list[dict], signals: list, searcher) -> list[tuple]:
+    """``signals``: per line (whole-message signals, question-part signals or None, entities)."""
     results = []
     expects = [item["expect"] for item in lines]
     n = len(lines)
     n_null = sum(e is None for e in expects) or 1
+    coverage = searcher.coverage
     for weight, top_k in itertools.product(DENSE_WEIGHTS, TOP_KS):
         base = Thresholds(dense_weight=weight, top_k=top_k, answer=0.0, margin=0.0, clarify_floor=0.0)
-        ranked_lines = [searcher.rank_signals(sig, base)[0] for sig in signals]
+        ranked_lines = [(searcher.rank_signals(whole, base)[0],
+                         searcher.rank_signals(part, base)[0] if part is not None else None, entities)
+                        for whole, part, entities in signals]
         for answer, margin, gap in itertools.product(ANSWERS, MARGINS, CLARIFY_GAPS):
             t = Thresholds(dense_weight=weight, top_k=top_k, answer=answer, margin=margin, clarify_floor=answer - gap)
             correct = hit = wrong = null_ok = 0
-            for expect, ranked in zip(expects, ranked_lines):
-                action, ids = choose(ranked, t)
+            for expect, (ranked, ranked_part, entities) in zip(expects, ranked_lines):
+                action, ids = _decide(ranked, ranked_part, t, entities, coverage)
                 if expect is None:
                     if action == "answer":
                         wrong += 1
@@ -72,6 +98,9 @@ def evaluate_grid(lines: list[dict], signals: list, searcher) -> list[tuple]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Calibrate fusion weight and thresholds")
     parser.add_argument("--file", type=Path, required=True)
+    parser.add_argument("--split", choices=["tune", "heldout"], help="only this deterministic part of --file")
+    parser.add_argument("--extra", type=Path, action="append", default=[],
+                        help="more labelled lines to tune on (our own examples), used whole")
     parser.add_argument("--write", action="store_true", help=f"write the result to {THRESHOLDS_FILE}")
     args = parser.parse_args(argv)
     from retrieval.service import get_service
@@ -80,7 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     if not searcher.dense_enabled:
         print("WARNING: calibrating WITHOUT the embedding model (lexical only)", file=sys.stderr)
     lines = read_lines(args.file)
-    signals = [searcher.signals(item["text"]) for item in lines]
+    if args.split:
+        lines = [item for item in lines if split_of(item["text"]) == args.split]
+    for extra in args.extra:
+        lines += read_lines(extra)
+    signals = []
+    for item in lines:
+        part = question_part(item["text"])
+        entities = searcher.keyterms.extract(part or item["text"]) if searcher.keyterms else []
+        signals.append((searcher.signals(item["text"]), searcher.signals(part) if part else None, entities))
     results = evaluate_grid(lines, signals, searcher)
     if not results:
         print("no setting meets the constraints", file=sys.stderr)
@@ -98,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
           f"({wrong / n:.3f}), null abstained {null_ok}/{n - answerable}; {len(results)} settings met the "
           f"constraints, {len(near)} within one line of the best", file=sys.stderr)
     if args.write:
-        payload = {"_comment": f"written by `python -m retrieval.calibrate --file {args.file.name}`; "
+        how = f"--file {args.file.name}" + (f" --split {args.split}" if args.split else "") + "".join(
+            f" --extra {e}" for e in args.extra)
+        payload = {"_comment": f"written by `python -m retrieval.calibrate {how}`; "
                                f"model {searcher.index.meta.get('model_id')}", **out}
         THRESHOLDS_FILE.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {THRESHOLDS_FILE}", file=sys.stderr)

@@ -10,12 +10,17 @@ Each line: ``{"text": ..., "expect": topic id or null, "kind": ...}``.
 
 Usage::
 
-    python -m retrieval.evaluate --file ../shared/eval/dev.jsonl [--json] [--url URL]
+    python -m retrieval.evaluate --file ../shared/eval/dev.jsonl [--split tune|heldout] [--json] [--url URL]
+    python -m retrieval.evaluate --file eval/unseen.jsonl --no-keyterms   # without the spaCy check
+
+``--split`` keeps the deterministic part of the file (by a hash of each line's text, see
+:func:`split_of`): thresholds are tuned on ``tune`` only, ``heldout`` is for reporting.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import uuid
@@ -52,6 +57,19 @@ def read_lines(path: Path) -> list[dict]:
     return lines
 
 
+HELDOUT_SHARE = 3  # one line in three is held back
+
+
+def split_of(text: str) -> str:
+    """``"heldout"`` for one line in three, by the SHA-1 of its text; ``"tune"`` for the rest.
+
+    >>> split_of("quên mật khẩu vneid")
+    'tune'
+    """
+    digest = int(hashlib.sha1(text.encode("utf-8")).hexdigest(), 16)
+    return "heldout" if digest % HELDOUT_SHARE == 0 else "tune"
+
+
 def outcome_from_metadata(meta: dict | None) -> Outcome:
     if not meta:
         return Outcome("other", [], [])
@@ -59,10 +77,13 @@ def outcome_from_metadata(meta: dict | None) -> Outcome:
     return Outcome(meta.get("decision", "other"), list(meta.get("guide_ids", [])), ranking)
 
 
-def local_outcomes(lines: list[dict]) -> list[Outcome]:
+def local_outcomes(lines: list[dict], keyterms: bool = True) -> list[Outcome]:
+    from retrieval.search import Searcher
     from retrieval.service import get_service
 
     searcher = get_service().searcher()
+    if not keyterms:
+        searcher = Searcher(searcher.index, searcher.encoder, searcher.thresholds, None)
     outcomes = []
     for item in lines:
         decision = searcher.decide(item["text"])
@@ -136,8 +157,27 @@ def score(lines: list[dict], outcomes: list[Outcome]) -> dict:
     return result
 
 
+def summary(lines: list[dict], outcomes: list[Outcome]) -> dict:
+    """The issue's headline numbers: right / wrong / abstained of answerable, null abstained,
+    uncovered procedures abstained or routed, long stories right, wrong answers of all lines."""
+    overall = score(lines, outcomes)
+    uncovered = [o for i, o in zip(lines, outcomes) if i["kind"] == "negative_uncovered"]
+    long = [(i, o) for i, o in zip(lines, outcomes) if i["kind"] == "colloquial_long" and i["expect"]]
+    return {
+        "lines": overall["lines"], "right": overall["correct"], "wrong": overall["wrong"],
+        "clarify_hit": overall["clarify_hit"], "abstained": overall["abstained"],
+        "null_abstained": overall["null_abstained"],
+        "uncovered_stopped": _share(sum(o.action not in (ANSWERED, CLARIFY) for o in uncovered), len(uncovered)),
+        "uncovered_lines": len(uncovered),
+        "long_right": _share(sum(o.action == ANSWERED and i["expect"] in o.guide_ids for i, o in long), len(long)),
+        "long_lines": len(long),
+        "wrong_of_all": overall["wrong_of_all"],
+    }
+
+
 def report(lines: list[dict], outcomes: list[Outcome]) -> dict:
     result = score(lines, outcomes)
+    result["summary"] = summary(lines, outcomes)
     kinds = sorted({item["kind"] for item in lines})
     result["by_kind"] = {}
     for kind in kinds:
@@ -168,16 +208,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--url", help="evaluate through a running bot's REST webhook, e.g. http://127.0.0.1:5005")
     parser.add_argument("--errors", action="store_true", help="also list the lines the bot got wrong")
+    parser.add_argument("--split", choices=["tune", "heldout"], help="only this deterministic part of the file")
+    parser.add_argument("--no-keyterms", action="store_true",
+                        help="local mode without the spaCy answerability check (to measure what it adds)")
     args = parser.parse_args(argv)
     lines = read_lines(args.file)
-    outcomes = rest_outcomes(lines, args.url) if args.url else local_outcomes(lines)
+    if args.split:
+        lines = [item for item in lines if split_of(item["text"]) == args.split]
+    outcomes = rest_outcomes(lines, args.url) if args.url else local_outcomes(lines, not args.no_keyterms)
     result = report(lines, outcomes)
     result["mode"] = f"rest {args.url}" if args.url else "local"
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
-        print(f"mode: {result['mode']}")
+        print(f"mode: {result['mode']}" + (f", split {args.split}" if args.split else ""))
         print_table(result)
+        print("summary: " + ", ".join(f"{k} {v}" for k, v in result["summary"].items()))
     if args.errors:
         for item, out in zip(lines, outcomes):
             if item["expect"]:

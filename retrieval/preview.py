@@ -76,6 +76,11 @@ def explain(decision: Decision, searcher: Searcher) -> str:
     if decision.action == "abstain":
         if not normalize(decision.query):
             return "Câu hỏi trống hoặc không có chữ nào để tìm."
+        routed = getattr(decision, "routed", None)
+        if routed is not None:
+            return (f"Câu hỏi nhắc tới '{guides[routed.guide_id].title}', một thủ tục trong danh mục chưa có bài "
+                    f"(knowledge/uncovered/), mà bài gần nhất {top.guide_id} không nói về thủ tục đó (title/tags): "
+                    "chatbot không trả lời từ bài này, nói rõ là chưa có hướng dẫn.")
         if top.score < t.answer:
             return (f"Điểm cao nhất {top.score:.3f} (bài {top.guide_id}) thấp hơn ngưỡng trả lời {t.answer:.3f}: "
                     "không bài nào đủ chắc chắn, chatbot không trả lời đoán.")

@@ -13,6 +13,16 @@ They are fused as a weighted sum (weights and thresholds in thresholds.json, fit
 ``python -m retrieval.calibrate``). The decision then answers only when the best guide is both
 strong and clearly ahead of the next; when two guides are close it asks the citizen to choose;
 otherwise it abstains and the bot offers a person.
+
+Two checks sit on top of the scores (issue #11):
+
+* answerability: the key things the citizen names (procedures, documents, app features) are found
+  with spaCy (:mod:`retrieval.keyterms`); a procedure from the catalogue of procedures no guide
+  covers (``knowledge/uncovered/``) that the chosen guide does not cover stops the answer and is
+  routed ("no guide for X yet"), however close the wording;
+* long messages: the question inside a story is found (clauses and question cues) and scored as
+  well as the whole message; the better of the two decides, the whole story stays in the metadata
+  for the agent's handoff summary.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from bot.text.normalize import fold, normalize
 from retrieval.encoders import Encoder
 from retrieval.index import Index
+from retrieval.keyterms import SPECIFIC, Entity, KeyTerms
 from retrieval.restore import DiacriticRestorer
 
 THRESHOLDS_FILE = Path(__file__).with_name("thresholds.json")
@@ -48,6 +59,17 @@ NUMBERED_STEP = re.compile(r"^\s*1[.)]\s", re.M)
 STEPS_BONUS = 0.05
 # A follow-up is short: past this many words the message carries its own topic.
 FOLLOW_UP_MAX_WORDS = 12
+# Long messages: from this many words on, the question part is scored as well as the whole.
+LONG_MIN_WORDS = 18
+# The question part is grown backwards, clause by clause, to at least this many words.
+QUESTION_MIN_WORDS = 8
+CLAUSE_SPLIT = re.compile(r"(?<=[.!?;…])\s+|\n+|,\s*|\s+(?=(?:nhưng|nhung|mà giờ|ma gio)\s)")
+# Question cues, on accent-folded text.
+QUESTION_CUE = re.compile(r"\?|\b(khong|sao|the nao|nhu nao|ra sao|o dau|bao lau|bao nhieu|bao gio|duoc khong|"
+                          r"duoc ko|lam sao|cach nao|can gi|giay to gi|gi khong|gi a|gi vay|chua|hay khong|nao)\b")
+# "cho tôi hỏi", "xin hỏi", "muốn hỏi": the question starts here.
+ASK_OPENER = re.compile(r"\b(cho (?:toi|em|minh|chau|con|anh|chi) hoi|xin hoi|muon hoi|hoi (?:la|chut|xiu|giup)|"
+                        r"nho (?:ad|admin|ban|em|anh|chi)? ?(?:huong dan|chi|giup)|(?:toi|em|minh) can biet)\b")
 
 
 @dataclass(frozen=True)
@@ -89,6 +111,11 @@ class Decision:
     used_context: bool = False
     guide_ids: list[str] = field(default_factory=list)
     unit_scores: np.ndarray | None = field(default=None, repr=False)  # fused score of every unit
+    entities: list[Entity] = field(default_factory=list)  # key things named in the question (spaCy)
+    question_part: str = ""  # the question found inside a long message ("" when the whole was used)
+    scored_part: bool = False  # the decision came from the question part, not the whole message
+    routed: Ranked | None = None  # an uncovered catalogue procedure that stopped the answer
+    check: str = ""  # what the answerability check did: "", "covered", "uncovered:<id>"
 
     @property
     def top(self) -> Ranked | None:
@@ -97,8 +124,12 @@ class Decision:
     @property
     def route(self) -> Ranked | None:
         """The routing entry (handoff / uncovered) that stopped the answer, if any."""
+        if self.action != "abstain":
+            return None
+        if self.routed is not None:
+            return self.routed
         top = self.top
-        return top if top is not None and top.kind != "guide" and self.action == "abstain" else None
+        return top if top is not None and top.kind != "guide" else None
 
     def as_metadata(self) -> dict:
         route = self.route
@@ -110,6 +141,10 @@ class Decision:
                          "dense": round(r.dense, 4)} for r in self.ranked[:3]],
             "score": round(self.ranked[0].score, 4) if self.ranked else 0.0,
             "used_context": self.used_context,
+            "entities": [e.as_dict() for e in self.entities],
+            "question_part": self.question_part,
+            "scored_part": self.scored_part,
+            "check": self.check,
         }
 
 
@@ -119,6 +154,88 @@ class Signals:
     restored: str
     lex_units: np.ndarray
     dense_units: np.ndarray | None
+
+
+def question_part(text: str) -> str:
+    """The question inside a long message that tells a story first ("" when there is no shorter part).
+
+    The message is cut into clauses (sentence ends, commas, "nhưng"); the part is the last clause with
+    a question cue ("?", "không", "thế nào", "ở đâu", "bao lâu", "được không"…), or what follows
+    "cho tôi hỏi", grown backwards clause by clause to :data:`QUESTION_MIN_WORDS` words.
+
+    >>> question_part("Năm ngoái tôi chuyển vào Bình Dương làm công nhân, ở trọ gần khu công nghiệp, "
+    ...               "chủ trọ bảo phải khai báo, vậy đăng ký tạm trú online ở đâu?")
+    'vậy đăng ký tạm trú online ở đâu?'
+    """
+    text = (text or "").strip()
+    if len(text.split()) < LONG_MIN_WORDS:
+        return ""
+    clauses = [c.strip() for c in CLAUSE_SPLIT.split(text) if c and c.strip()]
+    if len(clauses) < 2:
+        return ""
+    folded = [fold(c) for c in clauses]
+    cues = [i for i, f in enumerate(folded) if QUESTION_CUE.search(f)]
+    end = cues[-1] if cues else len(clauses) - 1
+    start = end
+    openers = [i for i, f in enumerate(folded[: end + 1]) if ASK_OPENER.search(f)]
+    if openers:
+        start = openers[-1]
+    while start > 0 and sum(len(c.split()) for c in clauses[start:end + 1]) < QUESTION_MIN_WORDS:
+        start -= 1
+    part = ", ".join(clauses[start:end + 1])
+    return part if len(part.split()) < len(text.split()) else ""
+
+
+def check_answerable(entities: list[Entity], guide_id: str, coverage: dict[str, frozenset[str]]) -> Entity | None:
+    """The uncovered procedure that stops an answer from ``guide_id``, or None when it may answer.
+
+    Only specific key things count (procedures, documents, app features; not the app or an agency).
+    A catalogue procedure (no guide covers it) that this guide does not cover stops the answer,
+    unless the guide covers a key thing named *before* it: the main thing comes first ("xin giấy xác
+    nhận tình trạng hôn nhân để đăng ký kết hôn" is about the certificate).
+    """
+    covered = coverage.get(guide_id, frozenset())
+    specific = [e for e in entities if e.term.label in SPECIFIC]
+    foreign = [e for e in specific if e.term.uncovered and e.term.id not in covered]
+    if not foreign:
+        return None
+    own = [e for e in specific if e.term.id in covered]
+    if own and own[0].start < foreign[0].start:
+        return None
+    return foreign[0]
+
+
+def settle_check(action: str, guide_ids: list[str], top: Ranked | None, entities: list[Entity],
+                 coverage: dict[str, frozenset[str]]) -> tuple[str, list[str], Entity | None, str]:
+    """Apply the answerability check to a :func:`choose` result.
+
+    Returns (action, guide ids, the uncovered procedure that stopped or routed it, a label for the
+    metadata). Guides that do not cover a named uncovered procedure are dropped: an answer becomes
+    an abstention routed to that procedure, a clarification keeps only the guides that pass. An
+    abstention that names an uncovered procedure is routed to it too, so the reply can say so.
+    """
+    if not entities:
+        return action, guide_ids, None, ""
+    if action in ("answer", "clarify"):
+        kept, stopper = [], None
+        for guide_id in guide_ids:
+            blocking = check_answerable(entities, guide_id, coverage)
+            if blocking is None:
+                kept.append(guide_id)
+            else:
+                stopper = stopper or blocking
+        if stopper is None:
+            return action, guide_ids, None, "covered"
+        if action == "clarify" and len(kept) >= 2:
+            return "clarify", kept, stopper, f"uncovered:{stopper.term.id}"
+        if kept:
+            return "answer", kept[:1], stopper, f"uncovered:{stopper.term.id}"
+        return "abstain", [], stopper, f"uncovered:{stopper.term.id}"
+    if top is None or top.kind == "guide":
+        blocking = check_answerable(entities, top.guide_id if top else "", coverage)
+        if blocking is not None:
+            return action, guide_ids, blocking, f"uncovered:{blocking.term.id}"
+    return action, guide_ids, None, ""
 
 
 def choose(ranked: list[Ranked], t: Thresholds) -> tuple[str, list[str]]:
@@ -137,19 +254,32 @@ def choose(ranked: list[Ranked], t: Thresholds) -> tuple[str, list[str]]:
     return "clarify", close
 
 
+_ACTION_RANK = {"answer": 2, "clarify": 1, "abstain": 0}
+
+
+def _strength(decision: Decision) -> tuple[int, float]:
+    """Order of preference between two decisions on the same message: answer > clarify > abstain,
+    then the higher top score."""
+    return _ACTION_RANK.get(decision.action, 0), decision.top.score if decision.top else 0.0
+
+
 class Searcher:
     """Serves one index. Thread-safe for reads; build a new one to serve a new index."""
 
-    def __init__(self, index: Index, encoder: Encoder | None, thresholds: Thresholds | None = None):
+    def __init__(self, index: Index, encoder: Encoder | None, thresholds: Thresholds | None = None,
+                 keyterms: KeyTerms | None = None):
         self.index = index
         self.encoder = encoder if index.vectors is not None and index.dense is not None else None
         self.thresholds = thresholds or Thresholds.load()
+        self.keyterms: KeyTerms | None = None
+        self.coverage: dict[str, frozenset[str]] = {}
+        self.use_question_part = True  # False only to measure what scoring the question part adds
         texts = [u.text for u in index.units]
         # char_wb 2-5-grams on folded text; sublinear tf so long sections do not dominate.
         self._tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
                                       preprocessor=fold, dtype=np.float32)
         self._lex_matrix = self._tfidf.fit_transform(texts)
-        self._guide_ids = sorted(index.guides)
+        self._guide_ids = sorted({u.guide_id for u in index.units})  # catalogue routes have no units
         position = {g: i for i, g in enumerate(self._guide_ids)}
         self._unit_guide = np.array([position[u.guide_id] for u in index.units])
         if np.any(np.diff(self._unit_guide) < 0):
@@ -158,6 +288,17 @@ class Searcher:
         self._spans = list(zip(bounds[:-1], bounds[1:]))
         vocabulary = texts + [s.text for g in index.guides.values() for s in g.sections]
         self._restorer = DiacriticRestorer(vocabulary)
+        self.use_keyterms(keyterms)
+
+    def use_keyterms(self, keyterms: KeyTerms | None) -> None:
+        """Serve with these key terms (None: no answerability check); staff edits swap them in."""
+        if keyterms is not None:
+            # Catalogue entries become routing entries the replies can name; they have no units,
+            # so they never rank (the answerability check routes to them).
+            for route in keyterms.catalogue_guides():
+                self.index.guides.setdefault(route.id, route)
+        self.coverage = keyterms.coverage(self.index.guides) if keyterms else {}
+        self.keyterms = keyterms
 
     @property
     def dense_enabled(self) -> bool:
@@ -187,8 +328,8 @@ class Searcher:
             dense_units = self.index.dense.unit_scores(qvec)
         return Signals(query, restored, lex_units, dense_units)
 
-    def rank_signals(self, sig: Signals, t: Thresholds, context_topic: str | None = None
-                     ) -> tuple[list[Ranked], bool, np.ndarray]:
+    def rank_signals(self, sig: Signals, t: Thresholds, context_topic: str | None = None,
+                     entities: list[Entity] | None = None) -> tuple[list[Ranked], bool, np.ndarray]:
         """Fuse the signals with weights ``t``. Returns (ranking, context used, unit scores)."""
         k = int(t.top_k)
         lex = self._per_guide(sig.lex_units, k)
@@ -201,7 +342,8 @@ class Searcher:
             fused = lex
             combined_units = sig.lex_units
         used_context = False
-        if context_topic in self.index.guides and self.looks_like_follow_up(sig.query):
+        if (context_topic in self._guide_ids and self.looks_like_follow_up(sig.query)
+                and not self._names_other_topic(entities or [], context_topic)):
             fused = fused.copy()
             fused[self._guide_ids.index(context_topic)] += t.context_bonus
             used_context = True
@@ -210,6 +352,13 @@ class Searcher:
         ranked = [Ranked(self._guide_ids[i], float(fused[i]), float(lex[i]), float(dense[i]),
                          guides[self._guide_ids[i]].kind) for i in order]
         return ranked, used_context, combined_units
+
+    def _names_other_topic(self, entities: list[Entity], topic: str) -> bool:
+        """The message names a specific key thing and none of them is covered by ``topic``:
+        "còn đăng ký kết hôn thì sao?" after a marital-status answer is a new question."""
+        specific = [e for e in entities if e.term.label in SPECIFIC]
+        covered = self.coverage.get(topic, frozenset())
+        return bool(specific) and not any(e.term.id in covered for e in specific)
 
     @staticmethod
     def looks_like_follow_up(query: str) -> bool:
@@ -226,11 +375,36 @@ class Searcher:
         pattern = FOLLOW_UP_UNACCENTED if folded == text else FOLLOW_UP
         return bool(pattern.match(text)) or len(words) <= 4
 
+    def _decide_text(self, text: str, context_topic: str | None, entities: list[Entity]) -> Decision:
+        sig = self.signals(text)
+        ranked, used_context, unit_scores = self.rank_signals(sig, self.thresholds, context_topic, entities)
+        action, guide_ids = choose(ranked, self.thresholds) if normalize(text).strip() else ("abstain", [])
+        decision = Decision(action, ranked, text, sig.restored, used_context, guide_ids, unit_scores,
+                            entities=entities)
+        self._apply_check(decision)
+        return decision
+
+    def _apply_check(self, decision: Decision) -> None:
+        if self.keyterms is None:
+            return
+        action, guide_ids, stopper, check = settle_check(decision.action, decision.guide_ids, decision.top,
+                                                         decision.entities, self.coverage)
+        decision.action, decision.guide_ids, decision.check = action, guide_ids, check
+        if stopper is not None and action == "abstain":
+            decision.routed = Ranked(stopper.term.id, 0.0, 0.0, 0.0, "uncovered")
+
     def decide(self, query: str, context_topic: str | None = None) -> Decision:
-        sig = self.signals(query)
-        ranked, used_context, unit_scores = self.rank_signals(sig, self.thresholds, context_topic)
-        action, guide_ids = choose(ranked, self.thresholds) if normalize(query).strip() else ("abstain", [])
-        return Decision(action, ranked, query, sig.restored, used_context, guide_ids, unit_scores)
+        part = question_part(query) if self.use_question_part else ""
+        entities = self.keyterms.extract(part or query) if self.keyterms is not None else []
+        whole = self._decide_text(query, context_topic, entities)
+        if not part:
+            return whole
+        asked = self._decide_text(part, context_topic, entities)
+        better = asked if _strength(asked) > _strength(whole) else whole
+        better.query = query  # the whole story stays with the decision (handoff summary, best section)
+        better.question_part = part
+        better.scored_part = better is asked
+        return better
 
     def best_section(self, decision: Decision, guide_id: str) -> int:
         """Index of the guide's section that best matches the decided question (-1: none).

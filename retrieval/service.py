@@ -16,6 +16,7 @@ from pathlib import Path
 from bot.settings import Settings, load_settings
 from retrieval.encoders import Encoder, load_encoder
 from retrieval.index import IndexLoadError, current_build, load_index
+from retrieval.keyterms import KEYTERMS_FILE, UNCOVERED_DIR, KeyTerms, load_keyterms
 from retrieval.search import Searcher, Thresholds
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class SearchService:
         self._lock = threading.RLock()  # searcher() loads the encoder while holding it
         self._searcher: Searcher | None = None
         self._serving: Path | None = None
+        self._keyterms_stamp: tuple | None = None
         self.last_error: str | None = None
 
     @property
@@ -64,7 +66,40 @@ class SearchService:
             raise IndexLoadError(f"index changed while loading ({build.name} -> {index.path.name})")
         if index.vectors is not None and encoder is None:
             log.warning("index has dense vectors but no embedding model is loaded: LEXICAL SEARCH ONLY")
-        return Searcher(index, encoder, self._thresholds())
+        self._keyterms_stamp = self._stamp()
+        return Searcher(index, encoder, self._thresholds(), self._keyterms())
+
+    def _stamp(self) -> tuple:
+        """(name, mtime, size) of the key-term files: a staff edit changes it (a few stat calls)."""
+        folder = self.settings.knowledge_dir
+        paths = [folder / KEYTERMS_FILE, *sorted((folder / UNCOVERED_DIR).glob("*.yml"))]
+        stamp = []
+        for path in paths:
+            try:
+                info = path.stat()
+            except OSError:
+                continue
+            stamp.append((path.name, info.st_mtime_ns, info.st_size))
+        return tuple(stamp)
+
+    def _keyterms(self) -> KeyTerms | None:
+        """Key terms and the uncovered-procedure catalogue from the knowledge folder."""
+        try:
+            return load_keyterms(self.settings.knowledge_dir)
+        except Exception:  # noqa: BLE001 - a broken patterns file must not stop the search
+            log.exception("could not load key terms from %s; answering without the check", self.settings.knowledge_dir)
+            return None
+
+    def _refresh_keyterms(self, searcher: Searcher) -> None:
+        """Swap in edited key-term files without waiting for a new index build."""
+        stamp = self._stamp()
+        if stamp == self._keyterms_stamp:
+            return
+        with self._lock:
+            if stamp != self._keyterms_stamp:
+                searcher.use_keyterms(self._keyterms())
+                self._keyterms_stamp = stamp
+                log.info("key terms reloaded from %s", self.settings.knowledge_dir)
 
     def searcher(self) -> Searcher:
         """The searcher for the newest loadable build. Raises IndexLoadError if there is none."""
@@ -84,6 +119,7 @@ class SearchService:
                                  searcher.index.meta.get("guides"), searcher.index.meta.get("model_id"))
         if self._searcher is None:
             raise IndexLoadError(self.last_error or f"no published index in {self.settings.index_dir}")
+        self._refresh_keyterms(self._searcher)
         return self._searcher
 
 

@@ -11,7 +11,7 @@ import pytest
 from retrieval import evaluate
 from retrieval import service as service_mod
 from retrieval.encoders import HashingEncoder
-from retrieval.evaluate import Outcome, outcome_from_metadata, read_lines, report, score
+from retrieval.evaluate import Outcome, outcome_from_metadata, read_lines, report, score, split_of, summary
 from tests.retrieval.tiny_kb import build
 
 LINES = [
@@ -77,7 +77,30 @@ def test_report_breaks_down_by_kind():
     assert (null["null_abstained"], null["null_clarified"], null["null_answered"]) == (0.3333, 0.3333, 0.3333)
     assert null["wrong_of_all"] == 0.3333
     # The overall numbers are the same as score().
-    assert {k: v for k, v in result.items() if k != "by_kind"} == score(LINES, OUTCOMES)
+    assert {k: v for k, v in result.items() if k not in ("by_kind", "summary")} == score(LINES, OUTCOMES)
+
+
+def test_summary_counts_uncovered_stopped_and_long_stories_right():
+    lines = [{"text": "a", "expect": None, "kind": "negative_uncovered"},
+             {"text": "b", "expect": None, "kind": "negative_uncovered"},
+             {"text": "c", "expect": "g1", "kind": "colloquial_long"},
+             {"text": "d", "expect": "g1", "kind": "colloquial_long"},
+             {"text": "e", "expect": "g1", "kind": "clean"}]
+    outcomes = [Outcome("abstain", [], ["g1"]), Outcome("answer", ["g2"], ["g2"]),
+                Outcome("answer", ["g1"], ["g1"]), Outcome("clarify", ["g1", "g2"], ["g1"]),
+                Outcome("answer", ["g1"], ["g1"])]
+    s = summary(lines, outcomes)
+    assert (s["uncovered_stopped"], s["uncovered_lines"]) == (0.5, 2)
+    assert (s["long_right"], s["long_lines"]) == (0.5, 2)
+    assert s["right"] == round(2 / 3, 4) and s["wrong_of_all"] == 0.2
+
+
+def test_split_is_deterministic_and_holds_back_about_a_third():
+    texts = [f"câu hỏi số {i}" for i in range(600)]
+    parts = [split_of(t) for t in texts]
+    assert parts == [split_of(t) for t in texts]
+    assert set(parts) == {"tune", "heldout"}
+    assert 150 < parts.count("heldout") < 250
 
 
 def test_score_of_nothing_is_zero_not_a_division_error():
