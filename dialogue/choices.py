@@ -106,7 +106,9 @@ def ambiguous_pair(text: str, ranking: list[tuple[str, float]], margin: float = 
 
     * ``(group, [guide, guide])`` when the top guide belongs to a confusable group whose other
       guide scores within ``margin`` and the message names no cue of either: ask;
-    * a guide id when the message's cues pick one of the close group guides: answer that one;
+    * a guide id when the message's cues name exactly one of the close group guides: answer that
+      one (a message naming cues of both, "mã bảo vệ … có giống mật khẩu đăng nhập không", keeps
+      the search's decision);
     * None otherwise (the normal decision stands).
     """
     if not ranking:
@@ -124,7 +126,8 @@ def ambiguous_pair(text: str, ranking: list[tuple[str, float]], margin: float = 
         best = max(named.values())
         winners = [g for g, n in named.items() if n == best]
         if best > 0 and len(winners) == 1:
-            return winners[0]
+            named_any = [g for g, n in named.items() if n > 0]
+            return winners[0] if len(named_any) == 1 else None
         if best == 0:
             return group, sorted(close, key=lambda g: -scores[g])
     return None

@@ -400,7 +400,12 @@ class Searcher:
         if not part:
             return whole
         asked = self._decide_text(part, context_topic, entities)
-        better = asked if _strength(asked) > _strength(whole) else whole
+        # The question part may rescue a message the whole could not answer, never overrule an answer
+        # or a routed abstention of the whole: cut from its story, the part loses what told the guides
+        # apart ("… tài khoản mức 1 rồi, giờ muốn lên mức 2 … ra công an xã làm được không" asks
+        # about level 2, its last clause alone reads as level 1).
+        rescue = whole.action != "answer" and whole.route is None
+        better = asked if rescue and _strength(asked) > _strength(whole) else whole
         better.query = query  # the whole story stays with the decision (handoff summary, best section)
         better.question_part = part
         better.scored_part = better is asked

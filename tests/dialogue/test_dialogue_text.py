@@ -93,3 +93,11 @@ def test_ordinal_replies():
 ])
 def test_message_shape_overrides_the_classifier(text, intent, expected):
     assert reroute(text, intent) == expected
+
+
+def test_cues_of_both_guides_leave_the_search_decision_standing():
+    """'Mã bảo vệ … có giống mật khẩu đăng nhập không' names both sides: not a cue for either."""
+    ranking = [("vneid_passcode", 0.72), ("vneid_forgot_password", 0.7)]
+    both = "Mã bảo vệ 6 số trong ứng dụng VNeID dùng để làm gì, có giống mật khẩu đăng nhập không?"
+    assert ch.ambiguous_pair(both, ranking) is None
+    assert ch.ambiguous_pair("mã bảo vệ 6 số để làm gì", ranking) == "vneid_passcode"

@@ -298,3 +298,29 @@ def test_follow_up_naming_a_thing_the_previous_topic_does_not_cover_gets_no_cont
     assert follow.top.score == pytest.approx(plain.top.score)
     again = checked_searcher.decide("còn nếu quên mật khẩu lần nữa thì sao", context_topic="vneid_forgot_password")
     assert again.used_context
+
+
+def _fake_decision(action: str, guide: str, score: float, route: bool = False):
+    from retrieval.search import Decision
+
+    ranked = [Ranked(guide, score, score, score, "uncovered" if route else "guide")]
+    return Decision(action, ranked, "", guide_ids=[guide] if action == "answer" else [])
+
+
+@pytest.mark.parametrize(("whole", "part", "chosen"), [
+    (("answer", "vneid_register_level2", 0.6), ("answer", "vneid_register_level1", 0.8), "whole"),
+    (("abstain", "vneid_register_level2", 0.4), ("answer", "vneid_register_level1", 0.7), "part"),
+    (("clarify", "vneid_register_level2", 0.6), ("answer", "vneid_register_level1", 0.7), "part"),
+    (("abstain", "uncovered_land", 0.7, True), ("answer", "vneid_register_level1", 0.8), "whole"),
+    (("abstain", "vneid_register_level2", 0.5), ("abstain", "vneid_register_level1", 0.4), "whole"),
+])
+def test_the_question_part_rescues_but_never_overrules_the_whole(checked_searcher, monkeypatch, whole, part,
+                                                                 chosen):
+    story = ("Hôm trước tôi có tự làm tài khoản mức 1 trên app rồi, giờ nghe nói muốn dùng đủ tính năng thì "
+             "phải lên mức 2, vậy tôi ra công an xã làm luôn được không?")
+    decisions = {"whole": _fake_decision(*whole), "part": _fake_decision(*part)}
+    monkeypatch.setattr(checked_searcher, "_decide_text",
+                        lambda text, context, entities: decisions["whole" if text == story else "part"])
+    decision = checked_searcher.decide(story)
+    assert decision is decisions[chosen]
+    assert decision.scored_part == (chosen == "part") and decision.query == story
