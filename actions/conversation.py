@@ -31,6 +31,19 @@ log = logging.getLogger(__name__)
 CALLBACK_SLOTS = ("callback_name", "callback_phone", "callback_consent", "callback_cancelled")
 
 
+def _send_feedback_reply(dispatcher: CollectingDispatcher, tracker: Tracker, meta: dict, thanks: str) -> None:
+    """The reply to "helpful?" (buttons or typed), its decision payload, and its report row."""
+    if meta["helpful"]:
+        dispatcher.utter_message(text=f"{thanks} Bạn còn cần hỏi gì thêm không?")
+    else:
+        dispatcher.utter_message(
+            text="Xin lỗi vì câu trả lời chưa giúp được bạn. Bạn có thể hỏi lại cụ thể hơn, "
+                 "hoặc để tôi chuyển bạn đến tổng đài viên.",
+            buttons=[{"title": "Gặp tổng đài viên", "payload": replies.payload("request_human")}])
+    dispatcher.utter_message(json_message={"dvc": meta})
+    _record(tracker, [{"custom": {"dvc": meta}}], tracker.get_slot("last_question"))  # the question answered
+
+
 class ActionRecordFeedback(Action):
     """Thank the citizen for the "helpful?" answer; after a "no", offer a person."""
 
@@ -44,15 +57,7 @@ class ActionRecordFeedback(Action):
         helpful = intent == "feedback_helpful"
         log.info("feedback sender=%s topic=%s helpful=%s", tracker.sender_id, topic, helpful)
         meta = {"decision": "feedback", "guide_ids": [topic] if topic else [], "helpful": helpful}
-        if helpful:
-            dispatcher.utter_message(text="Cảm ơn bạn đã phản hồi! Bạn còn cần hỏi gì thêm không?")
-        else:
-            dispatcher.utter_message(
-                text="Xin lỗi vì câu trả lời chưa giúp được bạn. Bạn có thể hỏi lại cụ thể hơn, "
-                     "hoặc để tôi chuyển bạn đến tổng đài viên.",
-                buttons=[{"title": "Gặp tổng đài viên", "payload": replies.payload("request_human")}])
-        dispatcher.utter_message(json_message={"dvc": meta})
-        _record(tracker, [{"custom": {"dvc": meta}}], tracker.get_slot("last_question"))  # the question answered
+        _send_feedback_reply(dispatcher, tracker, meta, "Cảm ơn bạn đã phản hồi!")
         # after "not helpful", asking again gets a person offered unless another guide fits (actions/answer.py)
         if not topic:
             return [] if helpful else state_events(pending="offer_human")
@@ -225,15 +230,7 @@ class ActionReplyInContext(Action):
         if state.pending == "helpful" and state.topic:
             helpful = yes
             meta = {"decision": "feedback", "guide_ids": [state.topic], "helpful": helpful, **context}
-            if helpful:
-                dispatcher.utter_message(text="Cảm ơn bạn! Bạn còn cần hỏi gì thêm không?")
-            else:
-                dispatcher.utter_message(
-                    text="Xin lỗi vì câu trả lời chưa giúp được bạn. Bạn có thể hỏi lại cụ thể hơn, "
-                         "hoặc để tôi chuyển bạn đến tổng đài viên.",
-                    buttons=[{"title": "Gặp tổng đài viên", "payload": replies.payload("request_human")}])
-            dispatcher.utter_message(json_message={"dvc": meta})
-            _record(tracker, [{"custom": {"dvc": meta}}], tracker.get_slot("last_question"))
+            _send_feedback_reply(dispatcher, tracker, meta, "Cảm ơn bạn!")
             return [SlotSet("unhelpful_topic", None if helpful else state.topic),
                     *state_events(pending=None if helpful else "offer_human",
                                   offer_reason=None if helpful else "not_helpful")]
