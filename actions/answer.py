@@ -291,13 +291,36 @@ def _mostly_in(words: list[str], guide, share: float = 0.6) -> bool:
     return sum(w in known for w in words) / len(words) >= share
 
 
-# A question about who may ask for the OTP / password ("nhân viên tổng đài có hỏi mã OTP không").
+# "Who may ask for my OTP / password?": a secret with a verb of asking for it, and someone asking.
+# Folded text, so "đòi" and "đổi" are both "doi": "doi" counts only before an OTP / code, never
+# before "mat khau" (changing one's password is its own guide); "cần", "lấy (lại)", "bạn", "ai"
+# are too common to count (measured: "bạn ơi quên mật khẩu thì cần làm gì" was taken for one).
+_SECRET = r"otp|ma otp|mat khau|mk|passcode|ma bao ve|ma xac thuc|ma xac nhan"
+_ASK = (r"hoi|doi(?= (ma |so )?(otp|xac thuc|xac nhan))|xin|yeu cau|bat (doc|dua|nhap|gui|cung cap)|doc (cho|giup|ma)|"
+        r"cung cap|gui(?= (ma|otp))")
 SECRET_QUESTION = re.compile(
-    r"(?<![\w])(otp|mat khau|passcode|ma bao ve|ma xac thuc)(?![\w]).*(?<![\w])(hoi|doi|xin|can|yeu cau|bat|lay)(?![\w])|"  # noqa: E501
-    r"(?<![\w])(hoi|doi|xin|can|yeu cau|bat|lay)(?![\w]).*(?<![\w])(otp|mat khau|passcode|ma bao ve)(?![\w])")
-SECRET_ASKER = re.compile(r"(?<![\w])(nhan vien|tong dai|chatbot|bot|tro ly|ban|cong an|ngan hang|can bo|ai)(?![\w])")
+    rf"(?<![\w])({_SECRET})(?![\w]).*(?<![\w])({_ASK})(?![\w])|(?<![\w])({_ASK})(?![\w]).*(?<![\w])({_SECRET})(?![\w])")
+SECRET_ASKER = re.compile(r"(?<![\w])(nhan vien|tong dai|tong dai vien|chatbot|bot|tro ly|cong an|ngan hang|can bo|"
+                          r"nguoi la|ai do|nguoi ta|nguoi xung|so la)(?![\w])")
+# Recovering or changing one's own password is not a question about who may ask for it.
+SECRET_RECOVERY = re.compile(r"(?<![\w])(quen|lay lai|dat lai|khoi phuc|cap lai|doi mat khau|doi mk|"
+                             r"doi passcode)(?![\w])")
 SECRET_SHARED = re.compile(r"(?<![\w])(cho (ban|nguoi khac|nguoi ta|no|ho|ai) (muon|biet|dung)|lo (dua|cho|gui|noi)|"
                            r"dua (mat khau|tai khoan|otp)|biet mat khau|muon (mat khau|tai khoan))(?![\w])")
+
+
+def is_secret_question(plain: str) -> bool:
+    """A question about who may ask for a secret, or a secret already given away (folded text).
+
+    >>> is_secret_question("nhan vien ngan hang hoi mat khau vneid co dua khong")
+    True
+    >>> is_secret_question("ban oi quen mat khau thi can lam gi")
+    False
+    """
+    return bool(SECRET_QUESTION.search(plain) and not SECRET_RECOVERY.search(plain)
+                and (SECRET_ASKER.search(plain) or SECRET_SHARED.search(plain)))
+
+
 SECRET_ADVICE = ("Trợ lý ảo, tổng đài viên, công an và ngân hàng không bao giờ hỏi mã OTP, mật khẩu hay mã bảo vệ "
                  "(passcode) của bạn. Không đọc, không đưa các mã này cho bất kỳ ai, kể cả người xưng là cán bộ.")
 SHARED_ADVICE = ("Đã đưa mật khẩu cho người khác thì nên đổi mật khẩu VNeID ngay (dùng «Quên mật khẩu» nếu cần) và "
@@ -495,7 +518,7 @@ class _Turn:
         top = decision.top
         floor = self.searcher.thresholds.clarify_floor
         plain = _plain(self.question)
-        if SECRET_QUESTION.search(plain) and (SECRET_ASKER.search(plain) or SECRET_SHARED.search(plain)):
+        if is_secret_question(plain):
             return self._secret_question(decision, shared=bool(SECRET_SHARED.search(plain)))
         if decision.action == "abstain" and top is not None and top.kind == "guide" and top.score >= floor - 0.05:
             found = ch.ambiguous_pair(self.question, _guide_ranking(decision))

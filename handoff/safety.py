@@ -47,6 +47,13 @@ _WORDS: list[tuple[str, str]] = [
      r"cuốn\s*trôi|cuon\s*troi|nhà\s*sập|nha\s*sap|kẹt\s*(?:trong\s*)?thang\s*máy|ket\s*(?:trong\s*)?thang\s*may|"
      r"dây\s*điện\s*(?:đứt|rơi|chập)|day\s*dien\s*(?:dut|roi|chap)|chập\s*điện|chap\s*dien|cây\s*đổ\s*đè|"
      r"cay\s*do\s*de|sét\s*đánh|set\s*danh|nước\s*cuốn|nuoc\s*cuon|khói\s*bốc|cháy\s*lớn", FIRE),
+    # Someone fallen into water, however it is told ("trượt chân xuống kênh"). Not "chìm" alone: a
+    # dossier "chìm nghỉm" (stuck) is the common use in this bot's questions.
+    (r"(?:rơi|té|ngã|trượt\s*chân|trượt|sảy\s*chân|lọt|bị\s*cuốn|nhảy)\s*(?:\w+\s*){0,2}?xuống\s*"
+     r"(?:sông|kênh|mương|ao|hồ|giếng|biển|suối|rạch|hố|nước|đập|vực)|"
+     r"(?:roi|te|nga|truot\s*chan|truot|say\s*chan|lot|bi\s*cuon|nhay)\s*(?:\w+\s*){0,2}?xuong\s*"
+     r"(?:song|kenh|muong|ao|ho|gieng|bien|suoi|rach|nuoc|dap|vuc)|"
+     r"không\s*biết\s*bơi|khong\s*biet\s*boi|mất\s*tích\s*dưới\s*nước", FIRE),
     (r"cạy\s*cửa|cay\s*cua|phá\s*khóa|pha\s*khoa|người\s*lạ\s*(?:vào|vô|đột)|nguoi\s*la\s*(?:vao|vo|dot)|"
      r"trốn\s*trong|tron\s*trong|mất\s*tích|mat\s*tich|đi\s*lạc|di\s*lac|bị\s*lạc|bi\s*lac|"
      r"(?:tìm|kiếm)\s*khắp\s*\w+\s*không\s*thấy|(?:tim|kiem)\s*khap\s*\w+\s*khong\s*thay|"

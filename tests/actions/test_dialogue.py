@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from actions.answer import ActionAnswerQuestion
 from actions.conversation import ActionReplyInContext
 from tests.actions.action_kit import make_tracker, run_action
@@ -80,3 +82,19 @@ def test_no_to_which_one_offers_a_person_and_no_after_an_offer_is_acknowledged()
     messages, events = run_action(ActionReplyInContext(), make_tracker("không cần", intent="deny",
                                                                        slots={"pending": "offer_human"}))
     assert followups(events) == [] and state(events)["pending"] is None
+
+
+@pytest.mark.parametrize(("text", "secret"), [
+    ("có người xưng công an đòi mã otp", True),
+    ("nhân viên ngân hàng hỏi mật khẩu vneid có đưa không", True),
+    ("tổng đài viên có hỏi otp của tôi không", True),
+    ("cán bộ bảo đọc mã otp cho họ có sao không", True),
+    ("bạn ơi quên mật khẩu thì cần làm gì", False),
+    ("quen mat khau dang nhap cai app cong an, lay lai bang cach nao", False),
+    ("ai chỉ mình cách đổi mật khẩu vneid với", False),
+    ("muốn đổi mật khẩu thì cần gì bạn", False),
+])
+def test_questions_about_who_may_ask_for_a_secret(text, secret):
+    from actions.answer import _plain, is_secret_question
+
+    assert is_secret_question(_plain(text)) is secret

@@ -74,6 +74,8 @@ def test_normalize_phone():
     ("có người đe dọa tôi", "113"),
     ("họ đe doạ giết tôi", "113"),
     ("cứu với", "115"),
+    ("có đứa nhỏ vừa trượt chân xuống kênh sau nhà", "114"),
+    ("con toi bi nga xuong ao sau nha", "114"),
 ])
 def test_urgent_words_point_to_emergency_numbers(text, first):
     services = urgent_services(text)
@@ -123,3 +125,9 @@ def test_bad_holidays_and_time_zone_are_rejected():
         Schedule.parse("24/7", "30/04/2026")
     with pytest.raises(ValueError, match="HANDOFF_TZ"):
         Schedule.parse("24/7", "", "Mars/Olympus")
+
+
+@pytest.mark.parametrize("text", ["hồ sơ bị chìm mất không thấy ai xử lý", "nộp hồ sơ xuống phường thì bao lâu",
+                                  "đăng ký tạm trú ở hồ chí minh"])
+def test_ordinary_questions_raise_no_alarm(text):
+    assert urgent_services(text) == []
