@@ -298,6 +298,7 @@ def _mostly_in(words: list[str], guide, share: float = 0.6) -> bool:
 _SECRET = r"otp|ma otp|mat khau|mk|passcode|ma bao ve|ma xac thuc|ma xac nhan"
 _ASK = (r"hoi|doi(?= (ma |so )?(otp|xac thuc|xac nhan))|xin|yeu cau|bat (doc|dua|nhap|gui|cung cap)|doc (cho|giup|ma)|"
         r"cung cap|gui(?= (ma|otp))")
+SECRET_NAMED = re.compile(rf"(?<![\w])({_SECRET})(?![\w])")
 SECRET_QUESTION = re.compile(
     rf"(?<![\w])({_SECRET})(?![\w]).*(?<![\w])({_ASK})(?![\w])|(?<![\w])({_ASK})(?![\w]).*(?<![\w])({_SECRET})(?![\w])")
 SECRET_ASKER = re.compile(r"(?<![\w])(nhan vien|tong dai|tong dai vien|chatbot|bot|tro ly|cong an|ngan hang|can bo|"
@@ -316,9 +317,12 @@ def is_secret_question(plain: str) -> bool:
     True
     >>> is_secret_question("ban oi quen mat khau thi can lam gi")
     False
+    >>> is_secret_question("con toi cho ban muon mat khau vneid, gio lam gi")
+    True
     """
-    return bool(SECRET_QUESTION.search(plain) and not SECRET_RECOVERY.search(plain)
-                and (SECRET_ASKER.search(plain) or SECRET_SHARED.search(plain)))
+    if SECRET_SHARED.search(plain) and SECRET_NAMED.search(plain):
+        return True  # "cho bạn mượn mật khẩu": given away, whatever else the message says
+    return bool(SECRET_QUESTION.search(plain) and not SECRET_RECOVERY.search(plain) and SECRET_ASKER.search(plain))
 
 
 SECRET_ADVICE = ("Trợ lý ảo, tổng đài viên, công an và ngân hàng không bao giờ hỏi mã OTP, mật khẩu hay mã bảo vệ "

@@ -93,6 +93,8 @@ def test_no_to_which_one_offers_a_person_and_no_after_an_offer_is_acknowledged()
     ("quen mat khau dang nhap cai app cong an, lay lai bang cach nao", False),
     ("ai chỉ mình cách đổi mật khẩu vneid với", False),
     ("muốn đổi mật khẩu thì cần gì bạn", False),
+    ("con gái tôi cho bạn mượn số căn cước với mật khẩu VNeID, giờ phải làm gì", True),
+    ("cho bạn mượn điện thoại có sao không", False),
 ])
 def test_questions_about_who_may_ask_for_a_secret(text, secret):
     from actions.answer import _plain, is_secret_question
