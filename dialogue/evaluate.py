@@ -308,7 +308,9 @@ def _rate(passed: int, total: int) -> str:
     return f"{passed}/{total} ({100.0 * passed / total:.1f}%)" if total else "-"
 
 
-def print_report(name: str, summary: dict, results: list[TurnResult], out=None) -> None:
+def print_report(name: str, summary: dict, results: list[TurnResult], out=None, show_turns: bool = True) -> None:
+    """Pass rates per category, then every failing turn (only the count when ``show_turns`` is off:
+    a held-back file's turns are not to be read while tuning)."""
     out = out or sys.stdout
     print(f"\n== {name}", file=out)
     print(f"{'category':<18}{'turns passed':>22}{'conversations passed':>26}", file=out)
@@ -317,8 +319,9 @@ def print_report(name: str, summary: dict, results: list[TurnResult], out=None) 
               f"{_rate(row['conversations_passed'], row['conversations']):>26}", file=out)
     failing = [r for r in results if r.failed]
     if failing:
-        print(f"\nfailing turns ({len(failing)}):", file=out)
-    for r in failing:
+        hidden = "" if show_turns else " (held back: not shown; --show-held-back-turns shows them)"
+        print(f"\nfailing turns ({len(failing)}){hidden}:", file=out)
+    for r in failing if show_turns else []:
         print(f"- [{r.category}] {r.conversation} turn {r.number}: {r.text!r}\n    failed: "
               f"{'; '.join(r.failed)}\n    got: {r.reply.summary()}", file=out)
 
@@ -330,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only validate the files")
     parser.add_argument("--only", help="run only conversations whose id contains this")
     parser.add_argument("--json", type=Path, help="also write the summaries as JSON here")
+    parser.add_argument("--show-held-back-turns", action="store_true",
+                        help="also list the failing turns of held-back files (name containing 'holdout')")
     args = parser.parse_args(argv)
     try:
         loaded = [(path, load_conversations(path)) for path in args.files]
@@ -351,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         results = run_conversations(conversations, args.url)
         summary = summarise(results)
         summaries[str(path)] = summary
-        print_report(str(path), summary, results)
+        print_report(str(path), summary, results,
+                     show_turns=args.show_held_back_turns or "holdout" not in path.name)
     if args.json:
         args.json.write_text(json.dumps(summaries, ensure_ascii=False, indent=2), encoding="utf-8")
     return 0

@@ -70,3 +70,18 @@ def test_summary_counts_turns_and_whole_conversations():
     summary = summarise(results)
     assert summary["categories"]["follow_up"] == {"turns": 3, "turns_passed": 2, "conversations": 2,
                                                   "conversations_passed": 1}
+
+
+def test_held_back_failing_turns_are_counted_not_shown():
+    import io
+
+    from dialogue.evaluate import Reply, TurnResult, print_report, summarise
+
+    results = [TurnResult("held-1", "danger", 1, "một câu bí mật", True, ["emergency=True"], Reply(messages=[])),
+               TurnResult("held-1", "danger", 2, "cảm ơn", True, [], Reply(messages=[]))]
+    summary = summarise(results)
+    hidden, shown = io.StringIO(), io.StringIO()
+    print_report("eval/dialogues-holdout.yml", summary, results, out=hidden, show_turns=False)
+    print_report("eval/dialogues.yml", summary, results, out=shown)
+    assert "failing turns (1)" in hidden.getvalue() and "một câu bí mật" not in hidden.getvalue()
+    assert "một câu bí mật" in shown.getvalue()
