@@ -16,12 +16,8 @@ mkdir -p "$tmp"
 export DVC_RECORD_INTERACTIONS=0 RASA_TRACKER_DB="$tmp/rasa-tracker.sqlite3" REST_OUTBOX_DB=":memory:"
 export HANDOFF_DATABASE_URL="sqlite:///$tmp/handoff.sqlite3"
 RASA_PORT="${EVAL_RASA_PORT:-5505}"; ACTIONS_PORT="${EVAL_ACTIONS_PORT:-5555}"  # not the e2e ports (54xx)
-.venv-actions/bin/python scripts/servers.py run --no-console --rasa-port "$RASA_PORT" --actions-port "$ACTIONS_PORT" > var/logs/eval-dialogue-launcher.log 2>&1 &
-launcher=$!
+launcher=
 trap 'kill $launcher 2>/dev/null; wait $launcher 2>/dev/null || true; rm -rf "$tmp"' EXIT
-for _ in $(seq 1 300); do
-  grep -q "^ready in" var/logs/eval-dialogue-launcher.log 2>/dev/null && break
-  kill -0 $launcher 2>/dev/null || { cat var/logs/eval-dialogue-launcher.log >&2; exit 1; }
-  sleep 1
-done
+. scripts/start_bot.sh
+start_bot var/logs/eval-dialogue-launcher.log
 .venv-actions/bin/python -m dialogue.evaluate --url "http://127.0.0.1:$RASA_PORT" "${FILES[@]}" "$@"

@@ -11,12 +11,8 @@ export REST_OUTBOX_DB=":memory:"
 # 160 lines from 127.0.0.1 in a minute or two, each from a new sender id: not a citizen's pace.
 export DVC_RATE_LIMITS="${DVC_RATE_LIMITS:-off}"
 RASA_PORT="${EVAL_RASA_PORT:-5305}"; ACTIONS_PORT="${EVAL_ACTIONS_PORT:-5355}"
-.venv-actions/bin/python scripts/servers.py run --no-console --rasa-port "$RASA_PORT" --actions-port "$ACTIONS_PORT" > var/logs/eval-e2e-launcher.log 2>&1 &
-launcher=$!
+launcher=
 trap 'kill $launcher 2>/dev/null; wait $launcher 2>/dev/null || true; rm -f "$RASA_TRACKER_DB"' EXIT
-for _ in $(seq 1 300); do
-  grep -q "^ready in" var/logs/eval-e2e-launcher.log 2>/dev/null && break
-  kill -0 $launcher 2>/dev/null || { cat var/logs/eval-e2e-launcher.log >&2; exit 1; }
-  sleep 1
-done
+. scripts/start_bot.sh
+start_bot var/logs/eval-e2e-launcher.log
 .venv-actions/bin/python -m retrieval.evaluate --file "$FILE" --url "http://127.0.0.1:$RASA_PORT" "${@:2}"
