@@ -6,7 +6,12 @@ group. Two sets:
 
 * ``routes``: the sample questions of knowledge/routing.yml (label: the routing entry), i.e.
   procedures with no guide, the kind of question the report groups;
-* ``dev``: the answerable lines of the dev file (label: the expected guide), fine-grained neighbours.
+* ``dev``: the answerable lines of the dev file (label: the expected guide), fine-grained neighbours;
+* ``groups``: eval/groups.jsonl, questions about procedures no guide covers, written for this
+  (label: the procedure), several procedures of one field worded alike.
+
+Each method runs twice: on its vectors alone, and with the spaCy key terms (questions naming the
+same key thing grouped, questions naming different ones kept apart: ``grouping.key_agreement``).
 
 Usage::
 
@@ -38,7 +43,8 @@ def pairwise(labels, gold) -> tuple[float, float]:
     return (float(tp / predicted) if predicted else 1.0, float(tp / actual) if actual else 1.0)
 
 
-def question_sets(knowledge: Path, dev_file: Path | None) -> dict[str, tuple[list[str], list[str]]]:
+def question_sets(knowledge: Path, dev_file: Path | None, extra: Path | None = None
+                  ) -> dict[str, tuple[list[str], list[str]]]:
     from retrieval.documents import load_guides
 
     guides, _ = load_guides(knowledge)
@@ -48,6 +54,9 @@ def question_sets(knowledge: Path, dev_file: Path | None) -> dict[str, tuple[lis
         rows = [json.loads(line) for line in dev_file.read_text(encoding="utf-8").splitlines() if line.strip()]
         rows = [r for r in rows if r.get("expect")]
         sets["dev"] = ([r["text"] for r in rows], [r["expect"] for r in rows])
+    if extra and extra.exists():
+        rows = [json.loads(line) for line in extra.read_text(encoding="utf-8").splitlines() if line.strip()]
+        sets[extra.stem] = ([r["text"] for r in rows], [r["label"] for r in rows])
     return sets
 
 
@@ -58,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--file", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "eval" /
                         "dev.jsonl")
     parser.add_argument("--lexical", action="store_true", help="TF-IDF only (no embedding model)")
+    parser.add_argument("--extra", type=Path, default=Path(__file__).resolve().parents[1] / "eval" / "groups.jsonl",
+                        help='labelled unanswered questions, one {"text", "label"} per line')
     args = parser.parse_args(argv)
     settings = load_settings()
     methods = {"tfidf": TfidfVectors()}
@@ -75,16 +86,26 @@ def main(argv: list[str] | None = None) -> int:
             restorer = DiacriticRestorer([u.text for g in guides for u in units_for(g)] +
                                          [s.text for g in guides for s in g.sections])
             methods["embeddings"] = EmbeddingVectors(encoder, restorer.restore)
+    from retrieval.keyterms import SPECIFIC, load_keyterms
+
+    keyterms = load_keyterms(settings.knowledge_dir)
+
+    def key_things(text: str) -> frozenset[str]:
+        return frozenset(e.term.id for e in keyterms.extract(text) if e.term.label in SPECIFIC)
+
     print("| set | method | threshold | groups | precision | recall |\n|---|---|---|---|---|---|")
-    for set_name, (texts, gold) in question_sets(settings.knowledge_dir, args.file).items():
+    for set_name, (texts, gold) in question_sets(settings.knowledge_dir, args.file, args.extra).items():
+        keys = [key_things(t) for t in texts]
+        print(f"<!-- {set_name}: {sum(1 for k in keys if k)} of {len(texts)} questions name a key thing -->")
         for method, vectorize in methods.items():
             vectors = vectorize(texts)
-            for threshold in THRESHOLDS:
-                labels = cluster(vectors, threshold)
-                precision, recall = pairwise(labels, gold)
-                mark = " *" if threshold == vectorize.threshold else ""
-                print(f"| {set_name} ({len(texts)}) | {method} | {threshold:.2f}{mark} | {labels.max() + 1} | "
-                      f"{precision:.2f} | {recall:.2f} |")
+            for variant, variant_keys in (("", None), ("+key terms", keys)):
+                for threshold in THRESHOLDS:
+                    labels = cluster(vectors, threshold, keys=variant_keys)
+                    precision, recall = pairwise(labels, gold)
+                    mark = " *" if threshold == vectorize.threshold else ""
+                    print(f"| {set_name} ({len(texts)}) | {method}{variant} | {threshold:.2f}{mark} | "
+                          f"{labels.max() + 1} | {precision:.2f} | {recall:.2f} |")
     return 0
 
 

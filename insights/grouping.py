@@ -84,7 +84,31 @@ def _similarities(a, b) -> np.ndarray:
     return _dense(a @ b.T).astype(np.float32)
 
 
-def _agglomerative(vectors, threshold: float) -> np.ndarray:
+def key_agreement(keys: Sequence[frozenset[str]]) -> np.ndarray:
+    """Pairwise agreement of the key things two questions name (spaCy, :mod:`retrieval.keyterms`).
+
+    ``+1`` when both name a key thing and share one ("xin sổ đỏ" / "cấp giấy chứng nhận quyền sử dụng
+    đất" both name the land-title procedure), ``-1`` when both name key things and share none (land
+    title vs. building permit: different procedures however alike the wording), ``0`` when either
+    names none.
+
+    >>> key_agreement([frozenset({"a"}), frozenset({"a", "b"}), frozenset({"c"}), frozenset()]).tolist()
+    [[0, 1, -1, 0], [1, 0, -1, 0], [-1, -1, 0, 0], [0, 0, 0, 0]]
+    """
+    ids = sorted(set().union(*keys)) if keys else []
+    column = {key: j for j, key in enumerate(ids)}
+    incidence = np.zeros((len(keys), len(ids)), dtype=np.float32)
+    for i, named in enumerate(keys):
+        for key in named:
+            incidence[i, column[key]] = 1.0
+    shared = (incidence @ incidence.T) > 0
+    has = incidence.any(axis=1)
+    out = np.where(shared, 1, np.where(has[:, None] & has[None, :], -1, 0)).astype(np.int8)
+    np.fill_diagonal(out, 0)
+    return out
+
+
+def _agglomerative(vectors, threshold: float, keys: Sequence[frozenset[str]] | None = None) -> np.ndarray:
     n = vectors.shape[0]
     if n == 1:
         return np.zeros(1, dtype=int)
@@ -92,19 +116,28 @@ def _agglomerative(vectors, threshold: float) -> np.ndarray:
     from scipy.spatial.distance import squareform
 
     distances = 1.0 - _similarities(vectors, vectors)
+    if keys is not None:
+        agree = key_agreement(keys)
+        # Naming the same key thing makes two questions at least as close as the threshold; naming
+        # different ones keeps them apart (average linkage then rarely merges their groups).
+        distances = np.where(agree > 0, np.minimum(distances, 1.0 - threshold), distances)
+        distances = np.where(agree < 0, 2.0, distances)
     np.fill_diagonal(distances, 0.0)
     distances = np.clip((distances + distances.T) / 2, 0.0, 2.0).astype(np.float64)
     tree = linkage(squareform(distances, checks=False), method="average")
     return fcluster(tree, t=1.0 - threshold, criterion="distance") - 1
 
 
-def cluster(vectors, threshold: float, max_pairwise: int = MAX_PAIRWISE) -> np.ndarray:
+def cluster(vectors, threshold: float, max_pairwise: int = MAX_PAIRWISE,
+            keys: Sequence[frozenset[str]] | None = None) -> np.ndarray:
     """Cluster labels (0..k-1) for L2-normalised rows; rows should come most frequent first.
 
     Args:
         vectors: One row per distinct question (numpy or scipy sparse), L2-normalised.
         threshold: Minimum average cosine similarity inside a group.
         max_pairwise: Largest number of rows clustered at once.
+        keys: Per row, the ids of the specific key things the question names (None: ignore them);
+            see :func:`key_agreement`.
 
     Returns:
         An integer label per row.
@@ -116,7 +149,8 @@ def cluster(vectors, threshold: float, max_pairwise: int = MAX_PAIRWISE) -> np.n
     next_label = 0
     while remaining.size:
         batch, rest = remaining[:max_pairwise], remaining[max_pairwise:]
-        batch_labels = _agglomerative(vectors[batch], threshold) + next_label
+        batch_keys = [keys[i] for i in batch] if keys is not None else None
+        batch_labels = _agglomerative(vectors[batch], threshold, batch_keys) + next_label
         labels[batch] = batch_labels
         next_label = int(batch_labels.max()) + 1
         grouped.extend(batch.tolist())
@@ -127,6 +161,10 @@ def cluster(vectors, threshold: float, max_pairwise: int = MAX_PAIRWISE) -> np.n
         known = np.asarray(grouped)
         for start in range(0, rest.size, 512):
             sims = _similarities(vectors[rest[start:start + 512]], vectors[known])
+            if keys is not None:
+                block = rest[start:start + 512]
+                agree = key_agreement([keys[i] for i in block] + [keys[k] for k in known])[:len(block), len(block):]
+                sims[agree < 0] = -1.0  # never attached to a question about another key thing
             nearest[start:start + 512] = known[sims.argmax(axis=1)]
             best[start:start + 512] = sims.max(axis=1)
         attach = best >= threshold
@@ -180,7 +218,8 @@ def _diverse(order: list[int], sims: np.ndarray | None, count: int, pool: int = 
 
 
 def group_questions(occurrences: list[Occurrence], vectorize: Callable[[Sequence[str]], object],
-                    threshold: float, max_examples: int = 3) -> list[Group]:
+                    threshold: float, max_examples: int = 3,
+                    key_things: Callable[[str], frozenset[str]] | None = None) -> list[Group]:
     """Group the occurrences by similar questions; biggest groups first.
 
     Args:
@@ -188,6 +227,8 @@ def group_questions(occurrences: list[Occurrence], vectorize: Callable[[Sequence
         vectorize: Texts -> L2-normalised rows (:class:`TfidfVectors`, :class:`EmbeddingVectors`).
         threshold: Minimum average cosine similarity inside a group.
         max_examples: Distinct example questions kept per group.
+        key_things: Text -> ids of the specific key things it names (spaCy key terms); questions
+            naming the same one are grouped, questions naming different ones are kept apart.
 
     Returns:
         Groups sorted by count, then conversations, then representative.
@@ -202,7 +243,8 @@ def group_questions(occurrences: list[Occurrence], vectorize: Callable[[Sequence
     keys = sorted(by_key, key=lambda k: (-len(by_key[k]), k))
     texts = [Counter(o.text for o in by_key[k]).most_common(1)[0][0] for k in keys]
     vectors = vectorize(texts)
-    labels = cluster(vectors, threshold)
+    named = [key_things(t) for t in texts] if key_things is not None else None
+    labels = cluster(vectors, threshold, keys=named)
     members: dict[int, list[int]] = {}
     for i, label in enumerate(labels):
         members.setdefault(int(label), []).append(i)

@@ -31,6 +31,7 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -151,6 +152,19 @@ def unanswered(rows: list[dict]) -> list[Occurrence]:
     return found
 
 
+def key_things_of(searcher) -> Callable[[str], frozenset[str]] | None:
+    """Text -> ids of the specific key things it names (the searcher's spaCy key terms), or None."""
+    keyterms = getattr(searcher, "keyterms", None) if searcher is not None else None
+    if keyterms is None:
+        return None
+    from retrieval.keyterms import SPECIFIC
+
+    def key_things(text: str) -> frozenset[str]:
+        return frozenset(e.term.id for e in keyterms.extract(text) if e.term.label in SPECIFIC)
+
+    return key_things
+
+
 def attach_closest(groups: list[Group], searcher, limit: int = MAX_CLOSEST) -> int:
     """Fill ``group.closest`` from the searcher's ranking of each group's representative question.
 
@@ -199,7 +213,7 @@ def build_report(rows: list[dict], *, until: str, since: str | None = None, vect
     notes = list(notes or [])
     if titles is None:
         titles = {g.id: g.title for g in searcher.index.guides.values()} if searcher is not None else {}
-    groups = group_questions(unanswered(rows), vectorize, threshold)
+    groups = group_questions(unanswered(rows), vectorize, threshold, key_things=key_things_of(searcher))
     if searcher is not None and groups:
         done = attach_closest(groups, searcher, max_closest)
         if done < len(groups):

@@ -107,3 +107,40 @@ def test_past_the_pairwise_limit_rare_questions_join_their_nearest_group():
     same = lambda labels, i, j: labels[i] == labels[j]  # noqa: E731
     assert same(batched, 0, 3) and same(batched, 4, 6) and not same(batched, 0, 4)
     assert len(set(batched)) == len(set(full))
+
+
+def _toy_key_things(text: str) -> frozenset[str]:
+    """Stand-in for the spaCy key terms: which procedure a question names."""
+    folded = question_key(text)
+    found = set()
+    if "so do" in folded or "quyen su dung dat" in folded:
+        found.add("land_title")
+    if "giay phep xay dung" in folded or "xin phep xay" in folded:
+        found.add("building_permit")
+    return frozenset(found)
+
+
+def test_key_things_keep_different_procedures_apart_even_when_worded_alike():
+    alike = ["xin giấy phép xây dựng online ở đâu", "xin sổ đỏ online ở đâu"]
+    occurrences = [occ(t, f"c{i}") for i, t in enumerate(alike)]
+    threshold = 0.2  # low enough that the wording alone merges them
+    assert len(group_questions(occurrences, TfidfVectors(), threshold)) == 1
+    groups = group_questions(occurrences, TfidfVectors(), threshold, key_things=_toy_key_things)
+    assert sorted(members(groups), key=sorted) == [{alike[0]}, {alike[1]}]
+
+
+def test_key_things_group_paraphrases_that_share_few_words():
+    same = ["làm sổ đỏ lần đầu", "cấp giấy chứng nhận quyền sử dụng đất mất bao lâu"]
+    occurrences = [occ(t, f"c{i}") for i, t in enumerate(same)]
+    assert len(group_questions(occurrences, TfidfVectors(), 0.3)) == 2
+    [group] = group_questions(occurrences, TfidfVectors(), 0.3, key_things=_toy_key_things)
+    assert {o.text for o in group.occurrences} == set(same)
+
+
+def test_key_things_stop_a_late_question_attaching_to_another_procedure():
+    # Beyond max_pairwise, rows are attached to their most similar grouped row: not across procedures.
+    texts = ["xin sổ đỏ online ở đâu", "làm sổ đỏ online ở đâu", "xin giấy phép xây dựng online ở đâu"]
+    vectors = TfidfVectors()(texts)
+    keys = [_toy_key_things(t) for t in texts]
+    labels = cluster(vectors, 0.2, max_pairwise=2, keys=keys)
+    assert labels[0] == labels[1] != labels[2]
