@@ -92,8 +92,7 @@ def urgent_services(text: str | None) -> list[str]:
 def urgent_text(services: list[str]) -> str:
     numbers = ", ".join(f"{s} ({NAMES[s]})" for s in services)
     return ("⚠️ Nếu bạn hoặc người khác đang gặp nguy hiểm, hãy gọi ngay: " + numbers +
-            ". Các số này miễn phí và trực 24/7. Trợ lý ảo và tổng đài dịch vụ công không xử lý được "
-            "tình huống khẩn cấp.")
+            ". Trợ lý ảo và tổng đài dịch vụ công không xử lý được tình huống khẩn cấp.")
 
 
 # What to do this minute, per danger situation (dialogue/situations.py). The numbers come first.
