@@ -27,8 +27,9 @@ setup: ## Create both venvs and provision the embedding model (idempotent)
 train: setup ## Train the Rasa model if data or config changed (Rasa skips unchanged training)
 	@$(RASA) train --fixed-model-name dvc --out models --quiet
 
-index: setup ## Build and publish the knowledge search index (re-embeds only changed text)
+index: setup ## Build and publish the knowledge search index (re-embeds only changed text) and the danger model
 	@$(ACT_PY) -m retrieval.index
+	@$(ACT_PY) -m dialogue.danger build
 
 run: train index ## Set up, train, index, and start the action server, the Rasa server and the agent console on loopback
 	@bash scripts/run.sh

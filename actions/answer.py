@@ -29,11 +29,15 @@ from actions.context import DialogueState, annotate, state_events
 from bot.settings import load_settings
 from dialogue import choices as ch
 from dialogue import followup as fu
-from dialogue.situations import SituationModel, safety_settled
+from dialogue.danger import SERVICES as LEARNED_SERVICES
+from dialogue.danger import DangerClassifier
+from dialogue.danger import model_path as danger_model_path
+from dialogue.situations import EMERGENCIES, SituationModel, safety_settled
 from handoff.privacy import REDACTED
 from handoff.safety import POLICE, danger_text, urgent_services
 from handoff.triggers import OFFER_ACTION, after_unhelpful, should_offer_handoff
 from insights import recording
+from retrieval.keyterms import SPECIFIC
 from retrieval.search import Decision
 from retrieval.service import get_service
 
@@ -106,15 +110,16 @@ def situation_model() -> SituationModel:
     if _situations is None:
         with _situations_lock:
             if _situations is None:
-                encoder, restore = None, None
+                encoder, restore, classifier = None, None, None
                 try:
                     service = get_service()
                     searcher = service.searcher()
                     encoder = searcher.encoder
                     restore = searcher._restorer.restore  # noqa: SLF001 - same diacritics restoration as the search
+                    classifier = DangerClassifier.load(danger_model_path(load_settings().index_dir))
                 except Exception:  # noqa: BLE001 - patterns alone still work
                     log.warning("situations: no embedding model, patterns only")
-                _situations = SituationModel(encoder, restore)
+                _situations = SituationModel(encoder, restore, classifier=classifier)
     return _situations
 
 
@@ -215,7 +220,7 @@ class ActionAnswerQuestion(Action):
         services = urgent_services(question)
         if (situation and situation.kind == "danger") or services:
             return turn.danger(situation.name if situation and situation.kind == "danger" else None, services,
-                               hidden)
+                               hidden, learned=bool(situation and situation.via == "classifier"))
         _send(dispatcher, hidden)
         if state.pending == "safety" and not situation:
             settled = turn.safety_followup()
@@ -374,8 +379,11 @@ class _Turn:
         self.guides = searcher.index.guides
 
     # ---- 1. danger
-    def danger(self, situation: str | None, services: list[str], hidden: list[dict]) -> list[EventType]:
-        if situation and POLICE in services:
+    def danger(self, situation: str | None, services: list[str], hidden: list[dict], learned: bool = False
+               ) -> list[EventType]:
+        if situation in LEARNED_SERVICES and not services:
+            services = list(LEARNED_SERVICES[situation])
+        if situation and POLICE in services and situation not in EMERGENCIES:
             services = [POLICE] + [s for s in services if s != POLICE]
         elif situation and not services:
             services = [POLICE]
@@ -390,8 +398,9 @@ class _Turn:
             return _answer(self.dispatcher, self.tracker, guide, section, decision, self.question, self.state,
                            f"situation:{situation}", helpful=False, situation=situation) + \
                 state_events(pending="safety", safety=safety)
-        if decision.action == "answer" and not situation:
-            # urgent words in a real question ("nhà đang cháy, quên mật khẩu VNeID"): still answered
+        if decision.action == "answer" and (not situation or learned or situation in EMERGENCIES):
+            # urgent words in a real question ("nhà đang cháy, quên mật khẩu VNeID"): still answered;
+            # so is a question the learned model flagged (a false alarm then costs one message)
             guide = self.guides[decision.guide_ids[0]]
             section = self.searcher.best_section(decision, guide.id)
             return _answer(self.dispatcher, self.tracker, guide, section, decision, self.question, self.state,
@@ -546,11 +555,15 @@ class _Turn:
                 section = self.searcher.best_section(decision, found)
                 return _answer(self.dispatcher, self.tracker, self.guides[found], section, decision, self.question,
                                self.state, "cue")
+            if found is None:
+                offered_auto = self._shared_thing_choices(decision)
+                if offered_auto:
+                    found = (None, offered_auto)
             if isinstance(found, tuple):
                 group, offered = found
                 messages = replies.clarify_messages([self.guides[g] for g in offered], decision,
-                                                    question=group.question,
-                                                    labels={g: group.labels[g] for g in offered})
+                                                    question=group.question if group else None,
+                                                    labels={g: group.labels[g] for g in offered} if group else None)
                 meta = annotate(messages, self.state, "ambiguity")
                 for m in meta:
                     dvc = (m.get("custom") or {}).get("dvc")
@@ -564,6 +577,19 @@ class _Turn:
                 return leaned
         return self.action._respond(self.dispatcher, self.tracker, self.searcher, decision, self.question,
                                     self.state)
+
+    def _shared_thing_choices(self, decision: Decision) -> list[str] | None:
+        """Guides to ask between when the key thing named is covered by several close guides and the
+        conversation does not say which (``dialogue.choices.shared_thing_choices``)."""
+        coverage = self.searcher.coverage
+        named = [frozenset(g for g, ids in coverage.items() if e.term.id in ids)
+                 for e in decision.entities if e.term.label in SPECIFIC]
+        ranking = [(g, s) for g, s in _guide_ranking(decision) if g in self.guides]
+        descriptions = {g: " ".join([self.guides[g].title, *self.guides[g].tags]) for g, _ in ranking}
+        offered = ch.shared_thing_choices(self.question, ranking, named, descriptions)
+        if offered and self.state.topic in offered:
+            return None  # the conversation is already about one of them
+        return offered
 
     def _lean_on_topic(self, decision: Decision) -> list[EventType] | None:
         """Nothing fits on its own, but the words add to the current topic ("bé 8 tuổi thì dẫn đi đâu"):

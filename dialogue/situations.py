@@ -34,6 +34,8 @@ from bot.text.normalize import fold
 log = logging.getLogger(__name__)
 
 DANGER = ("threat", "otp_now", "transfer_now")
+# Emergencies the learned model (dialogue/danger.py) recognises beyond the words of handoff/safety.py.
+EMERGENCIES = ("medical", "fire_rescue", "self_harm")
 POLICY = ("stolen_phone", "money_lost", "wrong_data", "complaint")
 
 
@@ -174,7 +176,7 @@ def match_patterns(text: str) -> str | None:
 
 
 def kind_of(name: str) -> str:
-    return "danger" if name in DANGER else "policy"
+    return "danger" if name in DANGER or name in EMERGENCIES else "policy"
 
 
 # --- the embedding side ----------------------------------------------------------------------------
@@ -234,8 +236,14 @@ class SituationModel:
     in progress.
     """
 
-    def __init__(self, encoder=None, restore=None, threshold: float = 0.72, margin: float = 0.05):
+    def __init__(self, encoder=None, restore=None, threshold: float = 0.72, margin: float = 0.05, classifier=None):
         self.encoder = encoder
+        # dialogue.danger.DangerClassifier trained on this encoder's embeddings (None: not used)
+        self.classifier = classifier if classifier is not None and encoder is not None and \
+            classifier.model_id == getattr(encoder, "model_id", None) else None
+        if classifier is not None and self.classifier is None:
+            log.error("situations: the danger model was trained on %s, the search uses %s: not used; run "
+                      "`make index`", classifier.model_id, getattr(encoder, "model_id", None))
         self.restore = restore or (lambda text: text)
         self.threshold = threshold
         self.margin = margin
@@ -274,10 +282,24 @@ class SituationModel:
             return self._labels[best], score
         return None, score
 
+    def learned_danger(self, text: str) -> tuple[str | None, float]:
+        """(danger situation, P(danger)) from the learned model; (None, 0) without one."""
+        if self.classifier is None or not text.strip():
+            return None, 0.0
+        try:
+            query = self.encoder.encode_queries([self.restore(text)])[0]
+        except Exception:  # noqa: BLE001 - the patterns still work
+            log.exception("situation embedding failed")
+            return None, 0.0
+        return self.classifier.predict(query)
+
     def recognize(self, text: str) -> Situation | None:
         name = match_patterns(text)
         if name:
             return Situation(name, kind_of(name), "pattern")
+        name, score = self.learned_danger(text)
+        if name:
+            return Situation(name, "danger", "classifier", round(score, 4))
         name, score = self.embedding_match(text)
         if name:
             return Situation(name, kind_of(name), "embedding", round(score, 4))
