@@ -133,6 +133,47 @@ def ambiguous_pair(text: str, ranking: list[tuple[str, float]], margin: float = 
     return None
 
 
+# How far below the top a guide sharing the named key thing may score and still make the question
+# ambiguous (tighter than a hand-written group: nobody vouched that these two differ).
+SHARED_MARGIN = 0.06
+
+
+def shared_thing_choices(text: str, ranking: list[tuple[str, float]], named: list[frozenset[str]],
+                         descriptions: dict[str, str], margin: float = SHARED_MARGIN) -> list[str] | None:
+    """Guides to ask between when the key thing the message names is covered by several close guides.
+
+    Beyond the hand-written groups: "làm thẻ căn cước trên vneid" names the ID card, which the
+    card-reissue guide and the card-for-a-child guide both cover; both rank close; nothing in the
+    message tells them apart: ask. ``named`` holds, per specific key thing the message names, the
+    guides that cover it (``KeyTerms.coverage`` inverted); ``descriptions`` a guide's title and tags.
+
+    No question is asked when another key thing named is covered by only some of them, or when the
+    message has two more words of one guide's description (that the others lack) than of the
+    others': the search decides. (One word is not enough: "thẻ" is in one title and not the other.)
+
+    >>> shared_thing_choices("làm thẻ căn cước trên vneid", [("a", 0.62), ("b", 0.60), ("c", 0.40)],
+    ...                      [frozenset({"a", "b"})], {"a": "Cấp đổi thẻ căn cước", "b": "Căn cước cho trẻ em"})
+    ['a', 'b']
+    >>> shared_thing_choices("làm thẻ căn cước cho trẻ em", [("a", 0.62), ("b", 0.60)],
+    ...                      [frozenset({"a", "b"})], {"a": "Cấp đổi thẻ căn cước", "b": "Căn cước cho trẻ em"})
+    """
+    if len(ranking) < 2 or not named:
+        return None
+    top, top_score = ranking[0]
+    close = [g for g, score in ranking[:4] if score >= top_score - margin]
+    for covers in named:
+        both = [g for g in close if g in covers]
+        if top not in both or len(both) < 2:
+            continue
+        if any(0 < len([g for g in both if g in other]) < len(both) for other in named):
+            return None
+        overlap = sorted(distinguishing_overlap(text, {g: descriptions.get(g, "") for g in both}).values())
+        if overlap[-1] - overlap[0] >= 2:
+            return None
+        return both[:3]
+    return None
+
+
 def group_for(guides: list[str]) -> Group | None:
     for group in load_groups():
         if set(guides) <= set(group.labels):

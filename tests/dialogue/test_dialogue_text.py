@@ -101,3 +101,30 @@ def test_cues_of_both_guides_leave_the_search_decision_standing():
     both = "Mã bảo vệ 6 số trong ứng dụng VNeID dùng để làm gì, có giống mật khẩu đăng nhập không?"
     assert ch.ambiguous_pair(both, ranking) is None
     assert ch.ambiguous_pair("mã bảo vệ 6 số để làm gì", ranking) == "vneid_passcode"
+
+
+# ---- asking between guides that cover the same key thing (no hand-written group needed)
+CARD = {"dvc_cccd_reissue": "Cấp đổi, cấp lại thẻ căn cước", "vneid_child_under14": "Căn cước, định danh cho trẻ em"}
+
+
+def test_the_same_key_thing_in_two_close_guides_is_asked_about():
+    ranking = [("dvc_cccd_reissue", 0.61), ("vneid_child_under14", 0.58), ("vneid_lock_unlock", 0.40)]
+    both = frozenset(CARD)
+    assert ch.shared_thing_choices("làm thẻ căn cước trên vneid được không", ranking, [both], CARD) == list(CARD)
+
+
+@pytest.mark.parametrize("ranking, named, text", [
+    # the runner-up is too far below
+    ([("dvc_cccd_reissue", 0.70), ("vneid_child_under14", 0.58)], [frozenset(CARD)], "làm thẻ căn cước"),
+    # another key thing named is covered by only one of them: it tells them apart
+    ([("dvc_cccd_reissue", 0.61), ("vneid_child_under14", 0.58)],
+     [frozenset(CARD), frozenset({"dvc_cccd_reissue"})], "cấp lại thẻ căn cước bị mất"),
+    # the words of one guide's title that the other lacks tell them apart
+    ([("vneid_child_under14", 0.61), ("dvc_cccd_reissue", 0.58)], [frozenset(CARD)], "căn cước cho trẻ em 6 tuổi"),
+    # the key thing is covered by the top guide only
+    ([("dvc_cccd_reissue", 0.61), ("vneid_child_under14", 0.58)], [frozenset({"dvc_cccd_reissue"})], "làm căn cước"),
+    # no key thing named
+    ([("dvc_cccd_reissue", 0.61), ("vneid_child_under14", 0.58)], [], "làm sao vậy"),
+])
+def test_no_question_when_something_tells_the_guides_apart(ranking, named, text):
+    assert ch.shared_thing_choices(text, ranking, named, CARD) is None
