@@ -51,6 +51,16 @@ DOUBTFUL_EXTRA = 0.08
 # A follow-up-shaped message ("còn … thì sao", a facet and a few words) stays on the current topic
 # when the current guide scores within this of the best guide (fused-score units).
 FOLLOW_KEEP = 0.06
+# A short question naming no key thing stays on the topic unless another guide answers it this much
+# better (fused score); up to this many words.
+LEAN_SWITCH = 0.12
+# A handoff entry of a policy situation counts when it scores this close to the answer threshold.
+ROUTE_SLACK = 0.05
+LEAN_MAX_WORDS = 12
+QUESTION_SHAPE = re.compile(r"(?<![\w])(khong|ko|k|hong|hok|chua|gi|j|nao|dau|sao|may|bao nhieu|bao lau|khi nao|"
+                            r"ai|the nao|nhu nao|ra sao|duoc khong|co phai|phai khong|hay khong|the|vay|a)$|"
+                            r"(?<![\w])(gi|j|nao|dau|may|bao nhieu|bao lau|khi nao|the nao|nhu nao|ai|co phai|"
+                            r"co can|can gi|lam sao)(?![\w])|\?")
 # A reply to "which one?" is a fresh question when a guide that was not offered beats the offered
 # ones by this much and is answerable on its own.
 CHOICE_ESCAPE = 0.08
@@ -240,6 +250,12 @@ class ActionAnswerQuestion(Action):
             # asked again after "not helpful", and nothing better than before: offer a person
             return [SlotSet("last_question", question), *state_events(offer_reason="not_helpful"),
                     FollowupAction(OFFER_ACTION)]
+        route = decision.route
+        by_route = {entry: name for name, entry in POLICY_ROUTE.items()}
+        if route is not None and route.guide_id in by_route and route.score >= searcher.thresholds.answer - ROUTE_SLACK:
+            # the search stopped on a handoff entry a policy situation stands for ("ngày sinh trên app bị
+            # đảo ngày với tháng"): its advice first (the police correct personal data), then the offer
+            return turn.policy(by_route[route.guide_id], "route")
         if state.topic:
             follow = turn.follow_up(decision)
             if follow is not None:
@@ -302,12 +318,14 @@ def _mostly_in(words: list[str], guide, share: float = 0.6) -> bool:
 # are too common to count (measured: "bạn ơi quên mật khẩu thì cần làm gì" was taken for one).
 _SECRET = r"otp|ma otp|mat khau|mk|passcode|ma bao ve|ma xac thuc|ma xac nhan"
 _ASK = (r"hoi|doi(?= (ma |so )?(otp|xac thuc|xac nhan))|xin|yeu cau|bat (doc|dua|nhap|gui|cung cap)|doc (cho|giup|ma)|"
-        r"cung cap|gui(?= (ma|otp))")
+        r"cung cap|gui(?= (ma|otp))|bao (dua|doc|gui|cho|nhap)|(co )?(nen|duoc) (dua|doc|gui|cho)|"
+        r"(co )?can(?= (ma|mat khau|mk|otp|passcode))|muon (biet|xem)(?= (ma|mat khau|mk|otp|passcode))")
 SECRET_NAMED = re.compile(rf"(?<![\w])({_SECRET})(?![\w])")
 SECRET_QUESTION = re.compile(
     rf"(?<![\w])({_SECRET})(?![\w]).*(?<![\w])({_ASK})(?![\w])|(?<![\w])({_ASK})(?![\w]).*(?<![\w])({_SECRET})(?![\w])")
 SECRET_ASKER = re.compile(r"(?<![\w])(nhan vien|tong dai|tong dai vien|chatbot|bot|tro ly|cong an|ngan hang|can bo|"
-                          r"nguoi la|ai do|nguoi ta|nguoi xung|so la)(?![\w])")
+                          r"nguoi la|ai do|nguoi ta|nguoi xung|so la|ban|anh|chi|anh ay|chi ay|ong|ba|to truong|"
+                          r"khu pho|hang xom|nguoi quen|ho hang|dich vu|cua hang|tiem|ben|ho|no)(?![\w])")
 # Recovering or changing one's own password is not a question about who may ask for it.
 SECRET_RECOVERY = re.compile(r"(?<![\w])(quen|lay lai|dat lai|khoi phuc|cap lai|doi mat khau|doi mk|"
                              r"doi passcode)(?![\w])")
@@ -491,6 +509,8 @@ class _Turn:
             return None
         facets = fu.facets_of(self.question)
         bare = fu.is_bare_follow_up(self.question)
+        if not bare and self._leans_by_key_things(decision, guide):
+            bare = True
         if not bare:
             plain = _plain(self.question)
             words = plain.split()
@@ -512,6 +532,29 @@ class _Turn:
             section = self.searcher.best_section(focused, topic)
             decision = focused
         return self._from_topic(guide, section, decision, facets)
+
+    def _leans_by_key_things(self, decision: Decision, guide) -> bool:
+        """A short question about the current topic, told by the key things it names (spaCy).
+
+        It names key things and the topic's guide covers them all ("còn tiền mai táng phí thì hỏi chỗ
+        nào" after the death registration), or it names none and is a short question ("ảnh thì cần
+        loại nào", "co can ra cong an ko", "goi vao roi bam so may") that no other guide answers far
+        better. A key thing the topic does not cover is a new question.
+        """
+        plain = _plain(self.question)
+        words = plain.split()
+        if not 0 < len(words) <= LEAN_MAX_WORDS:
+            return False
+        named = [e for e in decision.entities if e.term.label in SPECIFIC]
+        covered = self.searcher.coverage.get(guide.id, frozenset())
+        if named:
+            return all(e.term.id in covered for e in named)
+        if not QUESTION_SHAPE.search(plain):
+            return False
+        top = decision.top
+        scores = _scores(decision)
+        return top is None or top.guide_id == guide.id or decision.action != "answer" or \
+            top.score - scores.get(guide.id, 0.0) < LEAN_SWITCH
 
     def _from_topic(self, guide, section: int, decision: Decision, facets: list[str]) -> list[EventType]:
         """Answer from the current topic's guide; say so when it has nothing on the fee / time asked."""

@@ -31,6 +31,14 @@ DOMAIN = re.compile(r"(?<![\w])(cong an|vneid|dinh danh|can cuoc|cccd|ho so|ho c
                     r"luu tru|ho khau|nop phat|muc 1|muc 2)(?![\w])")
 
 
+# A question by its shape: "có phải đi khám sức khỏe không", "cơ quan nào cấp", "làm ở đâu". Not a
+# refusal that happens to end like one ("thôi không cần đâu", "không, cảm ơn").
+QUESTION = re.compile(r"^(?!(khong|ko|k|thoi|da|vang|uh|um|ok|oke|cam on|thanks)\b)(?=(\w+\s+){2,})"
+                      r".*((co|phai|can|duoc|bi|mat|lam|nop|di|len|ra)\s+(\w+\s+){0,8}(khong|ko|k|hong|hok|chua)$|"
+                      r"(?<![\w])(gi|j|nao|bao nhieu|bao lau|the nao|nhu nao|lam sao|o dau|khi nao|may ngay|ai lam)"
+                      r"(?![\w]))")
+
+
 def reroute(text: str, intent: str | None) -> str | None:
     """The intent a message must have whatever the classifier said, or None to keep it.
 
@@ -39,6 +47,9 @@ def reroute(text: str, intent: str | None) -> str | None:
     >>> reroute("het bao nhieu tien", "goodbye")
     'ask_procedure'
     >>> reroute("ok cảm ơn, bye", "goodbye")
+    >>> reroute("có phải đi khám sức khỏe không", "goodbye")
+    'ask_procedure'
+    >>> reroute("thôi không cần đâu", "deny")
     """
     if not text or text.startswith("/"):
         return None
@@ -52,7 +63,7 @@ def reroute(text: str, intent: str | None) -> str | None:
     facets = set(facets_of(text))
     # nlu_fallback and out_of_scope already reach the answer action (which answers an out_of_scope
     # message only on a clearly strong match): left as they are.
-    if intent in SHORT_INTENTS and (facets or FOLLOW_OPENING.match(plain)):
+    if intent in SHORT_INTENTS and (facets or FOLLOW_OPENING.match(plain) or QUESTION.search(plain)):
         return "ask_procedure"
     if intent in TALK_INTENTS and (facets & STRONG_FACETS or DOMAIN.search(plain)):
         return "ask_procedure"

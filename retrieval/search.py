@@ -57,6 +57,8 @@ NUMBERED_STEP = re.compile(r"^\s*1[.)]\s", re.M)
 # Head start, in fused-score units, for a numbered-steps section when the question asks how: the
 # unit scores of a guide's sections typically differ by 0.02-0.1 for the same question.
 STEPS_BONUS = 0.05
+# How far below the top a guide that covers the key thing named may rank and still be preferred.
+KEY_MARGIN = 0.05
 # A follow-up is short: past this many words the message carries its own topic.
 FOLLOW_UP_MAX_WORDS = 12
 # Long messages: from this many words on, the question part is scored as well as the whole.
@@ -238,6 +240,38 @@ def settle_check(action: str, guide_ids: list[str], top: Ranked | None, entities
     return action, guide_ids, None, ""
 
 
+def prefer_covering(action: str, guide_ids: list[str], ranked: list[Ranked], entities: list[Entity],
+                    coverage: dict[str, frozenset[str]], floor: float, margin: float = KEY_MARGIN
+                    ) -> tuple[str, list[str]]:
+    """The positive side of the answerability check, for a "which one?": offer what the citizen names.
+
+    A clarification keeps only the offered guides that cover a specific key thing the message names;
+    when one is left, it is answered. When none of them covers it but a guide that does ranks within
+    ``margin`` of the top (and above ``floor``), that one is answered (or the covering guides that
+    close are offered). Answers are left alone: switching them cost one right answer on the dev
+    tuning split and gained nothing on our own examples (docs/evaluation.md).
+    """
+    specific = [e for e in entities if e.term.label in SPECIFIC and not e.term.uncovered]
+    if action != "clarify" or not specific or not ranked:
+        return action, guide_ids
+
+    def covers(guide_id: str) -> bool:
+        own = coverage.get(guide_id, frozenset())
+        return any(e.term.id in own for e in specific)
+
+    chosen = [g for g in guide_ids if covers(g)]
+    if chosen and len(chosen) == len(guide_ids):
+        return action, guide_ids
+    if chosen:  # a clarification with some offered guides off the point
+        return ("answer", chosen) if len(chosen) == 1 else ("clarify", chosen)
+    top = ranked[0].score
+    near = [r for r in ranked[:6] if r.kind == "guide" and covers(r.guide_id) and r.score >= max(floor, top - margin)]
+    if not near:
+        return action, guide_ids
+    close = [r.guide_id for r in near if near[0].score - r.score < margin / 2]
+    return ("answer", [near[0].guide_id]) if len(close) == 1 else ("clarify", close[:3])
+
+
 def choose(ranked: list[Ranked], t: Thresholds) -> tuple[str, list[str]]:
     """The decision rule: answer when strong and clearly ahead, clarify when close, else abstain."""
     if not ranked or ranked[0].score < t.answer or ranked[0].kind != "guide":
@@ -274,6 +308,7 @@ class Searcher:
         self.keyterms: KeyTerms | None = None
         self.coverage: dict[str, frozenset[str]] = {}
         self.use_question_part = True  # False only to measure what scoring the question part adds
+        self.prefer_covering = True  # False only to measure what preferring a covering guide adds
         texts = [u.text for u in index.units]
         # char_wb 2-5-grams on folded text; sublinear tf so long sections do not dominate.
         self._tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
@@ -379,6 +414,9 @@ class Searcher:
         sig = self.signals(text)
         ranked, used_context, unit_scores = self.rank_signals(sig, self.thresholds, context_topic, entities)
         action, guide_ids = choose(ranked, self.thresholds) if normalize(text).strip() else ("abstain", [])
+        if self.keyterms is not None and self.prefer_covering:
+            action, guide_ids = prefer_covering(action, guide_ids, ranked, entities, self.coverage,
+                                                self.thresholds.clarify_floor)
         decision = Decision(action, ranked, text, sig.restored, used_context, guide_ids, unit_scores,
                             entities=entities)
         self._apply_check(decision)

@@ -10,7 +10,7 @@ import pytest
 
 from retrieval.documents import Guide
 from retrieval.keyterms import load_keyterms
-from retrieval.search import Ranked, Searcher, check_answerable, question_part, settle_check
+from retrieval.search import Ranked, Searcher, check_answerable, prefer_covering, question_part, settle_check
 from tests.retrieval.tiny_kb import ROUTING, TEST_THRESHOLDS, build, write_kb
 
 KNOWLEDGE = Path(__file__).resolve().parents[2] / "knowledge"
@@ -324,3 +324,33 @@ def test_the_question_part_rescues_but_never_overrules_the_whole(checked_searche
     decision = checked_searcher.decide(story)
     assert decision is decisions[chosen]
     assert decision.scored_part == (chosen == "part") and decision.query == story
+
+
+def test_a_which_one_keeps_only_the_offered_guides_that_cover_what_is_named(tiny_terms):
+    entities = tiny_terms.extract("quên mật khẩu thì làm sao")
+    ranked = [Ranked("wallet", 0.60, 0, 0), Ranked("login", 0.59, 0, 0), Ranked("forgot", 0.58, 0, 0)]
+    coverage = {"wallet": frozenset(), "login": frozenset({"password"}), "forgot": frozenset({"password"})}
+    assert prefer_covering("clarify", ["wallet", "login", "forgot"], ranked, entities, coverage, 0.5) == \
+        ("clarify", ["login", "forgot"])
+    assert prefer_covering("clarify", ["wallet", "login"], ranked, entities, coverage, 0.5) == ("answer", ["login"])
+
+
+def test_a_which_one_between_guides_off_the_point_answers_the_close_guide_that_covers_it(tiny_terms):
+    entities = tiny_terms.extract("bằng lái chưa hiện trong ví")
+    ranked = [Ranked("wallet", 0.60, 0, 0), Ranked("insurance", 0.59, 0, 0), Ranked("licence", 0.57, 0, 0),
+              Ranked("renewal", 0.40, 0, 0)]
+    coverage = {"licence": frozenset({"licence"}), "renewal": frozenset({"licence"})}
+    assert prefer_covering("clarify", ["wallet", "insurance"], ranked, entities, coverage, 0.5) == \
+        ("answer", ["licence"])
+    far = [Ranked("wallet", 0.70, 0, 0), Ranked("insurance", 0.69, 0, 0), Ranked("licence", 0.57, 0, 0)]
+    assert prefer_covering("clarify", ["wallet", "insurance"], far, entities, coverage, 0.5) == \
+        ("clarify", ["wallet", "insurance"])
+
+
+def test_answers_and_unnamed_questions_are_left_alone(tiny_terms):
+    ranked = [Ranked("wallet", 0.60, 0, 0), Ranked("licence", 0.59, 0, 0)]
+    coverage = {"licence": frozenset({"licence"})}
+    named = tiny_terms.extract("bằng lái chưa hiện")
+    assert prefer_covering("answer", ["wallet"], ranked, named, coverage, 0.5) == ("answer", ["wallet"])
+    assert prefer_covering("clarify", ["wallet", "licence"], ranked, [], coverage, 0.5) == \
+        ("clarify", ["wallet", "licence"])
