@@ -36,6 +36,12 @@ UNCOVERED_DIR = "uncovered"
 LABELS = ("PROC", "DOC", "FEATURE", "AGENCY")
 # Labels that name the thing asked about; an agency or the app itself ("VNeID", "công an") does not.
 SPECIFIC = ("PROC", "DOC", "FEATURE")
+# Folded words that mark a named procedure as already done, or as a state, rather than as what is
+# asked: "đã ly hôn", "từng đăng ký kết hôn", "chưa đăng ký kết hôn" (up to two words before the
+# name), "làm sổ đỏ rồi", "ly hôn r", "sang tên xong" (up to two words after it).
+BACKGROUND_BEFORE = frozenset({"da", "tung", "chua"})
+BACKGROUND_AFTER = frozenset({"roi", "xong"})
+BACKGROUND_WINDOW = 2
 
 
 @dataclass(frozen=True)
@@ -61,10 +67,11 @@ class Entity:
     start: int
     end: int
     text: str  # the folded words that matched
+    background: bool = False  # marked as done or as a state ("đã ly hôn", "làm sổ đỏ rồi"), see BACKGROUND_*
 
     def as_dict(self) -> dict:
         return {"id": self.term.id, "label": self.term.label, "name": self.term.name, "text": self.text,
-                "uncovered": self.term.uncovered}
+                "uncovered": self.term.uncovered, "background": self.background}
 
 
 @dataclass
@@ -99,8 +106,15 @@ class KeyTerms:
         if not folded or not self.pattern_count:
             return []
         doc = self.nlp(folded)
-        return [Entity(self.terms[ent.ent_id_], ent.start, ent.end, ent.text) for ent in doc.ents
-                if ent.ent_id_ in self.terms]
+        words = [token.text for token in doc]
+
+        def background(start: int, end: int) -> bool:
+            before = words[max(0, start - BACKGROUND_WINDOW):start]
+            after = words[end:end + BACKGROUND_WINDOW]
+            return bool(BACKGROUND_BEFORE.intersection(before) or BACKGROUND_AFTER.intersection(after))
+
+        return [Entity(self.terms[ent.ent_id_], ent.start, ent.end, ent.text, background(ent.start, ent.end))
+                for ent in doc.ents if ent.ent_id_ in self.terms]
 
     def coverage(self, guides: dict[str, Guide]) -> dict[str, frozenset[str]]:
         """Term ids each guide covers: named in its title or tags, or listed under the term's ``guides:``."""

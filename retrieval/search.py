@@ -194,7 +194,10 @@ def check_answerable(entities: list[Entity], guide_id: str, coverage: dict[str, 
     Only specific key things count (procedures, documents, app features; not the app or an agency).
     A catalogue procedure (no guide covers it) that this guide does not cover stops the answer,
     unless the guide covers a key thing named *before* it: the main thing comes first ("xin giấy xác
-    nhận tình trạng hôn nhân để đăng ký kết hôn" is about the certificate).
+    nhận tình trạng hôn nhân để đăng ký kết hôn" is about the certificate). A catalogue procedure
+    the message marks as done or as a state ("đã ly hôn", "làm sổ đỏ rồi", "chưa đăng ký kết hôn")
+    is background and does not stop a guide that covers a key thing named in the message ("đã ly hôn,
+    giờ xin xác nhận tình trạng hôn nhân"); on its own it still does.
     """
     covered = coverage.get(guide_id, frozenset())
     specific = [e for e in entities if e.term.label in SPECIFIC]
@@ -202,6 +205,10 @@ def check_answerable(entities: list[Entity], guide_id: str, coverage: dict[str, 
     if not foreign:
         return None
     own = [e for e in specific if e.term.id in covered]
+    if own:
+        foreign = [e for e in foreign if not e.background]
+        if not foreign:
+            return None
     if own and own[0].start < foreign[0].start:
         return None
     return foreign[0]

@@ -68,7 +68,7 @@ def test_entities_come_in_message_order_with_labels(tiny_terms):
         ("password", "FEATURE"), ("app_vneid", "AGENCY"), ("traffic_fine", "PROC")]
     assert entities[0].start < entities[1].start < entities[2].start
     assert entities[0].as_dict() == {"id": "password", "label": "FEATURE", "name": "mật khẩu",
-                                     "text": "quen mat khau", "uncovered": False}
+                                     "text": "quen mat khau", "uncovered": False, "background": False}
 
 
 def test_no_terms_in_empty_or_unrelated_text(tiny_terms):
@@ -189,6 +189,23 @@ def test_a_covered_key_thing_named_first_keeps_the_answer(tiny_terms):
     assert check_answerable(entities, "pw", {"pw": frozenset({"password"})}) is None
     entities = tiny_terms.extract("đăng ký kết hôn mà quên mật khẩu vneid")
     assert check_answerable(entities, "pw", {"pw": frozenset({"password"})}).term.id == "uncovered_marriage"
+
+
+@pytest.mark.parametrize("text", ["đã đăng ký kết hôn, giờ quên mật khẩu vneid thì sao",
+                                  "chưa đk kết hôn có đổi mật khẩu vneid được không",
+                                  "dang ky ket hon roi, quen mat khau vneid",
+                                  "đăng ký kết hôn xong mà quên mật khẩu"])
+def test_a_catalogue_procedure_marked_as_done_is_background_to_a_covered_question(tiny_terms, text):
+    entities = tiny_terms.extract(text)
+    assert [e.background for e in entities if e.term.uncovered] == [True]
+    assert check_answerable(entities, "pw", {"pw": frozenset({"password"})}) is None
+
+
+def test_a_background_procedure_still_stops_a_guide_that_covers_nothing_named(tiny_terms):
+    entities = tiny_terms.extract("tôi đã đăng ký kết hôn rồi, giờ làm sao")
+    assert check_answerable(entities, "pw", {"pw": frozenset({"password"})}).term.id == "uncovered_marriage"
+    entities = tiny_terms.extract("đăng ký kết hôn thì có phải nộp phạt rồi mới làm không")  # not marked as done
+    assert check_answerable(entities, "fines", {"fines": frozenset({"traffic_fine"})}).term.id == "uncovered_marriage"
 
 
 def test_a_guide_that_covers_the_catalogue_procedure_may_answer(tiny_terms):
