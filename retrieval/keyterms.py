@@ -37,9 +37,10 @@ LABELS = ("PROC", "DOC", "FEATURE", "AGENCY")
 # Labels that name the thing asked about; an agency or the app itself ("VNeID", "công an") does not.
 SPECIFIC = ("PROC", "DOC", "FEATURE")
 # Folded words that mark a named procedure as already done, or as a state, rather than as what is
-# asked: "đã ly hôn", "từng đăng ký kết hôn", "chưa đăng ký kết hôn" (up to two words before the
-# name), "làm sổ đỏ rồi", "ly hôn r", "sang tên xong" (up to two words after it).
-BACKGROUND_BEFORE = frozenset({"da", "tung", "chua"})
+# asked: "đã ly hôn", "từng đăng ký kết hôn", "chưa đăng ký kết hôn", "mới mua đất", "sắp đi du học"
+# (up to two words before the name), "làm sổ đỏ rồi", "ly hôn r", "sang tên xong" (up to two words
+# after it).
+BACKGROUND_BEFORE = frozenset({"da", "tung", "chua", "moi", "sap"})
 BACKGROUND_AFTER = frozenset({"roi", "xong"})
 BACKGROUND_WINDOW = 2
 
