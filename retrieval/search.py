@@ -258,7 +258,8 @@ def prefer_covering(action: str, guide_ids: list[str], ranked: list[Ranked], ent
     close are offered). Answers are left alone: switching them cost one right answer on the dev
     tuning split and gained nothing on our own examples (docs/evaluation.md).
     """
-    specific = [e for e in entities if e.term.label in SPECIFIC and not e.term.uncovered]
+    # what the citizen asks about: not a thing told as done ("nộp hồ sơ online xong rồi, theo dõi ở đâu")
+    specific = [e for e in entities if e.term.label in SPECIFIC and not e.term.uncovered and not e.background]
     if action != "clarify" or not specific or not ranked:
         return action, guide_ids
 
