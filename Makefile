@@ -44,7 +44,7 @@ lint: setup ## ruff on all Python
 	@$(ACT_PY) -m ruff check bot actions retrieval scripts tests handoff insights dialogue
 
 unit: setup ## Fast offline pytest in both venvs
-	@bash scripts/pytest.sh $(RASA_PY) tests/bot
+	@bash scripts/pytest.sh $(RASA_PY) tests/bot tests/core
 	@bash scripts/pytest.sh $(ACT_PY) tests/retrieval tests/actions tests/handoff tests/insights tests/dialogue tests/test_nfc.py
 
 validate: setup ## rasa data validate

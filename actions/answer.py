@@ -2,7 +2,7 @@
 
 The order matters (each step only runs when the previous ones did not settle the message):
 
-1. danger (dialogue/situations.py + handoff/safety.py): the emergency numbers first, what to do now;
+1. danger (dialogue/situations.py + core/safety.py): the emergency numbers first, what to do now;
 2. after a danger message, "help is on the way" / "I won't transfer" is acknowledged, not searched;
 3. policy situations (stolen phone, money lost, wrong personal data, complaint, a dossier
    problem): the advice first, then the offer of a person;
@@ -26,17 +26,19 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import replies
 from actions.context import DialogueState, annotate, state_events
-from bot.settings import load_settings
+from actions.messaging import send as _send
+from actions.messaging import send_recorded as _send_recorded
+from core.decision import DecisionPayload, replace_in
+from core.settings import load_settings
 from dialogue import choices as ch
 from dialogue import followup as fu
 from dialogue.danger import SERVICES as LEARNED_SERVICES
 from dialogue.danger import DangerClassifier
 from dialogue.danger import model_path as danger_model_path
 from dialogue.situations import EMERGENCIES, SituationModel, safety_settled
-from handoff.privacy import REDACTED
-from handoff.safety import POLICE, danger_text, urgent_services
+from core.privacy import REDACTED
+from core.safety import POLICE, danger_text, urgent_services
 from handoff.triggers import OFFER_ACTION, after_unhelpful, should_offer_handoff
-from insights import recording
 from retrieval.keyterms import SPECIFIC
 from retrieval.search import Decision
 from retrieval.service import get_service
@@ -133,41 +135,8 @@ def situation_model() -> SituationModel:
     return _situations
 
 
-def _send(dispatcher: CollectingDispatcher, messages: list[dict]) -> None:
-    for message in messages:
-        if "custom" in message:
-            dispatcher.utter_message(json_message=message["custom"])
-        else:
-            dispatcher.utter_message(text=message["text"], buttons=message.get("buttons", []))
-
-
 def _user_question(tracker: Tracker) -> str:
     return (tracker.latest_message or {}).get("text") or ""
-
-
-def _record(tracker: Tracker, messages: list[dict], question: str | None, outcome: str | None = None,
-            guesses: list[dict] | None = None) -> None:
-    """One interaction row per ``{"dvc": ...}`` decision in ``messages`` (insights/recording.py).
-
-    Queued for a background thread: it never slows or breaks the reply.
-    """
-    try:
-        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
-        channel = tracker.get_latest_input_channel()
-        for message in messages:
-            meta = (message.get("custom") or {}).get("dvc")
-            if isinstance(meta, dict):
-                recording.record_decision(meta, sender_id=tracker.sender_id, channel=channel, question=question,
-                                          intent=intent, outcome=outcome, guesses=guesses)
-    except Exception:  # noqa: BLE001 - a reply never fails because of the report
-        log.exception("could not record the decision for %s", tracker.sender_id)
-
-
-def _send_recorded(dispatcher: CollectingDispatcher, tracker: Tracker, messages: list[dict], question: str | None,
-                   outcome: str | None = None, guesses: list[dict] | None = None) -> None:
-    """Send ``messages`` and record the decision they carry."""
-    _send(dispatcher, messages)
-    _record(tracker, messages, question, outcome, guesses)
 
 
 def _abstained(tracker: Tracker, decision: Decision | None) -> list[EventType]:
@@ -423,9 +392,9 @@ class _Turn:
             section = self.searcher.best_section(decision, guide.id)
             return _answer(self.dispatcher, self.tracker, guide, section, decision, self.question, self.state,
                            "search", helpful=False) + state_events(pending="safety", safety=safety)
-        meta = {"decision": "emergency", "guide_ids": [], "situation": safety, "services": services,
-                "context": self.state.metadata(), "resolved_from": f"situation:{safety}"}
-        _send(self.dispatcher, [{"custom": {"dvc": meta}}])
+        meta = DecisionPayload("emergency", [], {"situation": safety, "services": services,
+                               "context": self.state.metadata(), "resolved_from": f"situation:{safety}"})
+        _send(self.dispatcher, [meta.message()])
         return events
 
     # ---- 2. after a danger message
@@ -434,9 +403,9 @@ class _Turn:
         if decision.action == "answer" and not safety_settled(self.question):
             return None  # a real question: answer it normally
         text = SAFETY_ACK.get(self.state.safety or "", SAFETY_ACK_DEFAULT)
-        meta = {"decision": "safety_followup", "guide_ids": [], "situation": self.state.safety,
-                "context": self.state.metadata(), "resolved_from": "safety"}
-        _send(self.dispatcher, [{"text": text}, {"custom": {"dvc": meta}}])
+        meta = DecisionPayload("safety_followup", [], {"situation": self.state.safety,
+                               "context": self.state.metadata(), "resolved_from": "safety"})
+        _send(self.dispatcher, [{"text": text}, meta.message()])
         return state_events(pending=None, safety=None)
 
     # ---- 3. policy
@@ -455,9 +424,9 @@ class _Turn:
                              situation_via=via, offer=reason)
             _send(self.dispatcher, [offer])
             return events + state_events(pending="offer_human", offer_reason=reason)
-        meta = {"decision": "advice", "guide_ids": [], "situation": name, "situation_via": via,
-                "context": self.state.metadata(), "resolved_from": f"situation:{name}"}
-        _send(self.dispatcher, lead + [{"custom": {"dvc": meta}}])
+        meta = DecisionPayload("advice", [], {"situation": name, "situation_via": via,
+                               "context": self.state.metadata(), "resolved_from": f"situation:{name}"})
+        _send(self.dispatcher, lead + [meta.message()])
         return [SlotSet("last_question", self.question),
                 *state_events(pending="offer_human", offer_reason=reason, choices=None),
                 FollowupAction(OFFER_ACTION)]
@@ -607,11 +576,10 @@ class _Turn:
                 messages = replies.clarify_messages([self.guides[g] for g in offered], decision,
                                                     question=group.question if group else None,
                                                     labels={g: group.labels[g] for g in offered} if group else None)
-                meta = annotate(messages, self.state, "ambiguity")
-                for m in meta:
-                    dvc = (m.get("custom") or {}).get("dvc")
+                for m in annotate(messages, self.state, "ambiguity"):
+                    dvc = DecisionPayload.of(m)
                     if dvc:
-                        dvc.update({"decision": "clarify", "guide_ids": offered})
+                        replace_in(m, dvc.update({"decision": "clarify", "guide_ids": offered}))
                 _send_recorded(self.dispatcher, self.tracker, messages, self.question)
                 return [SlotSet("last_question", self.question), *state_events(choices=offered, pending="choices")]
         if decision.action == "abstain" and decision.route is None:

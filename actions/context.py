@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
+from core.decision import DecisionPayload, replace_in
+
 PENDING_VALUES = ("offer_human", "helpful", "choices", "safety")
 
 
@@ -70,9 +72,9 @@ def state_events(*, topic: str | None | bool = False, section: int | None | bool
 def annotate(messages: list[dict], state: DialogueState, resolved_from: str, **extra) -> list[dict]:
     """Add ``context`` and ``resolved_from`` (and ``extra``) to the decision payloads in ``messages``."""
     for message in messages:
-        meta = (message.get("custom") or {}).get("dvc")
-        if isinstance(meta, dict):
-            meta["context"] = state.metadata()
-            meta["resolved_from"] = resolved_from
-            meta.update({k: v for k, v in extra.items() if v is not None})
+        payload = DecisionPayload.of(message)
+        if payload is not None:
+            payload.update({"context": state.metadata(), "resolved_from": resolved_from})
+            payload.update({k: v for k, v in extra.items() if v is not None})
+            replace_in(message, payload)
     return messages

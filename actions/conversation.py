@@ -17,12 +17,14 @@ from rasa_sdk.events import ConversationPaused, EventType, FollowupAction, SlotS
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import replies
-from actions.answer import SAFETY_ACK, SAFETY_ACK_DEFAULT, _record, _send, _send_recorded
+from actions.answer import SAFETY_ACK, SAFETY_ACK_DEFAULT
 from actions.context import DialogueState, state_events
-from bot.settings import load_settings
+from actions.messaging import record, send, send_recorded
+from core.decision import DecisionPayload
+from core.settings import load_settings
 from handoff import messages as hm
-from handoff.privacy import normalize_phone
-from handoff.safety import urgent_messages
+from core.privacy import normalize_phone
+from core.safety import urgent_messages
 from handoff.transcript import latest_decision, understanding
 from insights import recording
 
@@ -40,8 +42,9 @@ def _send_feedback_reply(dispatcher: CollectingDispatcher, tracker: Tracker, met
             text="Xin lỗi vì câu trả lời chưa giúp được bạn. Bạn có thể hỏi lại cụ thể hơn, "
                  "hoặc để tôi chuyển bạn đến tổng đài viên.",
             buttons=[{"title": "Gặp tổng đài viên", "payload": replies.payload("request_human")}])
-    dispatcher.utter_message(json_message={"dvc": meta})
-    _record(tracker, [{"custom": {"dvc": meta}}], tracker.get_slot("last_question"))  # the question answered
+    message = DecisionPayload.from_dict(meta).message()
+    dispatcher.utter_message(json_message=message["custom"])
+    record(tracker, [message], tracker.get_slot("last_question"))  # the question answered
 
 
 class ActionRecordFeedback(Action):
@@ -132,7 +135,7 @@ class ActionRequestHuman(Action):
         from handoff.store import get_store
 
         settings = load_settings()
-        _send(dispatcher, urgent_messages(_latest_text(tracker)))
+        send(dispatcher, urgent_messages(_latest_text(tracker)))
         reason = _handoff_reason(tracker)
         try:
             config = load_config()
@@ -143,15 +146,15 @@ class ActionRequestHuman(Action):
                 latest_message=tracker.latest_message, slots=dict(tracker.slots), reason=reason, titles=_guide_title)
         except Exception:  # noqa: BLE001 - no database, bad HANDOFF_HOURS...: the hotline still works
             log.exception("handoff for %s could not be recorded", tracker.sender_id)
-            _send_recorded(dispatcher, tracker, hm.unavailable_messages(settings.hotline, reason),
+            send_recorded(dispatcher, tracker, hm.unavailable_messages(settings.hotline, reason),
                            _handoff_question(tracker), outcome="unavailable", guesses=_latest_ranking(tracker.events))
             return [SlotSet("abstain_count", 0)]
         if outcome.status in ("queued", "claimed"):
-            _send_recorded(dispatcher, tracker,
+            send_recorded(dispatcher, tracker,
                            hm.queued_messages(settings.hotline, outcome.position, reason, outcome.handoff["id"]),
                            _handoff_question(tracker), outcome=outcome.status, guesses=_latest_ranking(tracker.events))
             return [SlotSet("abstain_count", 0), SlotSet("unhelpful_topic", None), ConversationPaused()]
-        _send_recorded(dispatcher, tracker,
+        send_recorded(dispatcher, tracker,
                        hm.offline_messages(settings.hotline, config.schedule, outcome.why, reason, callback=True),
                        _handoff_question(tracker), outcome=f"offline:{outcome.why}",
                        guesses=_latest_ranking(tracker.events))
@@ -172,7 +175,7 @@ class ActionOfferHandoff(Action):
         situation = decision.get("situation") if decision.get("decision") == "advice" else None
         if situation:  # advice for a policy situation was just given (actions/answer.py): now the offer
             reason = tracker.get_slot("offer_reason") or f"policy:{situation}"
-            _send_recorded(dispatcher, tracker, hm.situation_offer_messages(situation, reason),
+            send_recorded(dispatcher, tracker, hm.situation_offer_messages(situation, reason),
                            tracker.get_slot("last_question"))
             return [SlotSet("abstain_count", 0), SlotSet("unhelpful_topic", None),
                     *state_events(pending="offer_human", offer_reason=reason, choices=None)]
@@ -186,9 +189,9 @@ class ActionOfferHandoff(Action):
         question = _latest_text(tracker)
         if question.startswith("/"):
             question = tracker.get_slot("last_question") or ""
-        from handoff.privacy import redact_secrets
+        from core.privacy import redact_secrets
 
-        _send_recorded(dispatcher, tracker,
+        send_recorded(dispatcher, tracker,
                        hm.offer_messages(redact_secrets(question) or None,
                                          _guide_title(route_id) if kind == "handoff" else None,
                                          kind or None, reason, top_title,

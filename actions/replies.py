@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 
-from bot.settings import Hotline
+from core.decision import DecisionPayload
+from core.settings import Hotline
 from retrieval.documents import Guide, render
 from retrieval.search import Decision
 
@@ -64,7 +65,7 @@ def answer_messages(guide: Guide, section: int, hotline: Hotline, decision: Deci
             {"title": "👍 Có", "payload": payload("feedback_helpful", topic_id=guide.id)},
             {"title": "👎 Chưa", "payload": payload("feedback_not_helpful", topic_id=guide.id)},
         ]},
-        {"custom": {"dvc": meta}},
+        DecisionPayload.from_dict(meta).message(),
     ]
 
 
@@ -85,7 +86,7 @@ def clarify_messages(guides: list[Guide], decision: Decision, question: str | No
         text += " Bạn bấm chọn, hoặc gõ trả lời theo cách của bạn."
     return [
         {"text": text, "buttons": buttons},
-        {"custom": {"dvc": meta}},
+        DecisionPayload.from_dict(meta).message(),
     ]
 
 
@@ -116,7 +117,7 @@ def abstain_messages(hotline: Hotline, decision: Decision | None, reason: str = 
         {"text": text, "buttons": [
             {"title": "Gặp tổng đài viên", "payload": payload("request_human")},
         ]},
-        {"custom": {"dvc": meta}},
+        DecisionPayload.from_dict(meta).message(),
     ]
 
 
@@ -125,11 +126,4 @@ def out_of_scope_messages(hotline: Hotline, decision: Decision | None) -> list[d
     meta.update({"decision": "abstain", "guide_ids": [], "reason": "out_of_scope"})
     text = ("Xin lỗi, tôi chỉ hỗ trợ các câu hỏi về ứng dụng VNeID và dịch vụ công trực tuyến "
             "(tài khoản định danh, nộp hồ sơ, tra cứu, thanh toán lệ phí…). Bạn cần hỏi gì về các việc này không?")
-    return [{"text": text}, {"custom": {"dvc": meta}}]
-
-
-def handoff_messages(hotline: Hotline, reason: str) -> list[dict]:
-    text = (f"Tôi sẽ chuyển cuộc trò chuyện của bạn đến tổng đài viên của {hotline.name}. Trong lúc chờ, "
-            f"bạn cũng có thể gọi trực tiếp {hotline.contact}. Xin đừng gửi mật khẩu, "
-            "mã OTP hay mã bảo vệ (passcode) cho bất kỳ ai, kể cả tổng đài viên.")
-    return [{"text": text}, {"custom": {"dvc": {"decision": "handoff", "guide_ids": [], "reason": reason}}}]
+    return [{"text": text}, DecisionPayload.from_dict(meta).message()]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.text.normalize import fold
+from core.text.normalize import fold
 
 CONFUSABLES = Path(__file__).with_name("confusables.yml")
 # How far below the top guide the other guide of a confusable group may score and still count as

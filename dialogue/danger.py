@@ -22,7 +22,7 @@ year), plus the prototypes and ordinary questions of :mod:`dialogue.situations`.
 
 Labels: ``threat``, ``otp_now``, ``transfer_now`` (the danger situations of
 :mod:`dialogue.situations`) and ``medical``, ``fire_rescue``, ``self_harm`` (emergencies told
-without the words of ``handoff/safety.py``), or ``none``.
+without the words of ``core/safety.py``), or ``none``.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def _data_hash(examples: list[tuple[str, str]], model_id: str) -> str:
 
 def embed(texts: list[str], encoder, restore=None) -> np.ndarray:
     """Query embeddings of ``texts`` (diacritics restored like the search does), cached by text."""
-    from bot.settings import cache_root
+    from core.settings import cache_root
     from retrieval.index import EmbeddingCache
 
     restore = restore or (lambda t: t)
@@ -199,7 +199,7 @@ def model_path(index_dir: Path) -> Path:
 
 
 def build(force: bool = False) -> int:
-    from bot.settings import load_settings
+    from core.settings import load_settings
     from retrieval.encoders import load_encoder
 
     settings = load_settings()
@@ -242,9 +242,9 @@ def _restorer(settings):
 
 def evaluate(file: Path) -> int:
     """Recall per situation and false alarms on ``file``: classifier, patterns, both."""
-    from bot.settings import load_settings
+    from core.settings import load_settings
     from dialogue.situations import DANGER, match_patterns
-    from handoff.safety import urgent_services
+    from core.safety import urgent_services
     from retrieval.encoders import load_encoder
 
     settings = load_settings()

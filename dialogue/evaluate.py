@@ -25,7 +25,8 @@ from pathlib import Path
 
 import yaml
 
-from bot.text.normalize import strip_accents
+from core.decision import DecisionPayload
+from core.text.normalize import strip_accents
 
 CATEGORIES = ("follow_up", "clarify", "policy_handoff", "danger", "privacy", "topic_switch", "unaccented",
               "smalltalk_mixed")
@@ -153,9 +154,9 @@ class Reply:
             if isinstance(message.get("text"), str):
                 reply.texts.append(message["text"])
             reply.buttons.extend(b for b in message.get("buttons") or [] if isinstance(b, dict))
-            custom = message.get("custom")
-            if isinstance(custom, dict) and isinstance(custom.get("dvc"), dict):
-                reply.decisions.append(custom["dvc"])
+            payload = DecisionPayload.of(message)
+            if payload is not None:
+                reply.decisions.append(payload.to_dict())
         return reply
 
     @property

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from bot.text.normalize import fold
+from core.text.normalize import fold
 
 # facet -> pattern on the folded message
 FACET_QUERY: dict[str, str] = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from bot.text.normalize import fold
+from core.text.normalize import fold
 from dialogue.followup import FOLLOW_OPENING, facets_of
 from dialogue.situations import match_patterns
 

@@ -9,7 +9,7 @@ Two kinds (the handoff rules, /work/shared/domain/topics.md "support_handoff_rul
   (lock the account on 1900 0368; call the bank and report to the police; the police correct
   personal data; complaints go to an officer), then the offer of a person.
 
-Recognition works on accent-folded, teencode-expanded text (bot/text/normalize.py) with patterns
+Recognition works on accent-folded, teencode-expanded text (core/text/normalize.py) with patterns
 that combine a *thing* (phone, OTP, money transfer, weapon…) with a *state* (lost, being asked,
 about to, already…), so paraphrases match without listing sentences. :class:`SituationModel`
 adds the embedding model as a conservative second signal: a message close to a described
@@ -29,12 +29,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.text.normalize import fold
+from core.text.normalize import fold
 
 log = logging.getLogger(__name__)
 
 DANGER = ("threat", "otp_now", "transfer_now")
-# Emergencies the learned model (dialogue/danger.py) recognises beyond the words of handoff/safety.py.
+# Emergencies the learned model (dialogue/danger.py) recognises beyond the words of core/safety.py.
 EMERGENCIES = ("medical", "fire_rescue", "self_harm")
 POLICY = ("stolen_phone", "money_lost", "wrong_data", "complaint")
 

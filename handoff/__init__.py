@@ -5,8 +5,8 @@ database is opened only when a function that needs them is called.
 
     handoff.config      settings from HANDOFF_* environment variables
     handoff.hours       working hours and holidays ("mon-fri 07:30-17:00")
-    handoff.privacy     masking of ID / phone numbers, redaction of passwords and OTPs
-    handoff.safety      urgent safety words -> 113 / 114 / 115
+    core.privacy     masking of ID / phone numbers, redaction of passwords and OTPs
+    core.safety      urgent safety words -> 113 / 114 / 115
     handoff.transcript  transcript and "what the bot understood" from Rasa tracker events
     handoff.store       the store (SQLite by default, PostgreSQL with HANDOFF_DATABASE_URL)
     handoff.intake      what the action server does when a citizen is handed off

@@ -5,7 +5,7 @@
 | HANDOFF_DATABASE_URL | sqlite:///$DVC_DATA_DIR/handoff.sqlite3 | ``sqlite:///path`` or ``postgresql://user@host/db`` |
 | HANDOFF_HOURS | mon-fri 07:30-17:00 | when agents answer online (handoff.hours) |
 | HANDOFF_HOLIDAYS | (none) | ISO dates, comma separated, closed all day |
-| HANDOFF_TZ | Asia/Ho_Chi_Minh | time zone of the hours |
+| HANDOFF_TZ | Asia/Ho_Chi_Minh (core.settings.TIMEZONE) | time zone of the hours |
 | HANDOFF_AGENT_ONLINE_SECONDS | 120 | an agent is online if the console sent a heartbeat this recently |
 | HANDOFF_HOST, HANDOFF_PORT | 127.0.0.1, 5080 | where ``python -m handoff.server`` listens |
 | RASA_URL | http://127.0.0.1:$RASA_PORT | the Rasa server's HTTP API (started with --enable-api) |
@@ -24,32 +24,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from bot.settings import load_settings
+from core.settings import env_flag, env_int, env_str, load_settings, timezone_name
 from handoff.hours import Schedule
 
 DEFAULT_HOURS = "mon-fri 07:30-17:00"
 
 
-def _env(name: str, default: str) -> str:
-    value = os.environ.get(name)
-    return default if value is None or value.strip() == "" else value.strip()
-
-
-def _int(name: str, default: int) -> int:
-    raw = _env(name, str(default))
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
-
-
-def _bool(name: str) -> bool:
-    return _env(name, "0").lower() in ("1", "true", "yes", "on")
-
-
 def _proxies() -> frozenset[str]:
-    listed = {p.strip() for p in _env("HANDOFF_TRUSTED_PROXIES", "").split(",") if p.strip()}
-    if _bool("HANDOFF_TRUST_PROXY"):
+    listed = {p.strip() for p in env_str("HANDOFF_TRUSTED_PROXIES", "").split(",") if p.strip()}
+    if env_flag("HANDOFF_TRUST_PROXY", False):
         listed |= {"127.0.0.1", "::1"}
     return frozenset(listed)
 
@@ -77,21 +60,21 @@ class HandoffConfig:
 
 
 def load_config() -> HandoffConfig:
-    schedule = Schedule.parse(_env("HANDOFF_HOURS", DEFAULT_HOURS), os.environ.get("HANDOFF_HOLIDAYS", ""),
-                              _env("HANDOFF_TZ", "Asia/Ho_Chi_Minh"))
+    schedule = Schedule.parse(env_str("HANDOFF_HOURS", DEFAULT_HOURS), os.environ.get("HANDOFF_HOLIDAYS", ""),
+                              timezone_name())
     return HandoffConfig(
-        database_url=_env("HANDOFF_DATABASE_URL", "") or default_database_url(),
+        database_url=env_str("HANDOFF_DATABASE_URL", "") or default_database_url(),
         schedule=schedule,
-        agent_online_seconds=_int("HANDOFF_AGENT_ONLINE_SECONDS", 120),
-        host=_env("HANDOFF_HOST", "127.0.0.1"),
-        port=_int("HANDOFF_PORT", 5080),
-        rasa_url=_env("RASA_URL", f"http://127.0.0.1:{_env('RASA_PORT', '5005')}").rstrip("/"),
-        rasa_token=_env("RASA_TOKEN", "") or None,
-        session_hours=float(_int("HANDOFF_SESSION_HOURS", 12)),
-        login_max_failures=_int("HANDOFF_LOGIN_MAX_FAILURES", 5),
-        login_window_seconds=_int("HANDOFF_LOGIN_WINDOW_SECONDS", 300),
-        idle_minutes=float(_int("HANDOFF_IDLE_MINUTES", 30)),
-        login_max_failures_per_ip=_int("HANDOFF_LOGIN_MAX_FAILURES_PER_IP", 20),
-        cookie_secure=_bool("HANDOFF_COOKIE_SECURE") if _env("HANDOFF_COOKIE_SECURE", "") else None,
+        agent_online_seconds=env_int("HANDOFF_AGENT_ONLINE_SECONDS", 120),
+        host=env_str("HANDOFF_HOST", "127.0.0.1"),
+        port=env_int("HANDOFF_PORT", 5080),
+        rasa_url=env_str("RASA_URL", f"http://127.0.0.1:{env_str('RASA_PORT', '5005')}").rstrip("/"),
+        rasa_token=env_str("RASA_TOKEN", "") or None,
+        session_hours=float(env_int("HANDOFF_SESSION_HOURS", 12)),
+        login_max_failures=env_int("HANDOFF_LOGIN_MAX_FAILURES", 5),
+        login_window_seconds=env_int("HANDOFF_LOGIN_WINDOW_SECONDS", 300),
+        idle_minutes=float(env_int("HANDOFF_IDLE_MINUTES", 30)),
+        login_max_failures_per_ip=env_int("HANDOFF_LOGIN_MAX_FAILURES_PER_IP", 20),
+        cookie_secure=env_flag("HANDOFF_COOKIE_SECURE", False) if env_str("HANDOFF_COOKIE_SECURE", "") else None,
         trusted_proxies=_proxies(),
     )

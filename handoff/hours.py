@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from core.settings import TIMEZONE
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_NAMES_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
@@ -65,10 +67,10 @@ class Schedule:
     spec: str
     intervals: tuple[tuple[tuple[int, int], ...], ...]  # 7 tuples of (start, end)
     holidays: frozenset[date] = frozenset()
-    tz: str = "Asia/Ho_Chi_Minh"
+    tz: str = TIMEZONE
 
     @classmethod
-    def parse(cls, spec: str, holidays: str | list | frozenset = "", tz: str = "Asia/Ho_Chi_Minh") -> Schedule:
+    def parse(cls, spec: str, holidays: str | list | frozenset = "", tz: str = TIMEZONE) -> Schedule:
         text = " ".join((spec or "").lower().split())
         per_day: list[list[tuple[int, int]]] = [[] for _ in range(7)]
         if text in ALWAYS:
@@ -148,7 +150,3 @@ def parse_holidays(value: str | list | frozenset | None) -> frozenset[date]:
         except ValueError as exc:
             raise ValueError(f"HANDOFF_HOLIDAYS: {item!r} is not a date like 2026-04-30") from exc
     return frozenset(result)
-
-
-def local_time(now: datetime, tz: str) -> time:
-    return now.astimezone(ZoneInfo(tz)).time()

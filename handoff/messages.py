@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from bot.settings import Hotline
+from core.decision import DecisionPayload
+from core.settings import Hotline
 from handoff.hours import Schedule
-from handoff.privacy import mask_phone
+from core.privacy import mask_phone
 
 NO_SECRETS = ("Xin đừng gửi mật khẩu, mã OTP hay mã bảo vệ (passcode) cho bất kỳ ai, kể cả tổng đài viên.")
 OFFER_QUESTION = "Bạn muốn được chuyển đến tổng đài viên không?"
@@ -26,7 +27,7 @@ def position_text(position: int) -> str:
 
 
 def _dvc(reason: str, **extra) -> dict:
-    return {"custom": {"dvc": {"decision": "handoff", "guide_ids": [], "reason": reason, **extra}}}
+    return DecisionPayload("handoff", [], {"reason": reason, **extra}).message()
 
 
 def queued_messages(hotline: Hotline, position: int, reason: str, handoff_id: str) -> list[dict]:
@@ -75,7 +76,7 @@ def offer_messages(question: str | None, route_title: str | None, route_kind: st
         {"text": f"{understood} {OFFER_QUESTION}",
          "buttons": [{"title": "Có, chuyển giúp tôi", "payload": "/affirm"},
                      {"title": "Không, tôi hỏi tiếp", "payload": "/deny"}]},
-        {"custom": {"dvc": {"decision": "offer_handoff", "guide_ids": [], "reason": reason}}},
+        DecisionPayload("offer_handoff", [], {"reason": reason}).message(),
     ]
 
 
@@ -97,7 +98,7 @@ def situation_offer_messages(situation: str, reason: str) -> list[dict]:
         {"text": f"{lead} {OFFER_QUESTION}",
          "buttons": [{"title": "Có, chuyển giúp tôi", "payload": "/affirm"},
                      {"title": "Không, tôi hỏi tiếp", "payload": "/deny"}]},
-        {"custom": {"dvc": {"decision": "offer_handoff", "guide_ids": [], "reason": reason}}},
+        DecisionPayload("offer_handoff", [], {"reason": reason}).message(),
     ]
 
 
@@ -106,12 +107,8 @@ def unavailable_messages(hotline: Hotline, reason: str) -> list[dict]:
     return offline_messages(hotline, Schedule.parse(""), "error", reason, callback=False)
 
 
-CALLBACK_ASK_NAME = "Bạn cho tôi xin họ và tên (gõ «thôi» để huỷ):"
-CALLBACK_ASK_PHONE = "Số điện thoại để tổng đài viên gọi lại là số nào? (ví dụ 0912345678)"
 CALLBACK_BAD_NAME = "Họ tên cần từ 2 đến 60 chữ cái, không có chữ số. Bạn nhập lại giúp tôi nhé."
 CALLBACK_BAD_PHONE = "Số điện thoại chưa đúng (10 chữ số, bắt đầu bằng 0, hoặc +84…). Bạn nhập lại giúp tôi nhé."
-CALLBACK_ASK_CONSENT = ("Thông tin này chỉ dùng để tổng đài viên gọi lại cho bạn và được lưu trong hệ thống của "
-                        "tổng đài. Bạn gõ «đồng ý» để lưu, hoặc «không» để huỷ.")
 CALLBACK_BAD_CONSENT = "Bạn gõ «đồng ý» để tôi lưu thông tin, hoặc «không» để huỷ nhé."
 CALLBACK_CANCELLED = "Tôi đã huỷ yêu cầu gọi lại và không lưu thông tin nào của bạn. Bạn cần hỏi gì thêm không?"
 CALLBACK_FAILED = "Xin lỗi, hệ thống chưa lưu được yêu cầu gọi lại. Bạn vui lòng gọi trực tiếp {contact}."

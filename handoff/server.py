@@ -40,9 +40,9 @@ from sanic.response import HTTPResponse, json, redirect, text
 from handoff import messages as hm
 from handoff import openapi
 from handoff.config import HandoffConfig, load_config
-from bot.channels.guard import client_address
+from core.net import client_address
 from handoff.passwords import hash_password, needs_rehash, verify_password
-from handoff.privacy import mask_pii
+from core.privacy import mask_pii
 from handoff.rasa_client import RasaClient, RasaError, agent_reply_event, delivery_for, resume_events
 from handoff.store import OPEN_STATUSES, Store
 from handoff.transcript import transcript

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import secrets
 import threading
 import time
@@ -35,35 +34,18 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from handoff.privacy import mask_pii, redact_secrets
+from core.privacy import mask_interaction_text, redact_secrets
+from core.settings import PROJECT_ROOT, TIMEZONE
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_VERSION = 1
-STATUSES = ("queued", "claimed", "closed", "returned", "offline")
 OPEN_STATUSES = ("queued", "claimed")
 ROLES = ("user", "bot", "agent", "system")
 MAX_TEXT = 4000
 # What the bot decided, one row per {"dvc": ...} decision it sent (insights/recording.py).
 INTERACTION_KINDS = ("answered", "clarified", "abstained", "out_of_scope", "offered_handoff", "handoff", "feedback")
 MAX_QUESTION = 1000
-# Beyond mask_pii (12-digit IDs, phone numbers): any other run of 9+ digits (old 9-digit CMND, social
-# insurance, tax or account numbers) and e-mail addresses; nobody needs them to decide what to write.
-_LONG_NUMBER = re.compile(r"(?<![\d*])\d(?:[ .-]?\d){8,}(?!\d)")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-
-
-def mask_interaction_text(text: str) -> str:
-    """``mask_pii`` plus long numbers and e-mail addresses, for the interactions table.
-
-    >>> mask_interaction_text("cmnd 123456789, sđt 0912345678, mail a.b@x.vn")
-    'cmnd ******789, sđt *******678, mail [email]'
-    """
-    text = mask_pii(text)
-    text = _LONG_NUMBER.sub(lambda m: "*" * (sum(c.isdigit() for c in m.group(0)) - 3) + m.group(0)[-3:], text)
-    return _EMAIL.sub("[email]", text)
-
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS handoff_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS agents (
@@ -668,10 +650,6 @@ class Store:
                 counts["audit"] = db.run("DELETE FROM audit WHERE ts < ?", (audit_before,))
         return counts
 
-    def get_callback(self, callback_id: int) -> dict | None:
-        with self.tx() as db:
-            return db.one("SELECT * FROM callbacks WHERE id = ?", (callback_id,))
-
     def finish_callback(self, callback_id: int, agent_id: int, now: float | None = None) -> bool:
         now = time.time() if now is None else now
         with self.tx() as db:
@@ -719,7 +697,7 @@ class Store:
     def record_interaction(self, kind: str, sender_id: str, *, channel: str | None = None, question: str | None = "",
                            outcome: str | None = None, reason: str | None = None, guide_id: str | None = None,
                            guesses: list[dict] | None = None, intent: str | None = None, now: float | None = None,
-                           tz: str = "Asia/Ho_Chi_Minh") -> int:
+                           tz: str = TIMEZONE) -> int:
         """Store one decision of the bot; returns its id.
 
         Privacy is enforced here, for every writer: the question goes through ``redact_secrets``

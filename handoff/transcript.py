@@ -12,7 +12,8 @@ import hashlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from handoff.privacy import redact_secrets
+from core.decision import DecisionPayload
+from core.privacy import redact_secrets
 
 # Intents that are about the handoff itself, not what the citizen needs.
 META_INTENTS = {"request_human", "affirm", "deny", "greet", "thank", "goodbye", "feedback_helpful",
@@ -70,9 +71,9 @@ def latest_decision(events: Iterable[dict]) -> dict | None:
     found = None
     for event in events:
         if event.get("event") == "bot":
-            dvc = _custom(event).get("dvc")
-            if isinstance(dvc, dict):
-                found = dvc
+            payload = DecisionPayload.of({"custom": _custom(event)})
+            if payload is not None:
+                found = payload.to_dict()
     return found
 
 

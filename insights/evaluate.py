@@ -61,7 +61,7 @@ def question_sets(knowledge: Path, dev_file: Path | None, extra: Path | None = N
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bot.settings import load_settings
+    from core.settings import load_settings
 
     parser = argparse.ArgumentParser(prog="python -m insights.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--file", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "eval" /

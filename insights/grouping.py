@@ -7,7 +7,7 @@ Two ways to turn questions into vectors (rows L2-normalised, so a dot product is
   restorer is given (unaccented messages embed poorly otherwise). Groups paraphrases that share
   few words.
 * :class:`TfidfVectors`: character 2-5-gram TF-IDF on accent-folded, abbreviation-expanded text
-  (``bot.text.normalize.fold``), fitted on the questions being grouped. No model needed; robust
+  (``core.text.normalize.fold``), fitted on the questions being grouped. No model needed; robust
   to missing diacritics and typos, but only groups questions that share words.
 
 :func:`cluster` merges groups while the average similarity between their members stays at or
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.text.normalize import fold
+from core.text.normalize import fold
 
 MAX_PAIRWISE = 3000
 # Masked numbers ("*******678"), redacted secrets and e-mails carry no meaning for grouping.

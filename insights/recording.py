@@ -30,6 +30,8 @@ import threading
 import time
 from typing import Any
 
+from core.settings import env_flag, timezone_name
+
 log = logging.getLogger(__name__)
 
 ENV_SWITCH = "DVC_RECORD_INTERACTIONS"
@@ -38,7 +40,7 @@ QUEUE_SIZE = 10_000
 
 def enabled() -> bool:
     """False when ``DVC_RECORD_INTERACTIONS`` is 0 / false / no / off (read on every call)."""
-    return os.environ.get(ENV_SWITCH, "1").strip().lower() not in ("0", "false", "no", "off")
+    return env_flag(ENV_SWITCH, True)
 
 
 def classify(meta: dict) -> tuple[str, str | None, str | None] | None:
@@ -176,7 +178,7 @@ def record_decision(meta: dict, *, sender_id: str, channel: str | None, question
             "outcome": outcome or derived_outcome, "reason": reason, "guide_id": guide_id,
             "guesses": ranking(meta) or ranking({"ranking": guesses or []}), "intent": intent,
             "now": time.time() if now is None else now,
-            "tz": os.environ.get("HANDOFF_TZ", "").strip() or "Asia/Ho_Chi_Minh",
+            "tz": timezone_name(),
         }
         _writer.put(_database_url(), row)
         return True

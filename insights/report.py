@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
-import os
 import sys
 import time
 from collections import Counter
@@ -37,9 +36,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from core.settings import PROJECT_ROOT, timezone_name
 from insights.grouping import EmbeddingVectors, Group, Occurrence, TfidfVectors, group_questions
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = PROJECT_ROOT / "var" / "reports"
 DEFAULT_DAYS = 30
 # Groups whose closest guide is looked up in the index (one search each, ~0.2 s with the model).
@@ -373,7 +372,7 @@ def _read_rows(url: str, since: str | None, until: str) -> list[dict]:
 
 def _search_tools(lexical: bool, need_groups: bool) -> tuple[object | None, object | None, list[str]]:
     """(searcher, vectoriser, notes): the published index and, unless ``lexical``, the embedding model."""
-    from bot.settings import load_settings
+    from core.settings import load_settings
     from retrieval.service import SearchService
 
     notes = []
@@ -403,7 +402,7 @@ def _search_tools(lexical: bool, need_groups: bool) -> tuple[object | None, obje
 
 
 def run(args: argparse.Namespace) -> tuple[Report, dict[str, Path]]:
-    tz = ZoneInfo(os.environ.get("HANDOFF_TZ", "").strip() or "Asia/Ho_Chi_Minh")
+    tz = ZoneInfo(timezone_name())
     since, until = _period(args, tz)
     rows = _read_rows(_database_url(args.database_url), since, until)
     searcher, vectorize, notes = _search_tools(args.lexical, bool(unanswered(rows)))
@@ -414,7 +413,7 @@ def run(args: argparse.Namespace) -> tuple[Report, dict[str, Path]]:
 
 def _due_for_review() -> tuple[list[dict], int]:
     """Guides not reviewed recently (knowledge/outdated.yml: review_months); nothing if they cannot be read."""
-    from bot.settings import load_settings
+    from core.settings import load_settings
     from retrieval.outdated import guides_due_for_review
 
     try:

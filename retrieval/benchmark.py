@@ -43,8 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.settings import PROJECT_ROOT, load_settings
-from bot.text.normalize import fold
+from core.settings import PROJECT_ROOT, load_settings
+from core.text.normalize import fold
 from retrieval.evaluate import Outcome, read_lines, score
 from retrieval.index import Index, build_index
 from retrieval.search import Searcher, Thresholds

@@ -48,7 +48,7 @@ import numpy as np
 import yaml
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from bot.text.normalize import fold
+from core.text.normalize import fold
 from retrieval.documents import (
     PLACEHOLDER,
     ROUTING_FILE,
@@ -585,7 +585,7 @@ def check_knowledge(folder: Path, review_months: int | None = None, today: dt.da
     return report
 
 
-# Which environment variable sets each placeholder (bot/settings.py), for messages.
+# Which environment variable sets each placeholder (core/settings.py), for messages.
 PLACEHOLDER_VARIABLES = {"hotline": "HOTLINE_NUMBER", "hotline_name": "HOTLINE_NAME", "hotline_hours": "HOTLINE_HOURS",
                          "province": "PROVINCE_NAME"}
 
@@ -628,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         1 when there is an error, else 0.
     """
-    from bot.settings import load_settings
+    from core.settings import load_settings
 
     parser = argparse.ArgumentParser(prog="python -m retrieval.check",
                                      description="Kiểm tra các bài hướng dẫn trong thư mục knowledge/")

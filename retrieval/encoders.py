@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from bot.text.normalize import fold
+from core.text.normalize import fold
 
 log = logging.getLogger(__name__)
 

@@ -28,6 +28,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.decision import DecisionPayload
+
 ANSWERED = "answer"
 CLARIFY = "clarify"
 
@@ -103,9 +105,9 @@ def rest_outcomes(lines: list[dict], url: str, timeout: float = 60.0) -> list[Ou
             response.raise_for_status()
             meta = None
             for message in response.json():
-                custom = message.get("custom")
-                if isinstance(custom, dict) and isinstance(custom.get("dvc"), dict):
-                    meta = custom["dvc"]
+                payload = DecisionPayload.of(message)
+                if payload is not None:
+                    meta = payload.to_dict()
             outcomes.append(outcome_from_metadata(meta))
     return outcomes
 

@@ -48,7 +48,7 @@ def real_vectors(index_dir: Path | None) -> np.ndarray:
     from retrieval.index import IndexLoadError, load_index
 
     try:
-        from bot.settings import load_settings
+        from core.settings import load_settings
 
         index = load_index(index_dir or load_settings().index_dir)
         if index.vectors is not None:

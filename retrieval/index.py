@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.settings import cache_root
+from core.settings import cache_root
 from retrieval import dense
 from retrieval.documents import Guide, GuideError, Section, load_guides, render
 from retrieval.encoders import Encoder
@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import logging
 
-    from bot.settings import load_settings
+    from core.settings import load_settings
     from retrieval.encoders import load_encoder
 
     settings = load_settings()

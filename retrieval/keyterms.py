@@ -2,7 +2,7 @@
 
 A blank spaCy pipeline (syllable tokens: Vietnamese writes one syllable per space-separated word)
 with an ``EntityRuler`` runs over the accent-folded, abbreviation-expanded message
-(:func:`bot.text.normalize.fold`), so one pattern matches the accented, the unaccented and the
+(:func:`core.text.normalize.fold`), so one pattern matches the accented, the unaccented and the
 teencode spelling alike ("sổ đỏ", "so do"; "đk kết hôn" -> "dang ky ket hon"). The patterns are
 staff data, written with diacritics; the unaccented form is generated here:
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.text.normalize import fold, nfc
+from core.text.normalize import fold, nfc
 from retrieval.documents import Guide, GuideError
 
 log = logging.getLogger(__name__)

@@ -32,8 +32,8 @@ import tempfile
 from pathlib import Path
 
 from actions.replies import abstain_messages, answer_messages, clarify_messages
-from bot.settings import Settings, cache_root, load_settings
-from bot.text.normalize import normalize
+from core.settings import Settings, cache_root, load_settings
+from core.text.normalize import normalize
 from retrieval.check import display_path, format_problem
 from retrieval.documents import load_guides
 from retrieval.index import IndexLoadError, _slug, build_index
@@ -244,7 +244,7 @@ def preview(question: str, knowledge: Path | None = None, settings: Settings | N
     Args:
         question: The citizen's question.
         knowledge: A guide folder to build a temporary index from; None uses the published index.
-        settings: Configuration (default: :func:`bot.settings.load_settings`).
+        settings: Configuration (default: :func:`core.settings.load_settings`).
 
     Returns:
         The report.

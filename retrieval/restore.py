@@ -13,7 +13,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from bot.text.normalize import normalize, strip_accents
+from core.text.normalize import normalize, strip_accents
 
 WORD = re.compile(r"\w+", re.UNICODE)
 # Longest syllable window we look up; 4 covers "tài khoản định danh" style compounds.

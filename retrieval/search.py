@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from bot.text.normalize import fold, normalize
+from core.text.normalize import fold, normalize
 from retrieval.encoders import Encoder
 from retrieval.index import Index
 from retrieval.keyterms import SPECIFIC, Entity, KeyTerms

@@ -13,7 +13,7 @@ import logging
 import threading
 from pathlib import Path
 
-from bot.settings import Settings, load_settings
+from core.settings import Settings, load_settings
 from retrieval.encoders import Encoder, load_encoder
 from retrieval.index import IndexLoadError, current_build, load_index
 from retrieval.keyterms import KEYTERMS_FILE, UNCOVERED_DIR, KeyTerms, load_keyterms

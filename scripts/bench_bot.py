@@ -40,6 +40,8 @@ sys.path.insert(0, str(ROOT))  # run as a script: only scripts/ is on sys.path, 
 
 from servers import MODEL, Servers
 
+from core.decision import DecisionPayload
+
 from retrieval.benchmark import (
     common_facts,
     load_average,
@@ -168,9 +170,9 @@ def outcome_of(body: object) -> str:
     if not isinstance(body, list) or not body:
         return "empty"
     for message in body:
-        custom = message.get("custom") if isinstance(message, dict) else None
-        if isinstance(custom, dict) and isinstance(custom.get("dvc"), dict):
-            return str(custom["dvc"].get("decision", "other"))
+        payload = DecisionPayload.of(message)
+        if payload is not None:
+            return str(payload.get("decision", "other"))
     return "text"
 
 

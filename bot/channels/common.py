@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import re
-import unicodedata
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any, ClassVar
@@ -31,7 +30,13 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.guard import Rejected, check_body, max_text_chars
-from handoff.privacy import REDACTED, redact_secrets
+from core.privacy import (  # noqa: F401 - the channels import these from here
+    REDACTED_METADATA_KEY,
+    is_intent_payload,
+    mark_redacted,
+    mask_secret,
+    redact_user_text,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -102,66 +107,9 @@ def str_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def mask_secret(value: str | None) -> str:
-    """Masks a token for logging ("abcd…wxyz")."""
-    if not value:
-        return "<none>"
-    if len(value) <= 10:
-        return "***"
-    return f"{value[:4]}…{value[-4:]}"
-
-
 # --------------------------------------------------------------------------- #
 # Privacy: secrets a citizen types never reach Rasa, the logs or a mailbox
 # --------------------------------------------------------------------------- #
-
-# UserMessage metadata key set to True when something was redacted from the text.
-REDACTED_METADATA_KEY = "redacted"
-
-# A button payload in Rasa's syntax: "/intent", "/intent@0.9", '/intent{"entity": "value"}'.
-# Rasa's own pattern allows spaces in the intent name; ours do not, so that typed text such
-# as "/ mật khẩu là abc" is not mistaken for a payload.
-_INTENT_PAYLOAD = re.compile(r"^/[^\s{@/]+(?:@[0-9.]+)?(?:\{.*\})?$", re.DOTALL)
-
-
-def is_intent_payload(text: str) -> bool:
-    """True if ``text`` is a Rasa intent payload (what buttons send), not typed text."""
-    return bool(_INTENT_PAYLOAD.match(text.strip()))
-
-
-def redact_user_text(text: Any) -> tuple[Any, bool]:
-    """``(text with passwords/OTPs/passcodes replaced by [đã ẩn], whether any was)``.
-
-    Intent payloads (``/request_human``, ``/choose_topic{"topic_id": ...}``) and
-    non-strings are returned unchanged; so is text with nothing to redact (it is not
-    even NFC-normalised then). Uses :func:`handoff.privacy.redact_secrets`, the same
-    rules as the handoff store.
-    """
-    if not isinstance(text, str) or not text or is_intent_payload(text):
-        return text, False
-    redacted = redact_secrets(text)
-    before = unicodedata.normalize("NFC", text).count(REDACTED)
-    if redacted.count(REDACTED) > before:
-        return redacted, True
-    return text, False
-
-
-def mark_redacted(metadata: dict[str, Any] | None, redacted: bool) -> dict[str, Any] | None:
-    """Sets ``metadata["redacted"] = True`` when ``redacted``; otherwise removes a stale one.
-
-    The flag is the channel's to set: a client-supplied ``"redacted"`` key is dropped.
-    Returns the (possibly new) metadata dict; non-dict metadata is returned unchanged.
-    """
-    if redacted:
-        if metadata is None:
-            return {REDACTED_METADATA_KEY: True}
-        if isinstance(metadata, dict):
-            return {**metadata, REDACTED_METADATA_KEY: True}
-        return metadata
-    if isinstance(metadata, dict) and REDACTED_METADATA_KEY in metadata:
-        return {k: v for k, v in metadata.items() if k != REDACTED_METADATA_KEY}
-    return metadata
-
 
 def redacting(
     on_new_message: Callable[[UserMessage], Awaitable[Any]],

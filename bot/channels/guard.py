@@ -16,9 +16,7 @@ Standard library only (besides Sanic's request type at call time), so both proce
   from one machine; they stop floods, the per-conversation limit stops bursts. A call-back needs
   a handoff request in a conversation first, so these bound call-backs too.
   ``DVC_RATE_LIMITS=off`` turns them all off (benchmarks on loopback).
-* :func:`client_address`: the peer address; behind a proxy listed in ``DVC_TRUSTED_PROXIES``
-  (comma-separated addresses) the **last** ``X-Forwarded-For`` entry, the one that proxy appended
-  (a client can put anything in the entries before it).
+* The client a limit counts is ``core.net.client_address`` (shared with the agent console).
 """
 
 from __future__ import annotations
@@ -29,6 +27,8 @@ import threading
 import time
 from collections import OrderedDict, deque
 from typing import Any
+
+from core.settings import env_flag
 
 DEFAULT_MAX_TEXT_CHARS = 5000
 JSON_TYPES = ("application/json",)
@@ -90,31 +90,6 @@ def check_body(request: Any, max_bytes: int, require_json: bool = True) -> bytes
 
 
 # --------------------------------------------------------------------------- #
-# Client address
-# --------------------------------------------------------------------------- #
-
-
-def trusted_proxies() -> frozenset[str]:
-    raw = os.environ.get("DVC_TRUSTED_PROXIES") or ""
-    return frozenset(p.strip() for p in raw.split(",") if p.strip())
-
-
-def client_address(request: Any, proxies: frozenset[str] | None = None) -> str:
-    """The peer address, or the entry the trusted proxy appended to ``X-Forwarded-For``."""
-    peer = getattr(request, "ip", "") or ""
-    if not peer:
-        conn = getattr(request, "conn_info", None)
-        peer = str(getattr(conn, "client_ip", "") or "")
-    proxies = trusted_proxies() if proxies is None else proxies
-    if peer in proxies:
-        forwarded = [p.strip() for p in (request.headers.get("x-forwarded-for") or "").split(",")]
-        forwarded = [p for p in forwarded if p]
-        if forwarded:
-            return forwarded[-1]
-    return peer or "unknown"
-
-
-# --------------------------------------------------------------------------- #
 # Rate limits
 # --------------------------------------------------------------------------- #
 
@@ -131,7 +106,7 @@ def _parse_rate(raw: str | None, default: tuple[int, float]) -> tuple[int, float
 
 
 def limits_enabled() -> bool:
-    return (os.environ.get("DVC_RATE_LIMITS") or "on").strip().lower() not in ("0", "off", "false", "no")
+    return env_flag("DVC_RATE_LIMITS", True)
 
 
 class RateLimiter:

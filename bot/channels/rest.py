@@ -77,6 +77,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse, ResponseStream
 
+from core.net import client_address
 from bot.channels import guard
 from bot.channels.common import (
     LRUSet,
@@ -348,7 +349,7 @@ class RestInput(RasaRestInput):
             raise BadRequest(
                 "message_too_long", f"Field 'message' is longer than {guard.max_text_chars()} characters."
             )
-        client = guard.client_address(request)
+        client = client_address(request)
         kinds = ["sends", *guard.kinds_of_text(text)]
         key = DEFAULT_SENDER_ID if sender_id is None else str(sender_id)
         if key not in self.known_senders and not self.outbox.last_id(key):

@@ -40,6 +40,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
+from core.net import client_address
 from bot.channels import guard
 from bot.channels.common import redacting
 from bot.channels.webchat_auth import Binder, allowed_origins
@@ -82,7 +83,7 @@ class SocketIOInput(RasaSocketIOInput):
                 if not token or not decode_bearer_token(token, self.jwt_key, self.jwt_algorithm):
                     return False
             request = environ.get("sanic.request")
-            clients[sid] = guard.client_address(request) if request is not None else "unknown"
+            clients[sid] = client_address(request) if request is not None else "unknown"
             return True
 
         @sio.on("disconnect", namespace=self.namespace)

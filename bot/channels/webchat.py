@@ -72,6 +72,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from core.net import client_address
 from bot.channels import common, guard
 from bot.channels.common import (
     BackgroundTasks,
@@ -771,7 +772,7 @@ class WebChatInput(InputChannel):
                 )
         if self._pending.get(sender, 0) >= MAX_PENDING_PER_SENDER:
             raise BadRequest("too_many_requests", "Too many messages waiting; slow down.", 429)
-        client = guard.client_address(request)
+        client = client_address(request)
         self.limiter.hit("sender_sends", guard.sender_key(sender))
         self.limiter.hit_all(["sends", *guard.kinds_of_text(text)], client)
         if client_msg_id is not None:
@@ -797,7 +798,7 @@ class WebChatInput(InputChannel):
         return sender
 
     def _session(self, request: Request) -> HTTPResponse:
-        self.limiter.hit("conversations", guard.client_address(request))
+        self.limiter.hit("conversations", client_address(request))
         sender, token = self.binder.issue()
         return response.json({"sender": sender, "token": token}, headers={"Cache-Control": "no-store"})
 

@@ -1,6 +1,6 @@
 """Urgent messages reach the action that points to 113 / 114 / 115, whatever the NLU thought.
 
-The 113/114/115 pointer (handoff/safety.py) is sent by the actions that answer questions and hand
+The 113/114/115 pointer (core/safety.py) is sent by the actions that answer questions and hand
 off. A message the intent classifier files under ``goodbye``, ``bot_challenge`` or ``greet`` ("nhà
 hàng xóm đang cháy", "cứu với") would get a canned response and no pointer. This component runs
 after the classifiers: when the text has urgent words and the intent is not one of those actions'
@@ -23,7 +23,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from dialogue.shape import reroute
-from handoff.safety import urgent_services
+from core.safety import urgent_services
 
 log = logging.getLogger(__name__)
 

@@ -8,13 +8,13 @@ Use in ``config.yml``::
 What it does for each message:
 
 1. Work on an NFC copy of the text (tone marks in the traditional position,
-   see :mod:`bot.text.normalize`), keeping a character map back to the
+   see :mod:`core.text.normalize`), keeping a character map back to the
    original string when NFC changed its length (NFD input).
 2. Segment the copy into words with ``underthesea.word_tokenize``
    ("kích hoạt", "định danh" become one word each) and locate every word
    in the copy sequentially, so each token gets ``start``/``end`` offsets
    into the ORIGINAL message text.
-3. Abbreviations / teencode from ``bot/text/abbreviations.yml`` become one
+3. Abbreviations / teencode from ``core/text/abbreviations.yml`` become one
    token each ("tk" -> "tài_khoản", "vn eid" -> "vneid"); "100k" is left
    alone.
 4. Token text is normalised (NFC, tone marks, lower case, abbreviations
@@ -41,7 +41,7 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.tokenizers.tokenizer import Token, Tokenizer
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.text.normalize import (
+from core.text.normalize import (
     URL_RE,
     find_abbreviations,
     normalize,

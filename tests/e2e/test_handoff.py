@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from handoff.messages import CLAIMED_TEXT, OFFER_QUESTION, RETURNED_TEXT
-from handoff.privacy import mask_pii
+from core.privacy import mask_pii
+from core.decision import payloads
 from handoff.store import Store
 
 pytest.register_assert_rewrite("tests.e2e.conftest_handoff")  # before the import below
@@ -35,7 +36,7 @@ def texts(replies: list[dict]) -> str:
 
 
 def dvc(replies: list[dict]) -> dict:
-    return next(r["custom"]["dvc"] for r in replies if isinstance(r.get("custom"), dict) and "dvc" in r["custom"])
+    return payloads(replies)[0].to_dict()
 
 
 def rest_inbox(bot, sender: str, after: int = 0, wait: float = 10.0) -> list[dict]:
@@ -246,7 +247,7 @@ def test_no_agent_online_gives_the_hotline_and_takes_a_call_back(bot, handoff_se
 
 
 
-# The two tests below need actions/answer.py wired to handoff.triggers / handoff.safety
+# The two tests below need actions/answer.py wired to handoff.triggers / core.safety
 # (docs/handoff.md "When the bot hands off"): action_offer_handoff runs as its follow-up action.
 
 def test_two_abstentions_in_a_row_offer_a_person_and_accepting_queues(bot, alice):
@@ -255,7 +256,7 @@ def test_two_abstentions_in_a_row_offer_a_person_and_accepting_queues(bot, alice
     assert dvc(first)["decision"] == "abstain" and OFFER_QUESTION not in texts(first)
     second = rest_say(bot, sender, "thủ tục đăng ký kết hôn cần giấy tờ gì")
     assert OFFER_QUESTION in texts(second), second
-    offer = [r["custom"]["dvc"] for r in second if isinstance(r.get("custom"), dict)][-1]
+    offer = payloads(second)[-1].to_dict()
     assert offer == {"decision": "offer_handoff", "guide_ids": [], "reason": "repeated_abstain"}
     accepted = rest_say(bot, sender, "có")
     meta = dvc(accepted)
@@ -270,8 +271,7 @@ def test_a_policy_question_is_confirmed_and_declining_lets_the_citizen_go_on(bot
     sender = f"rest-{uuid.uuid4().hex[:12]}"
     offer = rest_say(bot, sender, "Tôi muốn khiếu nại cán bộ tiếp nhận hồ sơ")
     assert OFFER_QUESTION in texts(offer), offer
-    assert [r["custom"]["dvc"] for r in offer if isinstance(r.get("custom"), dict)][-1]["reason"] == \
-        "policy:handoff_complaint"
+    assert payloads(offer)[-1].get("reason") == "policy:handoff_complaint"
     declined = rest_say(bot, sender, "không")
     assert texts(declined).startswith("Vâng ạ. Bạn cứ hỏi tiếp"), declined
     assert dvc(rest_say(bot, sender, "quen mat khau vneid thi lam sao"))["decision"] == "answer"
@@ -300,7 +300,7 @@ def test_not_helpful_then_asking_again_offers_a_person(bot):
     rest_say(bot, sender, no)
     again = rest_say(bot, sender, "quên mật khẩu vneid lấy lại thế nào")
     assert OFFER_QUESTION in texts(again) and "vừa rồi chưa giúp được bạn" in texts(again), again
-    assert [r["custom"]["dvc"] for r in again if isinstance(r.get("custom"), dict)][-1]["reason"] == "not_helpful"
+    assert payloads(again)[-1].get("reason") == "not_helpful"
 
 
 def test_a_password_typed_to_the_bot_is_hidden_and_the_citizen_warned(bot):

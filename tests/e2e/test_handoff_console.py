@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from handoff.messages import RETURNED_TEXT
-from handoff.privacy import mask_pii
+from core.privacy import mask_pii
 
 pytest.register_assert_rewrite("tests.e2e.conftest_handoff")  # before the import below
 from tests.e2e.conftest_handoff import PASSWORD, WebChatCitizen, find_handoff, of_type

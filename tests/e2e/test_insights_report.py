@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from handoff.store import Store
+from core.decision import payloads
 from insights.recording import classify
 
 pytest.register_assert_rewrite("tests.e2e.conftest_handoff")  # before the import below
@@ -47,7 +48,7 @@ def say(bot, sender: str, text: str) -> list[dict]:
 
 
 def decisions(replies: list[dict]) -> list[dict]:
-    return [r["custom"]["dvc"] for r in replies if isinstance(r.get("custom"), dict) and "dvc" in r["custom"]]
+    return [p.to_dict() for p in payloads(replies)]
 
 
 def kind_of(meta: dict) -> str | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from core.decision import payloads
+
 WEBHOOK = "/webhooks/rest/webhook"
 
 
@@ -15,11 +17,8 @@ def say(client, text, sender=None):
 
 
 def decision(replies):
-    for reply in replies:
-        custom = reply.get("custom")
-        if isinstance(custom, dict) and "dvc" in custom:
-            return custom["dvc"]
-    return None
+    found = payloads(replies)
+    return found[0].to_dict() if found else None
 
 
 def texts(replies):

@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from handoff.store import Store, mask_interaction_text
+from core.privacy import mask_interaction_text
+from handoff.store import Store
 
 RAW_ID, RAW_PHONE = "079123456789", "0912345678"
 QUESTION = f"cccd {RAW_ID}, sđt {RAW_PHONE}, mật khẩu là abc123 mà không đăng nhập được"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from bot.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 from retrieval.benchmark import BM25Baseline, bm25_tokens, main
 from retrieval.documents import load_guides
 from retrieval.encoders import HashingEncoder

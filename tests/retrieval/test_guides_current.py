@@ -1,6 +1,6 @@
 """Every guide, rendered as citizens read it with the default configuration, is true today.
 
-The rendered text (placeholders filled from ``bot.settings`` defaults) must contain no outdated
+The rendered text (placeholders filled from ``core.settings`` defaults) must contain no outdated
 term of ``knowledge/outdated.yml`` (outside the sections a guide declares as history) and no
 figure the facts sheet marks unconfirmed (phone numbers, fees, time limits) in a sentence that
 does not say so. A second test checks that ``outdated.yml`` covers every such figure of the facts
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import load_settings
+from core.settings import load_settings
 from retrieval.documents import Guide, Section, load_guides, render
 from retrieval.outdated import Block, Problem, body_blocks, load_rules, scan, text_blocks
 

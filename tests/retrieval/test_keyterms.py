@@ -53,7 +53,7 @@ def test_accented_unaccented_and_upper_case_find_the_same_term(tiny_terms, text)
 
 
 def test_abbreviations_are_expanded_before_matching(tiny_terms):
-    # "đk" -> "đăng ký" (bot/text/abbreviations.yml)
+    # "đk" -> "đăng ký" (core/text/abbreviations.yml)
     assert ids(tiny_terms, "thủ tục đk kết hôn") == ["uncovered_marriage"]
 
 

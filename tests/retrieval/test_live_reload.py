@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import load_settings
+from core.settings import load_settings
 from retrieval.check import check_knowledge
 from retrieval.encoders import HashingEncoder
 from retrieval.index import build_index, current_build

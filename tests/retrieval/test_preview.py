@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import load_settings
+from core.settings import load_settings
 from retrieval import preview as preview_module
 from retrieval import service as service_module
 from retrieval.encoders import HashingEncoder

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import Settings
+from core.settings import Settings
 from retrieval import service as service_mod
 from retrieval.encoders import HashingEncoder
 from retrieval.index import IndexLoadError, current_build, publish

@@ -26,7 +26,7 @@ from bot.channels.common import (
 )
 from bot.channels.socket_io import SocketIOInput
 from bot.channels.webchat import WebChatConfig, WebChatInput
-from handoff.privacy import REDACTED
+from core.privacy import REDACTED
 
 pytestmark = pytest.mark.asyncio
 

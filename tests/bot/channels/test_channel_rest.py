@@ -14,7 +14,7 @@ from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 
 from bot.channels import rest as rest_module
 from bot.channels.rest import Outbox, RestConfig, RestInput, RestOutput
-from handoff.privacy import REDACTED
+from core.privacy import REDACTED
 
 pytestmark = pytest.mark.asyncio
 

@@ -12,6 +12,7 @@ import pytest
 from channel_testkit import build_app, webchat_token
 
 from bot.channels import guard
+from core import net
 from bot.channels.messenger import MessengerConfig, MessengerInput
 from bot.channels.rest import RestConfig, RestInput
 from bot.channels.webchat import WebChatConfig, WebChatInput
@@ -282,11 +283,11 @@ class FakeRequest:
 def test_client_address_trusts_only_the_proxys_own_entry() -> None:
     proxies = frozenset({"127.0.0.1"})
     # behind our proxy: the entry it appended (the last), not what the client wrote first
-    assert guard.client_address(FakeRequest("127.0.0.1", "6.6.6.6, 203.0.113.7"), proxies) == "203.0.113.7"
-    assert guard.client_address(FakeRequest("127.0.0.1"), proxies) == "127.0.0.1"
+    assert net.client_address(FakeRequest("127.0.0.1", "6.6.6.6, 203.0.113.7"), proxies) == "203.0.113.7"
+    assert net.client_address(FakeRequest("127.0.0.1"), proxies) == "127.0.0.1"
     # not from a trusted proxy: the header is ignored
-    assert guard.client_address(FakeRequest("198.51.100.2", "6.6.6.6"), proxies) == "198.51.100.2"
-    assert guard.client_address(FakeRequest("127.0.0.1", "6.6.6.6"), frozenset()) == "127.0.0.1"
+    assert net.client_address(FakeRequest("198.51.100.2", "6.6.6.6"), proxies) == "198.51.100.2"
+    assert net.client_address(FakeRequest("127.0.0.1", "6.6.6.6"), frozenset()) == "127.0.0.1"
 
 
 def test_rate_limiter_window_and_concurrency() -> None:

@@ -1,10 +1,10 @@
-"""bot/settings.py: hotline defaults that are true today, and how replies name the hotline."""
+"""core/settings.py: hotline defaults that are true today, and how replies name the hotline."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.settings import Hotline, load_settings
+from core.settings import Hotline, load_settings
 
 VARIABLES = ("HOTLINE_NUMBER", "HOTLINE_NAME", "HOTLINE_HOURS", "PROVINCE_NAME")
 

@@ -1,4 +1,4 @@
-"""Tests for bot/text/normalize.py (run in both the Rasa and the action venv)."""
+"""Tests for core/text/normalize.py (run in both the Rasa and the action venv)."""
 
 import time
 import unicodedata
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.text import normalize as vn
-from bot.text.normalize import (
+from core.text import normalize as vn
+from core.text.normalize import (
     expand_abbreviations,
     find_abbreviations,
     fold,

@@ -2,6 +2,10 @@
 
 * ``redact_secrets``: passwords, OTPs and passcodes a citizen typed are replaced by ``[đã ẩn]``
   before anything is stored or shown (nobody, agents included, should ever need them).
+* ``redact_user_text`` / ``mark_redacted``: the same rules applied by every channel at the edge, before
+  a citizen's text reaches Rasa, the logs or a mailbox (intent payloads pass unchanged).
+* ``mask_interaction_text``: ``mask_pii`` plus long numbers and e-mail addresses (the insights table).
+* ``mask_secret``: a token shortened for logs.
 * ``mask_pii``: 12-digit ID numbers (CCCD / số định danh) and phone numbers (0xxxxxxxxx,
   +84xxxxxxxxx) keep only their last 3 digits in what agents see by default; the stored text
   keeps them, so the agent handling the conversation can reveal them (audited).
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
 
 REDACTED = "[đã ẩn]"
 
@@ -138,3 +143,77 @@ def normalize_phone(text: str | None) -> str | None:
 
 def mask_phone(phone: str | None) -> str:
     return mask_pii(phone or "")
+
+
+# Beyond mask_pii (12-digit IDs, phone numbers): any other run of 9+ digits (old 9-digit CMND, social
+# insurance, tax or account numbers) and e-mail addresses; nobody needs them to decide what to write.
+_LONG_NUMBER = re.compile(r"(?<![\d*])\d(?:[ .-]?\d){8,}(?!\d)")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def mask_interaction_text(text: str) -> str:
+    """``mask_pii`` plus long numbers and e-mail addresses, for the interactions table.
+
+    >>> mask_interaction_text("cmnd 123456789, sđt 0912345678, mail a.b@x.vn")
+    'cmnd ******789, sđt *******678, mail [email]'
+    """
+    text = mask_pii(text)
+    text = _LONG_NUMBER.sub(lambda m: "*" * (sum(c.isdigit() for c in m.group(0)) - 3) + m.group(0)[-3:], text)
+    return _EMAIL.sub("[email]", text)
+
+
+# UserMessage metadata key set to True when something was redacted from the text.
+REDACTED_METADATA_KEY = "redacted"
+
+# A button payload in Rasa's syntax: "/intent", "/intent@0.9", '/intent{"entity": "value"}'.
+# Rasa's own pattern allows spaces in the intent name; ours do not, so that typed text such
+# as "/ mật khẩu là abc" is not mistaken for a payload.
+_INTENT_PAYLOAD = re.compile(r"^/[^\s{@/]+(?:@[0-9.]+)?(?:\{.*\})?$", re.DOTALL)
+
+
+def is_intent_payload(text: str) -> bool:
+    """True if ``text`` is a Rasa intent payload (what buttons send), not typed text."""
+    return bool(_INTENT_PAYLOAD.match(text.strip()))
+
+
+def redact_user_text(text: Any) -> tuple[Any, bool]:
+    """``(text with passwords/OTPs/passcodes replaced by [đã ẩn], whether any was)``.
+
+    Intent payloads (``/request_human``, ``/choose_topic{"topic_id": ...}``) and
+    non-strings are returned unchanged; so is text with nothing to redact (it is not
+    even NFC-normalised then). Uses :func:`redact_secrets`, the same rules as the
+    handoff store.
+    """
+    if not isinstance(text, str) or not text or is_intent_payload(text):
+        return text, False
+    redacted = redact_secrets(text)
+    before = unicodedata.normalize("NFC", text).count(REDACTED)
+    if redacted.count(REDACTED) > before:
+        return redacted, True
+    return text, False
+
+
+def mark_redacted(metadata: dict[str, Any] | None, redacted: bool) -> dict[str, Any] | None:
+    """Sets ``metadata["redacted"] = True`` when ``redacted``; otherwise removes a stale one.
+
+    The flag is the channel's to set: a client-supplied ``"redacted"`` key is dropped.
+    Returns the (possibly new) metadata dict; non-dict metadata is returned unchanged.
+    """
+    if redacted:
+        if metadata is None:
+            return {REDACTED_METADATA_KEY: True}
+        if isinstance(metadata, dict):
+            return {**metadata, REDACTED_METADATA_KEY: True}
+        return metadata
+    if isinstance(metadata, dict) and REDACTED_METADATA_KEY in metadata:
+        return {k: v for k, v in metadata.items() if k != REDACTED_METADATA_KEY}
+    return metadata
+
+
+def mask_secret(value: str | None) -> str:
+    """Masks a token for logging ("abcd…wxyz")."""
+    if not value:
+        return "<none>"
+    if len(value) <= 10:
+        return "***"
+    return f"{value[:4]}…{value[-4:]}"

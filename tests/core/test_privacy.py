@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from handoff.hours import Schedule
-from handoff.privacy import REDACTED, mask_pii, normalize_phone, redact_secrets
-from handoff.safety import urgent_messages, urgent_services
+from core.privacy import REDACTED, mask_pii, normalize_phone, redact_secrets
+from core.safety import urgent_messages, urgent_services
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 

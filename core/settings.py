@@ -2,7 +2,9 @@
 
 Both processes import this module: the Rasa server (Python 3.10) and the action server
 (Python 3.11). It has no third-party imports so it loads anywhere, and it reads the
-environment only when ``load_settings()`` is called, never at import.
+environment only when ``load_settings()`` (or one of the ``env_*`` readers) is called, never at
+import. The other packages read their own variables through ``env_str`` / ``env_int`` /
+``env_float`` / ``env_flag`` here, so every variable has one parser.
 
 Every variable is listed, with its default, in ``.env.example``.
 """
@@ -14,6 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The time zone of the province: opening hours, report days, retention. HANDOFF_TZ overrides it.
+TIMEZONE = "Asia/Ho_Chi_Minh"
+_TRUE_STRINGS = frozenset({"1", "true", "yes", "y", "on"})
+_FALSE_STRINGS = frozenset({"0", "false", "no", "n", "off", ""})
 
 
 def cache_root() -> Path:
@@ -22,12 +28,44 @@ def cache_root() -> Path:
     return Path(base) / "tro-ly-dvc"
 
 
-def _env(name: str, default: str) -> str:
+def parse_bool(value: object, default: bool | None = None) -> bool | None:
+    """``value`` (bool, number or a string such as "true" / "0" / "off") as a bool; ``default`` when it is
+    None or a string that is neither.
+
+    >>> parse_bool(" Yes "), parse_bool("0"), parse_bool(""), parse_bool(None, True), parse_bool("maybe", True)
+    (True, False, False, True, True)
+    """
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE_STRINGS:
+        return True
+    if text in _FALSE_STRINGS:
+        return False
+    return default
+
+
+def env_str(name: str, default: str) -> str:
+    """The stripped value of ``name``; ``default`` when it is unset or blank."""
     value = os.environ.get(name)
     return default if value is None or value.strip() == "" else value.strip()
 
 
-def _env_float(name: str, default: float) -> float:
+def env_int(name: str, default: int) -> int:
+    """A whole number from ``name``; a clear error names the variable when it is not one."""
+    raw = env_str(name, str(default))
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def env_float(name: str, default: float) -> float:
+    """A number from ``name``; a clear error names the variable when it is not one."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -37,8 +75,21 @@ def _env_float(name: str, default: float) -> float:
         raise ValueError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def env_flag(name: str, default: bool) -> bool:
+    """A switch: 1/true/yes/y/on or 0/false/no/n/off; unset, blank or anything else is ``default``."""
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return bool(parse_bool(value, default))
+
+
+def timezone_name() -> str:
+    """The time zone of hours and reports: HANDOFF_TZ, else :data:`TIMEZONE`."""
+    return env_str("HANDOFF_TZ", TIMEZONE)
+
+
 def _path(name: str, default: Path) -> Path:
-    raw = _env(name, str(default))
+    raw = env_str(name, str(default))
     path = Path(raw).expanduser()
     return path if path.is_absolute() else PROJECT_ROOT / path
 
@@ -98,10 +149,10 @@ class Settings:
 def load_settings() -> Settings:
     """Read the environment now. Cheap; call it where the values are needed."""
     hotline = Hotline(
-        number=_env("HOTLINE_NUMBER", Hotline.number),
-        name=_env("HOTLINE_NAME", Hotline.name),
-        hours=_env("HOTLINE_HOURS", Hotline.hours),  # empty = print no opening hours
-        province=_env("PROVINCE_NAME", Hotline.province),
+        number=env_str("HOTLINE_NUMBER", Hotline.number),
+        name=env_str("HOTLINE_NAME", Hotline.name),
+        hours=env_str("HOTLINE_HOURS", Hotline.hours),  # empty = print no opening hours
+        province=env_str("PROVINCE_NAME", Hotline.province),
     )
     answer = os.environ.get("DVC_ANSWER_THRESHOLD")
     margin = os.environ.get("DVC_MARGIN_THRESHOLD")
@@ -110,7 +161,7 @@ def load_settings() -> Settings:
         knowledge_dir=_path("DVC_KNOWLEDGE_DIR", PROJECT_ROOT / "knowledge"),
         index_dir=_path("DVC_INDEX_DIR", PROJECT_ROOT / "models" / "index"),
         data_dir=_path("DVC_DATA_DIR", PROJECT_ROOT / "var"),
-        embedding_model=_env("DVC_EMBEDDING_MODEL", str(cache_root() / "models" / "embeddinggemma-300m")),
-        answer_threshold=_env_float("DVC_ANSWER_THRESHOLD", 0.0) if answer else None,
-        margin_threshold=_env_float("DVC_MARGIN_THRESHOLD", 0.0) if margin else None,
+        embedding_model=env_str("DVC_EMBEDDING_MODEL", str(cache_root() / "models" / "embeddinggemma-300m")),
+        answer_threshold=env_float("DVC_ANSWER_THRESHOLD", 0.0) if answer else None,
+        margin_threshold=env_float("DVC_MARGIN_THRESHOLD", 0.0) if margin else None,
     )
