@@ -40,12 +40,16 @@ shell: train index ## Chat with the bot in the terminal
 test: setup lint unit validate train index rasa-test e2e ## Everything CI runs: lint, unit tests, validation, training, Rasa story tests, end-to-end
 	@echo "all checks passed"
 
-lint: setup ## ruff on all Python
-	@$(ACT_PY) -m ruff check bot actions retrieval scripts tests handoff insights dialogue
+PY_DIRS := core bot actions retrieval handoff insights dialogue tools evaluation scripts tests
 
-unit: setup ## Fast offline pytest in both venvs
-	@bash scripts/pytest.sh $(RASA_PY) tests/bot tests/core
-	@bash scripts/pytest.sh $(ACT_PY) tests/retrieval tests/actions tests/handoff tests/insights tests/dialogue tests/test_nfc.py
+lint: setup ## ruff (pyproject.toml) and the layer contracts (import-linter) on all Python
+	@$(ACT_PY) -m ruff check $(PY_DIRS)
+	@.venv-actions/bin/lint-imports --no-cache
+
+unit: setup ## Fast offline pytest in both venvs, with the doctests of every package
+	@bash scripts/pytest.sh $(RASA_PY) tests/bot tests/core core bot
+	@bash scripts/pytest.sh $(ACT_PY) tests/retrieval tests/tools tests/evaluation tests/actions tests/handoff \
+		tests/insights tests/dialogue tests/test_nfc.py actions retrieval handoff insights dialogue tools evaluation
 
 validate: setup ## rasa data validate
 	@$(RASA) data validate --quiet
@@ -57,7 +61,7 @@ e2e: train index ## End-to-end tests through the real REST webhook and the web w
 	@bash scripts/pytest.sh $(ACT_PY) tests/e2e
 
 eval: index ## Evaluate the search decision on DEV_FILE (local, no Rasa)
-	@$(ACT_PY) -m retrieval.evaluate --file $(DEV_FILE)
+	@$(ACT_PY) -m evaluation.evaluate --file $(DEV_FILE)
 
 eval-e2e: train index ## Evaluate through a freshly started bot's REST webhook (what the README reports)
 	@bash scripts/eval_e2e.sh $(DEV_FILE)
@@ -66,22 +70,22 @@ eval-dialogue: train index ## Multi-turn conversations through a fresh bot (DIAL
 	@bash scripts/eval_dialogue.sh $(DIALOGUES)
 
 calibrate: index ## Fit fusion weight and thresholds on the tuning split of DEV_FILE + eval/own.jsonl -> retrieval/thresholds.json
-	@$(ACT_PY) -m retrieval.calibrate --file $(DEV_FILE) --split tune --extra eval/own.jsonl --write
+	@$(ACT_PY) -m evaluation.calibrate --file $(DEV_FILE) --split tune --extra eval/own.jsonl --write
 
 benchmark: index ## Compare lexical / dense / hybrid / BM25, latency, build time, memory
-	@$(ACT_PY) -m retrieval.benchmark --file $(DEV_FILE)
+	@$(ACT_PY) -m evaluation.benchmark --file $(DEV_FILE)
 
 benchmark-faiss: index ## FAISS dense index at 1k/10k/100k/1M units: latency, recall, memory, build -> docs/benchmark.md
-	@$(ACT_PY) -m retrieval.faiss_benchmark --out docs/benchmark.md $(FAISS_ARGS)
+	@$(ACT_PY) -m evaluation.faiss_benchmark --out docs/benchmark.md $(FAISS_ARGS)
 
 console: setup ## Agent console and API for hotline agents (http://127.0.0.1:5080/console)
 	@$(ACT_PY) -m handoff.server
 
 check-knowledge: setup ## Validate knowledge/ and report problems with file and line
-	@$(ACT_PY) -m retrieval.check
+	@$(ACT_PY) -m tools.check
 
 preview: setup ## Show what the bot would answer for Q="..." and why, from knowledge/ as it is now (publishes nothing)
-	@$(ACT_PY) -m retrieval.preview --knowledge knowledge "$(Q)"
+	@$(ACT_PY) -m tools.preview --knowledge knowledge "$(Q)"
 
 report: setup ## What citizens asked that the bot could not answer, feedback per guide -> var/reports (DAYS=30)
 	@$(ACT_PY) -m insights.report --days $(or $(DAYS),30) $(REPORT_ARGS)

@@ -127,7 +127,7 @@ def situation_model() -> SituationModel:
                     service = get_service()
                     searcher = service.searcher()
                     encoder = searcher.encoder
-                    restore = searcher._restorer.restore  # noqa: SLF001 - same diacritics restoration as the search
+                    restore = searcher._restorer.restore  # same diacritics restoration as the search
                     classifier = DangerClassifier.load(danger_model_path(load_settings().index_dir))
                 except Exception:  # noqa: BLE001 - patterns alone still work
                     log.warning("situations: no embedding model, patterns only")
@@ -181,7 +181,7 @@ class ActionAnswerQuestion(Action):
             hidden = []
         try:
             searcher = get_service().searcher()
-        except Exception:  # noqa: BLE001 - no index / broken index: never guess, offer a person
+        except Exception:  # no index / broken index: never guess, offer a person
             log.exception("search failed for %r", question)
             services = urgent_services(question)
             if services:
@@ -648,7 +648,7 @@ class ActionAnswerChosenTopic(Action):
         state = DialogueState.from_tracker(tracker)
         try:
             searcher = get_service().searcher()
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("search unavailable")
             _send_recorded(dispatcher, tracker,
                            replies.abstain_messages(settings.hotline, None, reason="search_unavailable"), asked)

@@ -144,7 +144,7 @@ class ActionRequestHuman(Action):
                 intake.open_handoff, store, config, sender_id=tracker.sender_id,
                 channel=tracker.get_latest_input_channel(), events=list(tracker.events),
                 latest_message=tracker.latest_message, slots=dict(tracker.slots), reason=reason, titles=_guide_title)
-        except Exception:  # noqa: BLE001 - no database, bad HANDOFF_HOURS...: the hotline still works
+        except Exception:  # no database, bad HANDOFF_HOURS...: the hotline still works
             log.exception("handoff for %s could not be recorded", tracker.sender_id)
             send_recorded(dispatcher, tracker, hm.unavailable_messages(settings.hotline, reason),
                            _handoff_question(tracker), outcome="unavailable", guesses=_latest_ranking(tracker.events))
@@ -339,7 +339,7 @@ class ActionSubmitCallback(Action):
             latest = await asyncio.to_thread(store.latest_handoff, tracker.sender_id)
             await asyncio.to_thread(store.add_callback, tracker.sender_id, tracker.get_latest_input_channel(), name,
                                     phone, consent, latest["id"] if latest else None)
-        except Exception:  # noqa: BLE001 - tell the citizen the hotline instead
+        except Exception:  # tell the citizen the hotline instead
             log.exception("call-back request of %s could not be stored", tracker.sender_id)
             hotline = settings.hotline
             dispatcher.utter_message(text=hm.CALLBACK_FAILED.format(contact=hotline.contact))

@@ -34,7 +34,7 @@ def record(tracker: Tracker, messages: list[dict], question: str | None, outcome
         for payload in payloads(messages):
             recording.record_decision(payload.to_dict(), sender_id=tracker.sender_id, channel=channel,
                                       question=question, intent=intent, outcome=outcome, guesses=guesses)
-    except Exception:  # noqa: BLE001 - a reply never fails because of the report
+    except Exception:  # a reply never fails because of the report
         log.exception("could not record the decision for %s", tracker.sender_id)
 
 

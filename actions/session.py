@@ -44,7 +44,7 @@ class ActionSessionStart(Action):
         events: list[EventType] = [SessionStarted(), *self._carried_slots(tracker, domain)]
         try:
             handoff = await asyncio.to_thread(_open_handoff, tracker.sender_id)
-        except Exception:  # noqa: BLE001 - no store: the session starts normally
+        except Exception:  # no store: the session starts normally
             log.exception("session start of %s: the handoff store could not be read", tracker.sender_id)
             handoff = None
         if handoff is not None:

@@ -56,7 +56,7 @@ def load_groups(path: Path = CONFUSABLES) -> tuple[Group, ...]:
             raise ValueError(f"{path}: group {number} needs labels for 2+ guides and cues only for those")
         groups.append(Group(str(item.get("question") or ""), {str(k): str(v) for k, v in labels.items()},
                             {g: [re.compile(r"(?<![\w])(?:" + c + r")(?![\w])") for c in cs] for g, cs in cues.items()},
-                            float(item.get("margin", AMBIG_MARGIN))))  # noqa: E501
+                            float(item.get("margin", AMBIG_MARGIN))))
     return tuple(groups)
 
 

@@ -234,7 +234,7 @@ def _restorer(settings):
     try:
         from retrieval.service import get_service
 
-        return get_service().searcher()._restorer.restore  # noqa: SLF001 - same restoration as the search
+        return get_service().searcher()._restorer.restore  # same restoration as the search
     except Exception:  # noqa: BLE001 - unaccented text still embeds, less well
         log.warning("situations: no published index, diacritics not restored")
         return None

@@ -271,7 +271,7 @@ class SituationModel:
         try:
             self._prepare()
             query = self.encoder.encode_queries([self.restore(text)])[0]
-        except Exception:  # noqa: BLE001 - the patterns still work
+        except Exception:  # the patterns still work
             log.exception("situation embedding failed")
             return None, 0.0
         scores = self._vectors @ query
@@ -288,7 +288,7 @@ class SituationModel:
             return None, 0.0
         try:
             query = self.encoder.encode_queries([self.restore(text)])[0]
-        except Exception:  # noqa: BLE001 - the patterns still work
+        except Exception:  # the patterns still work
             log.exception("situation embedding failed")
             return None, 0.0
         return self.classifier.predict(query)

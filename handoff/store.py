@@ -264,7 +264,7 @@ class Store:
             conn = self._conn()
         except StoreError:
             raise
-        except Exception as exc:  # noqa: BLE001 - sqlite3.Error, OSError: report as one kind
+        except Exception as exc:  # sqlite3.Error, OSError: report as one kind
             raise StoreError(f"cannot open the handoff database: {exc}") from exc
         if self.backend == "sqlite":
             conn.execute("BEGIN IMMEDIATE")

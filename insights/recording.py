@@ -182,6 +182,6 @@ def record_decision(meta: dict, *, sender_id: str, channel: str | None, question
         }
         _writer.put(_database_url(), row)
         return True
-    except Exception:  # noqa: BLE001 - recording must never break a reply
+    except Exception:  # recording must never break a reply
         log.exception("could not queue an interaction for recording")
         return False

@@ -364,7 +364,7 @@ def _read_rows(url: str, since: str | None, until: str) -> list[dict]:
     store = Store(url)
     try:
         return store.interactions(since, until)
-    except Exception as exc:  # noqa: BLE001 - StoreError, sqlite3 / psycopg errors: one message for staff
+    except Exception as exc:  # StoreError, sqlite3 / psycopg errors: one message for staff
         raise ReportError(f"không đọc được cơ sở dữ liệu {store!r}: {exc}") from exc
     finally:
         store.close()
@@ -418,7 +418,7 @@ def _due_for_review() -> tuple[list[dict], int]:
 
     try:
         return guides_due_for_review(load_settings().knowledge_dir)
-    except Exception:  # noqa: BLE001 - the report on citizens' questions must not fail because of this list
+    except Exception:  # the report on citizens' questions must not fail because of this list
         logging.getLogger(__name__).exception("could not list the guides due for review")
         return [], 0
 

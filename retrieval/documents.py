@@ -49,7 +49,7 @@ class Guide:
     updated: str
     agency: str = ""
     # When staff last checked the guide against the facts, and the legal texts it relies on
-    # (docs/guide-format.md); retrieval/check.py and `make report` use them, the search does not.
+    # (docs/guide-format.md); tools/check.py and `make report` use them, the search does not.
     reviewed: str = ""
     legal: list[str] = field(default_factory=list)
     # Section headings exempted from the outdated-terms check (history told in the past tense).

@@ -10,7 +10,7 @@ questions, sections):
   vocabulary, against the units. Carries paraphrases that share no words with the guide.
 
 They are fused as a weighted sum (weights and thresholds in thresholds.json, fitted by
-``python -m retrieval.calibrate``). The decision then answers only when the best guide is both
+``python -m evaluation.calibrate``). The decision then answers only when the best guide is both
 strong and clearly ahead of the next; when two guides are close it asks the citizen to choose;
 otherwise it abstains and the bot offers a person.
 
@@ -76,7 +76,7 @@ ASK_OPENER = re.compile(r"\b(cho (?:toi|em|minh|chau|con|anh|chi) hoi|xin hoi|mu
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Fusion weights and decision thresholds (see retrieval/calibrate.py for how they are fitted)."""
+    """Fusion weights and decision thresholds (see evaluation/calibrate.py for how they are fitted)."""
 
     dense_weight: float = 0.5  # share of the dense score in the fused score; the rest is lexical
     top_k: float = 3  # a guide's score is the mean of its k best-matching units (see _per_guide)

@@ -86,7 +86,7 @@ class SearchService:
         """Key terms and the uncovered-procedure catalogue from the knowledge folder."""
         try:
             return load_keyterms(self.settings.knowledge_dir)
-        except Exception:  # noqa: BLE001 - a broken patterns file must not stop the search
+        except Exception:  # a broken patterns file must not stop the search
             log.exception("could not load key terms from %s; answering without the check", self.settings.knowledge_dir)
             return None
 

@@ -2,7 +2,7 @@
 
     .venv-actions/bin/python scripts/bench_bot.py [--n 100] [--out docs/bench-bot.md]
 
-Why: ``python -m retrieval.benchmark`` measures the search inside one process, but a citizen waits
+Why: ``python -m evaluation.benchmark`` measures the search inside one process, but a citizen waits
 for Rasa's NLU and policies, the HTTP hop to the action server and the search together, and an
 operator sizes the machine by what both servers hold in memory. This starts both servers exactly as
 ``make run`` does (scripts/servers.py), on ports 5205 (Rasa) and 5255 (actions) so a developer's
@@ -42,7 +42,7 @@ from servers import MODEL, Servers
 
 from core.decision import DecisionPayload
 
-from retrieval.benchmark import (
+from evaluation.benchmark import (
     common_facts,
     load_average,
     load_fact,

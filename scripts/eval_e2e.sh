@@ -15,4 +15,4 @@ launcher=
 trap 'kill $launcher 2>/dev/null; wait $launcher 2>/dev/null || true; rm -f "$RASA_TRACKER_DB"' EXIT
 . scripts/start_bot.sh
 start_bot var/logs/eval-e2e-launcher.log
-.venv-actions/bin/python -m retrieval.evaluate --file "$FILE" --url "http://127.0.0.1:$RASA_PORT" "${@:2}"
+.venv-actions/bin/python -m evaluation.evaluate --file "$FILE" --url "http://127.0.0.1:$RASA_PORT" "${@:2}"

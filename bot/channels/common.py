@@ -199,7 +199,7 @@ async def post(
                     resp.status, None, f"non-JSON response: {body[:200]!r}"
                 )
             return HttpResult(resp.status, data)
-    except asyncio.TimeoutError:  # noqa: UP041 - not the builtin before Python 3.11
+    except asyncio.TimeoutError:  # not the builtin before Python 3.11
         return HttpResult(0, None, "timeout")
     except (aiohttp.ClientError, OSError) as e:
         return HttpResult(0, None, f"{type(e).__name__}: {e}")
@@ -693,7 +693,7 @@ class WebhookInput(InputChannel):
         return f"{cls.channel_name}:{platform_id}" if platform_id else None
 
     def __init__(self, config: Any = None) -> None:
-        from bot.channels.dedupe import SeenEvents  # noqa: PLC0415 - it imports this module
+        from bot.channels.dedupe import SeenEvents  # it imports this module
 
         self.config = config or self.config_class.from_credentials(None)
         self.choices = ChoiceMemory(self.config.dedup_capacity)

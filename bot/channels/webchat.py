@@ -378,7 +378,7 @@ class Mailbox:
         self._waiters.setdefault(sender, set()).add(waiter)
         try:
             await asyncio.wait_for(waiter, timeout)
-        except asyncio.TimeoutError:  # noqa: UP041 - not the builtin on Python 3.10
+        except asyncio.TimeoutError:  # not the builtin on Python 3.10
             pass
         finally:
             waiters = self._waiters.get(sender)

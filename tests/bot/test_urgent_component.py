@@ -4,10 +4,10 @@ import pytest
 
 pytest.importorskip("rasa")
 
-from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT  # noqa: E402
-from rasa.shared.nlu.training_data.message import Message  # noqa: E402
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
 
-from bot.components.urgent import UrgentIntentOverride  # noqa: E402
+from bot.components.urgent import UrgentIntentOverride
 
 
 def classified(text: str, intent: str, confidence: float = 0.9) -> Message:

@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from servers import Servers  # noqa: E402
+from servers import Servers
 
 # The action server records handoffs and every decision (insights) here, never into the clone's
 # var/handoff.sqlite3 that a developer's `make report` reads. tests/e2e/conftest_handoff.py, imported
@@ -56,7 +56,7 @@ class PlatformApi:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's name
+            def do_POST(self):  # http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with api._lock:
                     api.sent.append((self.path.split("?")[0], json.loads(body or b"{}")))

@@ -20,7 +20,7 @@ from tests.handoff.harness import FakeRasa, HandoffServer
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import retention  # noqa: E402
+import retention
 
 DAY = 86400.0
 PASSWORD = "mat-khau-rat-dai-1"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from handoff.store import Store
 from tests.handoff.test_action import db, run, tracker  # noqa: F401 - db is a fixture
 
-from actions.session import ActionSessionStart  # noqa: I001
+from actions.session import ActionSessionStart
 
 
 def kinds(events: list[dict]) -> list[str]:

@@ -3,7 +3,7 @@
 (a) A question on a procedure with no guide is not answered; once a guide for it is written and
     the index rebuilt and published, the SAME running service answers it from that guide, with
     no restart and no retraining.
-(b) A broken guide is caught by ``python -m retrieval.check`` (non-zero exit, file:line message),
+(b) A broken guide is caught by ``python -m tools.check`` (non-zero exit, file:line message),
     and checking touches nothing the bot serves: same build, same searcher, same answers.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import load_settings
-from retrieval.check import check_knowledge
+from tools.check import check_knowledge
 from retrieval.encoders import HashingEncoder
 from retrieval.index import build_index, current_build
 from retrieval.search import Thresholds
@@ -142,7 +142,7 @@ def test_a_broken_guide_fails_the_check_and_leaves_the_served_index_untouched(se
     guide.write_text("\n".join(lines), encoding="utf-8")
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, "-m", "retrieval.check", "--knowledge", "knowledge"], check=False,
+    result = subprocess.run([sys.executable, "-m", "tools.check", "--knowledge", "knowledge"], check=False,
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"knowledge/vneid_passcode.md:{number}: LỖI: YAML sai cú pháp" in result.stdout

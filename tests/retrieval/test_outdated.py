@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.check import check_knowledge, format_problem, main
+from tools.check import check_knowledge, format_problem, main
 from retrieval.outdated import Block, body_blocks, load_rules, scan, since_vi
 
 ROOT = Path(__file__).resolve().parents[2]

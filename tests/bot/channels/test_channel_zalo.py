@@ -539,7 +539,7 @@ async def test_http_problems_are_failures_not_crashes(tmp_path: Path) -> None:
     with aioresponses() as m:
         m.post(ZALO_SEND_URL, status=502, body="<html>Bad gateway</html>")
         assert await output.send_text_message("u1", "a") is False
-        m.post(ZALO_SEND_URL, exception=asyncio.TimeoutError())  # noqa: UP041 - Python 3.10
+        m.post(ZALO_SEND_URL, exception=asyncio.TimeoutError())  # Python 3.10
         assert await output.send_text_message("u1", "b") is False
         m.post(ZALO_SEND_URL, payload={"message": "no error field"})
         assert await output.send_text_message("u1", "c") is False

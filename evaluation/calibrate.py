@@ -1,6 +1,6 @@
 """Fit the fusion weight and decision thresholds on a labelled JSONL file; reproducible.
 
-    python -m retrieval.calibrate --file ../shared/eval/dev.jsonl --split tune [--extra eval/own.jsonl] [--write]
+    python -m evaluation.calibrate --file ../shared/eval/dev.jsonl --split tune [--extra eval/own.jsonl] [--write]
 
 The search signals of every line are computed once (one embedding per line); then a grid of
 (dense weight, answer threshold, margin, clarify floor) is scored with the same decision rule the
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.evaluate import read_lines, split_of
+from evaluation.evaluate import read_lines, split_of
 from retrieval.search import THRESHOLDS_FILE, Thresholds, choose, question_part, settle_check
 
 _RANK = {"answer": 2, "clarify": 1, "abstain": 0}
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         how = f"--file {args.file.name}" + (f" --split {args.split}" if args.split else "") + "".join(
             f" --extra {e}" for e in args.extra)
-        payload = {"_comment": f"written by `python -m retrieval.calibrate {how}`; "
+        payload = {"_comment": f"written by `python -m evaluation.calibrate {how}`; "
                                f"model {searcher.index.meta.get('model_id')}", **out}
         THRESHOLDS_FILE.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {THRESHOLDS_FILE}", file=sys.stderr)

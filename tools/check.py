@@ -1,8 +1,8 @@
-"""Check the staff-written guides before publishing: ``python -m retrieval.check``.
+"""Check the staff-written guides before publishing: ``python -m tools.check``.
 
 Usage::
 
-    python -m retrieval.check [--knowledge DIR] [--review-months 6]
+    python -m tools.check [--knowledge DIR] [--review-months 6]
 
 Prints every problem as ``file:line: LỖI|cảnh báo: message`` (in Vietnamese, for the staff who
 write the guides), then a summary line. Exit status 1 when there is at least one error (a guide
@@ -630,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     from core.settings import load_settings
 
-    parser = argparse.ArgumentParser(prog="python -m retrieval.check",
+    parser = argparse.ArgumentParser(prog="python -m tools.check",
                                      description="Kiểm tra các bài hướng dẫn trong thư mục knowledge/")
     parser.add_argument("--knowledge", type=Path, default=None,
                         help="thư mục hướng dẫn (mặc định: DVC_KNOWLEDGE_DIR hoặc knowledge/)")

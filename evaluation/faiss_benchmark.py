@@ -1,6 +1,6 @@
 """Benchmark the dense index (retrieval/dense.py) from the real collection to a national catalogue.
 
-    python -m retrieval.faiss_benchmark [--sizes 1k,10k,100k,1m] [--queries 200] [--out docs/benchmark.md]
+    python -m evaluation.faiss_benchmark [--sizes 1k,10k,100k,1m] [--queries 200] [--out docs/benchmark.md]
 
 For each collection size and each structure (exact ``IndexFlatIP``, ``HNSW`` as built by
 :func:`retrieval.dense.build`, and ``IVF`` for comparison) it prints: build time, the size of the
@@ -30,7 +30,7 @@ import faiss
 import numpy as np
 
 from retrieval import dense
-from retrieval.benchmark import KEPT_BLOCK, machine_info, percentiles, proc_status_kb, splice_block, table
+from evaluation.benchmark import KEPT_BLOCK, machine_info, percentiles, proc_status_kb, splice_block, table
 
 MARK_START, MARK_END = KEPT_BLOCK
 # Noise added to a real unit vector to make a synthetic one (relative to its unit norm): at 0.6 a
@@ -173,7 +173,7 @@ def markdown(rows: list[list], command: str, query_count: int) -> str:
         "with every core.",
         "",
         f"The first size is the real index; larger ones are mixes of two real unit vectors plus noise (see "
-        f"`retrieval/faiss_benchmark.py`). Latency: one query at a time, {query_count} queries, top 10; "
+        f"`evaluation/faiss_benchmark.py`). Latency: one query at a time, {query_count} queries, top 10; "
         "`unit_scores` is what the searcher calls (every unit scored by an exact index, the "
         f"{dense.ANN_CANDIDATES} best by HNSW). Recall@10 against the exact search. RSS +MB: what the "
         "process gains opening the file memory-mapped and answering the queries. \"(served)\": the "
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown size(s) {unknown}; choose among {list(SIZES)}")
     structures = [s.strip().lower() for s in args.structures.split(",")]
     rows = run(sizes, args.queries, args.index, structures)
-    command = "python -m retrieval.faiss_benchmark " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m evaluation.faiss_benchmark " + " ".join(argv if argv is not None else sys.argv[1:])
     block = markdown(rows, command.strip(), args.queries)
     print(block)
     if args.out:

@@ -1,8 +1,8 @@
-"""Show what the bot would do with one question, and why: ``python -m retrieval.preview``.
+"""Show what the bot would do with one question, and why: ``python -m tools.preview``.
 
 Usage::
 
-    python -m retrieval.preview "quên mật khẩu vneid" [--json] [--knowledge DIR]
+    python -m tools.preview "quên mật khẩu vneid" [--json] [--knowledge DIR]
 
 Prints the decision (answer / ask to choose / do not answer and offer a person), the query with
 diacritics restored, the 5 closest guides with their fused, lexical and dense scores, the
@@ -34,7 +34,7 @@ from pathlib import Path
 from actions.replies import abstain_messages, answer_messages, clarify_messages
 from core.settings import Settings, cache_root, load_settings
 from core.text.normalize import normalize
-from retrieval.check import display_path, format_problem
+from tools.check import display_path, format_problem
 from retrieval.documents import load_guides
 from retrieval.index import IndexLoadError, _slug, build_index
 from retrieval.search import Decision, Searcher
@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         0 when the preview ran, 1 when it could not (no index, no valid guide, empty question).
     """
-    parser = argparse.ArgumentParser(prog="python -m retrieval.preview",
+    parser = argparse.ArgumentParser(prog="python -m tools.preview",
                                      description="Xem thử chatbot sẽ trả lời một câu hỏi thế nào và vì sao")
     parser.add_argument("question", help="câu hỏi của người dân, đặt trong ngoặc kép")
     parser.add_argument("--json", action="store_true", help="in kết quả dạng JSON")

@@ -1,7 +1,7 @@
 """Benchmark the search in one process: ranking quality per signal, decision quality, latency,
 index build time and memory, on the published index with the configured model.
 
-    python -m retrieval.benchmark --file ../shared/eval/dev.jsonl [--out docs/benchmark.md] [--quick]
+    python -m evaluation.benchmark --file ../shared/eval/dev.jsonl [--out docs/benchmark.md] [--quick]
 
 Why: the hybrid search pays for an embedding model (RAM, milliseconds per question, minutes per
 full build). This puts the numbers that justify it, or not, side by side, measured in one run on
@@ -12,7 +12,7 @@ one machine so they can be compared:
   needs no model at all. Every method ranks guides *and* routing entries, as the bot does, so a
   routing entry ranked above the expected guide counts against it;
 * the answer / clarify / abstain decision of :meth:`Searcher.decide` on all lines, scored by
-  :func:`retrieval.evaluate.score`, the same numbers ``make eval`` prints;
+  :func:`evaluation.evaluate.score`, the same numbers ``make eval`` prints;
 * warm per-question latency of ``decide()`` (and, for scale, of lexical-only and BM25 search);
 * a full index build into a temporary folder with an empty embedding cache (what a fresh clone
   pays), then an incremental rebuild with nothing changed (what every ``make index`` pays);
@@ -45,7 +45,7 @@ import numpy as np
 
 from core.settings import PROJECT_ROOT, load_settings
 from core.text.normalize import fold
-from retrieval.evaluate import Outcome, read_lines, score
+from evaluation.evaluate import Outcome, read_lines, score
 from retrieval.index import Index, build_index
 from retrieval.search import Searcher, Thresholds
 
@@ -165,7 +165,7 @@ def load_fact(at_start: str) -> tuple[str, str]:
     return "load average (1/5/15 min)", text
 
 
-# A block another benchmark writes into the same report (retrieval/faiss_benchmark.py): kept when
+# A block another benchmark writes into the same report (evaluation/faiss_benchmark.py): kept when
 # this report is rewritten.
 KEPT_BLOCK = ("<!-- faiss-benchmark:start -->", "<!-- faiss-benchmark:end -->")
 
@@ -398,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--knowledge", type=Path, default=settings.knowledge_dir)
     parser.add_argument("--model", default=settings.embedding_model)
     args = parser.parse_args(argv)
-    command = "python -m retrieval.benchmark " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = "python -m evaluation.benchmark " + shlex.join(sys.argv[1:] if argv is None else argv)
     load_at_start = load_average()
     lines = read_lines(args.file)
     if not lines:

@@ -1,4 +1,4 @@
-"""Smoke test of ``python -m retrieval.benchmark`` on a tiny index with the hashing encoder.
+"""Smoke test of ``python -m evaluation.benchmark`` on a tiny index with the hashing encoder.
 
 It checks that every section is produced and the report written; it asserts nothing about
 timing (the benchmark only prints numbers) and needs no embedding model.
@@ -10,7 +10,7 @@ import json
 import shutil
 
 from core.settings import PROJECT_ROOT
-from retrieval.benchmark import BM25Baseline, bm25_tokens, main
+from evaluation.benchmark import BM25Baseline, bm25_tokens, main
 from retrieval.documents import load_guides
 from retrieval.encoders import HashingEncoder
 from retrieval.index import build_index, load_index
@@ -51,7 +51,7 @@ def test_benchmark_writes_every_section(tmp_path, monkeypatch, capsys):
 
 
 def test_rewriting_the_report_keeps_the_faiss_block(tmp_path):
-    from retrieval.benchmark import KEPT_BLOCK, splice_block, write_report
+    from evaluation.benchmark import KEPT_BLOCK, splice_block, write_report
 
     start, end = KEPT_BLOCK
     report = tmp_path / "benchmark.md"

@@ -1,4 +1,4 @@
-"""Tests for retrieval/check.py (``make check-knowledge``): fast, offline, on copies in tmp_path."""
+"""Tests for tools/check.py (``make check-knowledge``): fast, offline, on copies in tmp_path."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.check import (
+from tools.check import (
     NEAR_DUPLICATE,
     QuestionRef,
     check_knowledge,

@@ -10,8 +10,8 @@ Each line: ``{"text": ..., "expect": topic id or null, "kind": ...}``.
 
 Usage::
 
-    python -m retrieval.evaluate --file ../shared/eval/dev.jsonl [--split tune|heldout] [--json] [--url URL]
-    python -m retrieval.evaluate --file eval/unseen.jsonl --no-keyterms   # without the spaCy check
+    python -m evaluation.evaluate --file ../shared/eval/dev.jsonl [--split tune|heldout] [--json] [--url URL]
+    python -m evaluation.evaluate --file eval/unseen.jsonl --no-keyterms   # without the spaCy check
 
 ``--split`` keeps the deterministic part of the file (by a hash of each line's text, see
 :func:`split_of`): thresholds are tuned on ``tune`` only, ``heldout`` is for reporting.

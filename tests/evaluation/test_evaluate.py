@@ -1,4 +1,4 @@
-"""retrieval/evaluate.py: exact numbers on hand-made outcomes, and the --json CLI in-process."""
+"""evaluation/evaluate.py: exact numbers on hand-made outcomes, and the --json CLI in-process."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from retrieval import evaluate
+from evaluation import evaluate
 from retrieval import service as service_mod
 from retrieval.encoders import HashingEncoder
-from retrieval.evaluate import Outcome, outcome_from_metadata, read_lines, report, score, split_of, summary
+from evaluation.evaluate import Outcome, outcome_from_metadata, read_lines, report, score, split_of, summary
 from tests.retrieval.tiny_kb import build
 
 LINES = [

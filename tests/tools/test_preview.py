@@ -1,4 +1,4 @@
-"""Tests for retrieval/preview.py (``make preview Q="..."``): offline, HashingEncoder, tmp folders."""
+"""Tests for tools/preview.py (``make preview Q="..."``): offline, HashingEncoder, tmp folders."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from core.settings import load_settings
-from retrieval import preview as preview_module
+from tools import preview as preview_module
 from retrieval import service as service_module
 from retrieval.encoders import HashingEncoder
 from retrieval.index import build_index, load_index
-from retrieval.preview import build_report, main
+from tools.preview import build_report, main
 from retrieval.search import Searcher, Thresholds
 
 ROOT = Path(__file__).resolve().parents[2]
