@@ -11,6 +11,7 @@ Every variable is listed, with its default, in ``.env.example``.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,7 @@ def parse_bool(value: object, default: bool | None = None) -> bool | None:
         return True
     if text in _FALSE_STRINGS:
         return False
+    logging.getLogger(__name__).warning("Cannot interpret %r as a boolean, using %r.", value, default)
     return default
 
 

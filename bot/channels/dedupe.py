@@ -4,7 +4,7 @@ Zalo and Messenger resend an event they think was not received; after a restart 
 server the in-memory set was empty and the citizen got a second answer. :class:`SeenEvents`
 keeps the keys in ``var/webhook-dedupe.sqlite3`` (``DVC_DEDUPE_DB``; ``:memory:`` = memory only)
 with their time, and forgets keys older than ``DVC_DEDUPE_DAYS`` (default 7): at start-up and
-in the daily retention job (``scripts/retention.py``). Same interface as ``common.LRUSet``.
+in the daily retention job (``scripts/retention.py``). Same interface as ``delivery.LRUSet``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from collections.abc import Hashable
 from pathlib import Path
 
-from bot.channels.common import LRUSet
+from bot.channels.delivery import LRUSet
 
 logger = logging.getLogger(__name__)
 

@@ -27,22 +27,12 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels import common
-from bot.channels.common import (
-    OnNewMessage,
-    WebhookInput,
-    WebhookOutput,
-    button_payload,
-    button_url,
-    config_value,
-    dict_field,
-    first_id,
-    json_error,
-    parse_bool,
-    str_or_none,
-    text_digest,
-    truncate,
-)
+from bot.channels import config, delivery, http_utils
+from bot.channels.config import config_value, str_or_none
+from bot.channels.delivery import button_payload, button_url, text_digest, truncate
+from bot.channels.http_utils import json_error
+from bot.channels.webhook import OnNewMessage, WebhookInput, WebhookOutput, dict_field, first_id
+from core.settings import parse_bool
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +66,8 @@ class MessengerConfig:
     graph_version: str = DEFAULT_GRAPH_VERSION
     # Overridable for a local stand-in of the Send API (end-to-end tests); None = Meta's Graph API.
     send_url_override: str | None = None
-    timeout: float = common.DEFAULT_HTTP_TIMEOUT_SECONDS
-    dedup_capacity: int = common.DEFAULT_DEDUP_CAPACITY
+    timeout: float = config.DEFAULT_HTTP_TIMEOUT_SECONDS
+    dedup_capacity: int = config.DEFAULT_DEDUP_CAPACITY
 
     @classmethod
     def from_credentials(
@@ -192,7 +182,7 @@ class MessengerOutput(WebhookOutput):
             )
             return True
 
-        result = await common.post(
+        result = await http_utils.post(
             self.config.send_url,
             json_body=body,
             params={"access_token": self.config.page_access_token or ""},
@@ -204,7 +194,7 @@ class MessengerOutput(WebhookOutput):
         error = data.get("error") if isinstance(data.get("error"), dict) else {}
         logger.error(
             "Messenger send to user #%s failed: HTTP %s, code=%s subcode=%s, %s",
-            common.text_digest(str(recipient_id))[:8],
+            delivery.text_digest(str(recipient_id))[:8],
             result.status,
             error.get("code"),
             error.get("error_subcode"),

@@ -79,13 +79,10 @@ from sanic.response import HTTPResponse, ResponseStream
 
 from core.net import client_address
 from bot.channels import guard
-from bot.channels.common import (
-    LRUSet,
-    is_human_agent,
-    json_error,
-    mark_redacted,
-    redact_user_text,
-)
+from bot.channels.delivery import LRUSet
+from bot.channels.http_utils import json_error
+from bot.channels.webhook import is_human_agent
+from core.privacy import mark_redacted, redact_user_text
 from bot.channels.webchat import BadRequest, Mailbox, MailboxConfig, poll_window
 
 logger = logging.getLogger(__name__)

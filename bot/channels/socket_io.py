@@ -18,7 +18,7 @@ What differs from Rasa 3.6's ``SocketIOInput``:
   other id (another citizen's, another channel's) is replaced by a new one. With session
   persistence a message is accepted only for the session id this socket was confirmed.
 * Passwords, OTPs and passcodes in ``user_uttered`` are replaced by ``[đã ẩn]``
-  (``common.redacting``); text longer than ``DVC_MAX_TEXT_CHARS`` is cut; messages per client
+  (``redaction.redacting``); text longer than ``DVC_MAX_TEXT_CHARS`` is cut; messages per client
   address are rate-limited (``guard``: over the limit they are dropped, with a warning).
 * CORS for the socket.io handshake only for ``WEBCHAT_ALLOWED_ORIGINS``.
 """
@@ -42,7 +42,7 @@ from socketio import AsyncServer
 
 from core.net import client_address
 from bot.channels import guard
-from bot.channels.common import redacting
+from bot.channels.redaction import redacting
 from bot.channels.webchat_auth import Binder, allowed_origins
 
 logger = logging.getLogger(__name__)

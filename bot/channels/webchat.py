@@ -25,7 +25,7 @@ Endpoints (under ``/webhooks/webchat``):
   background; every bot message is appended to the mailbox. A send retried with
   the same ``client_msg_id`` (after a dropped connection) is processed once.
   Passwords, OTPs and passcodes in ``message`` and ``display`` are replaced by
-  ``[đã ẩn]`` first (``common.redact_user_text``; ``/intent`` payloads pass
+  ``[đã ẩn]`` first (``privacy.redact_user_text``; ``/intent`` payloads pass
   unchanged), so neither the mailbox nor Rasa ever holds them; the message's
   metadata then has ``"redacted": true``.
 * ``GET /poll?sender=...&after=<last id>&wait=25&busy=0|1`` -> events with
@@ -73,18 +73,13 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from core.net import client_address
-from bot.channels import common, guard
-from bot.channels.common import (
-    BackgroundTasks,
-    LRUSet,
-    button_payload,
-    button_url,
-    config_value,
-    json_error,
-    mark_redacted,
-    parse_bool,
-    redact_user_text,
-)
+from bot.channels import config, guard
+from bot.channels.config import config_value
+from bot.channels.delivery import LRUSet, button_payload, button_url
+from bot.channels.http_utils import json_error
+from bot.channels.tasks import BackgroundTasks
+from core.privacy import mark_redacted, redact_user_text
+from core.settings import parse_bool
 from bot.channels.webchat_auth import TOKEN_HEADER, Binder, allowed_origins, cors_headers
 
 logger = logging.getLogger(__name__)
@@ -158,7 +153,7 @@ class MailboxConfig:
 
 @dataclass
 class WebChatConfig(MailboxConfig):
-    dedup_capacity: int = common.DEFAULT_DEDUP_CAPACITY
+    dedup_capacity: int = config.DEFAULT_DEDUP_CAPACITY
 
 
 def _positive_int(value: Any, default: int) -> int:

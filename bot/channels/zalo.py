@@ -38,22 +38,13 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels import common
-from bot.channels.common import (
-    ChoiceMemory,
-    OnNewMessage,
-    WebhookInput,
-    WebhookOutput,
-    button_payload,
-    button_url,
-    config_value,
-    dict_field,
-    first_id,
-    json_error,
-    mask_secret,
-    parse_bool,
-    str_or_none,
-)
+from bot.channels import config, delivery, http_utils
+from bot.channels.config import config_value, str_or_none
+from bot.channels.delivery import ChoiceMemory, button_payload, button_url
+from bot.channels.http_utils import json_error
+from bot.channels.webhook import OnNewMessage, WebhookInput, WebhookOutput, dict_field, first_id
+from core.privacy import mask_secret
+from core.settings import parse_bool
 
 logger = logging.getLogger(__name__)
 
@@ -103,8 +94,8 @@ class ZaloConfig:
     follow_intent: str = DEFAULT_FOLLOW_INTENT
     send_url: str = ZALO_SEND_URL
     oauth_url: str = ZALO_OAUTH_URL
-    timeout: float = common.DEFAULT_HTTP_TIMEOUT_SECONDS
-    dedup_capacity: int = common.DEFAULT_DEDUP_CAPACITY
+    timeout: float = config.DEFAULT_HTTP_TIMEOUT_SECONDS
+    dedup_capacity: int = config.DEFAULT_DEDUP_CAPACITY
     # Signed events whose timestamp is further than this from now are refused (0 = no check).
     timestamp_window: float = DEFAULT_TIMESTAMP_WINDOW
 
@@ -340,7 +331,7 @@ class ZaloTokenStore:
                 )
                 return None
 
-            result = await common.post(
+            result = await http_utils.post(
                 self.config.oauth_url,
                 form={
                     "refresh_token": self.refresh_token or "",
@@ -410,8 +401,8 @@ class ZaloOutput(WebhookOutput):
 
     # -- low level --------------------------------------------------------- #
 
-    async def _call_api(self, token: str, body: dict[str, Any]) -> common.HttpResult:
-        return await common.post(
+    async def _call_api(self, token: str, body: dict[str, Any]) -> http_utils.HttpResult:
+        return await http_utils.post(
             self.config.send_url,
             json_body=body,
             headers={"access_token": token, "Content-Type": "application/json"},
@@ -450,7 +441,7 @@ class ZaloOutput(WebhookOutput):
         data = result.data or {}
         logger.error(
             "Zalo send to user #%s failed: HTTP %s, error=%s, message=%s",
-            common.text_digest(str(recipient_id))[:8],
+            delivery.text_digest(str(recipient_id))[:8],
             result.status,
             data.get("error", result.error),
             data.get("message", ""),
@@ -541,7 +532,7 @@ class ZaloOutput(WebhookOutput):
         return await self._send_custom_content(recipient_id, json_message, False)
 
 
-def _error_code(result: common.HttpResult) -> int | None:
+def _error_code(result: http_utils.HttpResult) -> int | None:
     if result.data is None:
         return None
     try:

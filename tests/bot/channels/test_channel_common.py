@@ -4,16 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.channels import common
-from bot.channels.common import (
-    BackgroundTasks,
-    ChoiceMemory,
-    LRUSet,
-    numbered_list,
-    parse_bool,
-    split_text,
-    truncate,
-)
+from bot.channels import http_utils
+from bot.channels.delivery import ChoiceMemory, LRUSet, numbered_list, split_text, truncate
+from bot.channels.tasks import BackgroundTasks
+from core.settings import parse_bool
 
 pytestmark = pytest.mark.asyncio
 
@@ -145,5 +139,5 @@ async def test_background_tasks_serialise_per_key_and_contain_errors() -> None:
 
 
 async def test_post_reports_network_errors() -> None:
-    result = await common.post("http://127.0.0.1:9/none", json_body={}, timeout=2)
+    result = await http_utils.post("http://127.0.0.1:9/none", json_body={}, timeout=2)
     assert result.status == 0 and result.error

@@ -7,7 +7,7 @@ import pytest
 from aioresponses import aioresponses
 from channel_testkit import build_app
 
-from bot.channels.common import NON_TEXT_REPLY, NUMBERED_CHOICE_HINT
+from bot.channels.delivery import NON_TEXT_REPLY, NUMBERED_CHOICE_HINT
 from bot.channels.messenger import (
     MAX_QUICK_REPLY_TITLE,
     MAX_TEXT_LENGTH,

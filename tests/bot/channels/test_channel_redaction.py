@@ -17,13 +17,8 @@ from rasa.core.channels.channel import UserMessage
 
 from bot.channels import messenger as messenger_module
 from bot.channels import zalo as zalo_module
-from bot.channels.common import (
-    REDACTED_METADATA_KEY,
-    is_intent_payload,
-    mark_redacted,
-    redact_user_text,
-    redacting,
-)
+from bot.channels.redaction import redacting
+from core.privacy import REDACTED_METADATA_KEY, is_intent_payload, mark_redacted, redact_user_text
 from bot.channels.socket_io import SocketIOInput
 from bot.channels.webchat import WebChatConfig, WebChatInput
 from core.privacy import REDACTED

@@ -9,7 +9,7 @@ from aioresponses import aioresponses
 from channel_testkit import build_app
 from yarl import URL
 
-from bot.channels.common import NON_TEXT_REPLY, NUMBERED_CHOICE_HINT
+from bot.channels.delivery import NON_TEXT_REPLY, NUMBERED_CHOICE_HINT
 from bot.channels.zalo import (
     MAX_TEXT_LENGTH,
     ZALO_OAUTH_URL,
