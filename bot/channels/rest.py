@@ -42,7 +42,7 @@ sender), and a human agent's reply has ``"custom": {"human_agent": true}``.
 ``get_output_channel()`` writes into the outbox, which is what makes ``POST
 /conversations/{id}/tracker/events?output_channel=rest&execute_side_effects=true`` (the
 agent console) and ``.../execute?output_channel=rest`` deliver. The outbox is a
-:class:`bot.channels.webchat.Mailbox` in its own SQLite file, with a ``delivered``
+:class:`bot.channels.mailbox.Mailbox` in its own SQLite file, with a ``delivered``
 table holding, per sender, the last id handed out, so a restart neither re-sends nor
 loses a message.
 
@@ -63,7 +63,6 @@ import json
 import logging
 import re
 import sqlite3
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -83,7 +82,7 @@ from bot.channels.delivery import LRUSet
 from bot.channels.http_utils import json_error
 from bot.channels.webhook import is_human_agent
 from core.privacy import mark_redacted, redact_user_text
-from bot.channels.webchat import BadRequest, Mailbox, MailboxConfig, poll_window
+from bot.channels.mailbox import BadRequest, Mailbox, MailboxConfig, long_poll, poll_window
 
 logger = logging.getLogger(__name__)
 
@@ -417,13 +416,7 @@ class RestInput(RasaRestInput):
             raise BadRequest("invalid_field", "Parameter 'sender' is too long.")
         after, wait = poll_window(args, MAX_WAIT_SECONDS)
 
-        deadline = time.monotonic() + wait
-        while True:
-            events = self.outbox.events_after(sender, after, MAX_MESSAGES_PER_POLL + 1)
-            remaining = deadline - time.monotonic()
-            if events or remaining <= 0 or after > self.outbox.last_id(sender):
-                break
-            await self.outbox.wait(sender, remaining)
+        events = await long_poll(self.outbox, sender, after, wait, MAX_MESSAGES_PER_POLL + 1)
         more = len(events) > MAX_MESSAGES_PER_POLL
         events = events[:MAX_MESSAGES_PER_POLL]
         if events:

@@ -11,15 +11,9 @@ import pytest
 from channel_testkit import FakeAgent, build_app, webchat_token
 from rasa.core.channels.channel import UserMessage
 
-from bot.channels.webchat import (
-    AGENT_LABEL,
-    ERROR_REPLY,
-    MAX_MESSAGE_CHARS,
-    Mailbox,
-    WebChatConfig,
-    WebChatInput,
-    WebChatOutput,
-)
+from bot.channels.mailbox import Mailbox
+from bot.channels.webchat import ERROR_REPLY, MAX_MESSAGE_CHARS, WebChatConfig, WebChatInput
+from bot.channels.webchat_output import AGENT_LABEL, WebChatOutput
 
 pytestmark = pytest.mark.asyncio
 
