@@ -17,6 +17,7 @@ from rasa.core.channels.channel import UserMessage
 
 from bot.channels import messenger as messenger_module
 from bot.channels import zalo as zalo_module
+from bot.channels import zalo_signature
 from bot.channels.redaction import redacting
 from core.privacy import REDACTED_METADATA_KEY, is_intent_payload, mark_redacted, redact_user_text
 from bot.channels.socket_io import SocketIOInput
@@ -190,7 +191,7 @@ def zalo_event(text: str, msg_id: str) -> dict[str, Any]:
         "message": {"msg_id": msg_id, "text": text},
     }
     raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    mac = zalo_module.compute_signature("app-1", raw, body["timestamp"], "oa-secret")
+    mac = zalo_signature.compute_signature("app-1", raw, body["timestamp"], "oa-secret")
     return {"body": raw, "headers": {"X-ZEvent-Signature": mac, "Content-Type": "application/json"}}
 
 

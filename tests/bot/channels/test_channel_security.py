@@ -16,7 +16,8 @@ from core import net
 from bot.channels.messenger import MessengerConfig, MessengerInput
 from bot.channels.rest import RestConfig, RestInput
 from bot.channels.webchat import WebChatConfig, WebChatInput
-from bot.channels.zalo import ZaloConfig, ZaloInput, compute_signature
+from bot.channels.zalo import ZaloConfig, ZaloInput
+from bot.channels.zalo_signature import compute_signature
 
 pytestmark = pytest.mark.asyncio
 

@@ -17,9 +17,9 @@ from bot.channels.zalo import (
     ZaloConfig,
     ZaloInput,
     ZaloOutput,
-    ZaloTokenStore,
-    compute_signature,
 )
+from bot.channels.zalo_signature import compute_signature
+from bot.channels.zalo_tokens import ZaloTokenStore
 
 pytestmark = pytest.mark.asyncio
 
