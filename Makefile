@@ -47,9 +47,10 @@ lint: setup ## ruff (pyproject.toml) and the layer contracts (import-linter) on 
 	@.venv-actions/bin/lint-imports --no-cache
 
 unit: setup ## Fast offline pytest in both venvs, with the doctests of every package
-	@bash scripts/pytest.sh $(RASA_PY) tests/bot tests/core core bot
+	@bash scripts/pytest.sh $(RASA_PY) --doctest-modules tests/bot tests/core core bot
 	@bash scripts/pytest.sh $(ACT_PY) tests/retrieval tests/tools tests/evaluation tests/actions tests/handoff \
-		tests/insights tests/dialogue tests/test_nfc.py actions retrieval handoff insights dialogue tools evaluation
+		tests/insights tests/dialogue tests/test_nfc.py
+	@bash scripts/pytest.sh $(ACT_PY) --doctest-modules actions retrieval handoff insights dialogue tools evaluation
 
 validate: setup ## rasa data validate
 	@$(RASA) data validate --quiet

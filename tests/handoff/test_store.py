@@ -205,7 +205,7 @@ def test_sqlite_file_is_created_on_first_use_in_wal_mode(tmp_path):
 
 
 def test_relative_sqlite_url_is_under_the_project(tmp_path):
-    from handoff.store import PROJECT_ROOT
+    from core.settings import PROJECT_ROOT
 
     assert Store("sqlite:///var/x.sqlite3").path == PROJECT_ROOT / "var" / "x.sqlite3"
     assert Store(f"sqlite:///{tmp_path}/y.sqlite3").path == tmp_path / "y.sqlite3"
