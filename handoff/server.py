@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -38,10 +36,10 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, json, redirect, text
 
 from handoff import messages as hm
+from handoff.account_routes import COOKIE, error_response, register_account_routes, token_hash
 from handoff import openapi
 from handoff.config import HandoffConfig, load_config
 from core.net import client_address
-from handoff.passwords import hash_password, needs_rehash, verify_password
 from core.privacy import mask_pii
 from handoff.rasa_client import RasaClient, RasaError, agent_reply_event, delivery_for, resume_events
 from handoff.store import OPEN_STATUSES, Store
@@ -49,7 +47,6 @@ from handoff.transcript import transcript
 
 log = logging.getLogger("handoff.server")
 
-COOKIE = "handoff_session"
 CSRF_HEADER = "x-requested-with"
 CSRF_VALUE = "handoff-console"
 MAX_REPLY = 2000
@@ -59,14 +56,6 @@ CONSOLE_DIR = Path(__file__).with_name("console")
 STATIC = {"app.js": "application/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'")
-
-
-def _error(status: int, code: str, message: str, headers: dict | None = None) -> HTTPResponse:
-    return json({"error": code, "message": message}, status=status, headers=headers)
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 class Api:
@@ -137,7 +126,7 @@ class Api:
             via_cookie = token is not None
         if not token or len(token) > 200:
             return None, via_cookie
-        agent = await self.db(self.store.session_agent, _hash(token), None, self.config.idle_minutes * 60,
+        agent = await self.db(self.store.session_agent, token_hash(token), None, self.config.idle_minutes * 60,
                               self.config.session_hours * 3600)
         return agent, via_cookie
 
@@ -147,10 +136,10 @@ class Api:
                 if not public:
                     agent, via_cookie = await self.authenticate(request)
                     if agent is None:
-                        return _error(401, "unauthorized", "Cần đăng nhập.")
+                        return error_response(401, "unauthorized", "Cần đăng nhập.")
                     if via_cookie and request.method not in ("GET", "HEAD") and \
                             request.headers.get(CSRF_HEADER) != CSRF_VALUE:
-                        return _error(403, "csrf", f"Thiếu tiêu đề {CSRF_HEADER}: {CSRF_VALUE}.")
+                        return error_response(403, "csrf", f"Thiếu tiêu đề {CSRF_HEADER}: {CSRF_VALUE}.")
                     request.ctx.agent = agent
                 return await handler(request, **kwargs)
 
@@ -173,13 +162,13 @@ class Api:
         """The handoff, or the error response: 404, 403 (another agent's), 409 (not claimed)."""
         handoff = await self.db(self.store.get_handoff, handoff_id)
         if handoff is None:
-            return _error(404, "not_found", "Không có hội thoại này.")
+            return error_response(404, "not_found", "Không có hội thoại này.")
         me = request.ctx.agent["id"]
         if handoff["status"] == "claimed" and handoff["claimed_by"] != me:
             owner = handoff.get("claimed_by_name") or "người khác"
-            return _error(403, "forbidden", f"Hội thoại đang do {owner} xử lý.")
+            return error_response(403, "forbidden", f"Hội thoại đang do {owner} xử lý.")
         if need_claim and handoff["status"] != "claimed":
-            return _error(409, "not_claimed", "Cần nhận xử lý hội thoại này trước.")
+            return error_response(409, "not_claimed", "Cần nhận xử lý hội thoại này trước.")
         return handoff
 
     def summary(self, handoff: dict, me: int, position: int | None = None) -> dict:
@@ -221,64 +210,7 @@ class Api:
     def register(self, app: Sanic) -> None:  # one place that lists every route
         api = self
 
-        @api.route(app, "/login", ["POST"], public=True)
-        async def login(request: Request) -> HTTPResponse:
-            data = api.body(request)
-            username = str(data.get("username") or "").strip().lower()[:64]
-            password = data.get("password")
-            if not username or not isinstance(password, str) or not password or len(password) > 1024:
-                return _error(400, "bad_request", "Cần tên đăng nhập và mật khẩu.")
-            ip = api.client_ip(request)
-            now = time.time()
-            limits = [("user_ip", f"{username}|{ip}", api.config.login_max_failures),
-                      ("ip", ip, api.config.login_max_failures_per_ip)]
-            # check and count in one transaction, before the slow hash: concurrent guesses queue here
-            wait, attempt = await api.db(api.store.login_attempt, limits, api.config.login_window_seconds)
-            if wait:
-                log.warning("login rate limit reached (an address or an address + username)")
-                return _error(429, "too_many_attempts", f"Sai quá nhiều lần. Thử lại sau {int(wait)} giây.",
-                              headers={"Retry-After": str(int(wait))})
-            agent = await api.db(api.store.agent_by_username, username)
-            stored = agent["password_hash"] if agent and not agent["disabled"] else None
-            ok = await api.hash_work(verify_password, password, stored)
-            if not ok:
-                await api.db(api.store.audit, agent["id"] if agent else None, "login_failed", None, ip)
-                return _error(401, "invalid_credentials", "Sai tên đăng nhập hoặc mật khẩu.")
-            await api.db(api.store.login_succeeded, attempt)
-            if needs_rehash(stored):
-                await api.db(api.store.rehash_password, agent["id"], await api.hash_work(hash_password, password))
-            token = secrets.token_urlsafe(32)
-            expires = now + min(api.config.idle_minutes * 60, api.config.session_hours * 3600)
-            await api.db(api.store.create_session, agent["id"], _hash(token), expires, ip)
-            await api.db(api.store.heartbeat, agent["id"])
-            response = json({"agent": {"username": agent["username"], "display_name": agent["display_name"]},
-                             "token": token, "expires_at": expires})
-            response.add_cookie(COOKIE, token, path="/", httponly=True, samesite="Strict",
-                                secure=api.cookie_secure(request), max_age=int(api.config.session_hours * 3600))
-            return response
-
-        @api.route(app, "/logout", ["POST"])
-        async def logout(request: Request) -> HTTPResponse:
-            header = request.headers.get("authorization", "")
-            token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(COOKIE)
-            if token:
-                await api.db(api.store.delete_session, _hash(token))
-            await api.db(api.store.clear_heartbeat, request.ctx.agent["id"])
-            response = json({"ok": True})
-            response.delete_cookie(COOKIE, path="/")
-            return response
-
-        @api.route(app, "/me", ["GET"])
-        async def me(request: Request) -> HTTPResponse:
-            agent = request.ctx.agent
-            return json({"username": agent["username"], "display_name": agent["display_name"]})
-
-        @api.route(app, "/heartbeat", ["POST"])
-        async def heartbeat(request: Request) -> HTTPResponse:
-            await api.db(api.store.heartbeat, request.ctx.agent["id"])
-            online = await api.db(api.store.online_agents, api.config.agent_online_seconds)
-            return json({"online_agents": online, "working_hours": api.config.schedule.describe_vi(),
-                         "open_now": api.config.schedule.is_open()})
+        register_account_routes(api, app)
 
         @api.route(app, "/queue", ["GET"])
         async def queue(request: Request) -> HTTPResponse:
@@ -303,7 +235,7 @@ class Api:
             me_id = request.ctx.agent["id"]
             reveal = request.args.get("reveal", "").lower() in ("1", "true", "yes")
             if reveal and not (handoff["status"] == "claimed" and handoff["claimed_by"] == me_id):
-                return _error(403, "forbidden", "Chỉ người đang xử lý mới xem được số đầy đủ.")
+                return error_response(403, "forbidden", "Chỉ người đang xử lý mới xem được số đầy đủ.")
             paused, rasa_error = (None, None)
             if handoff["status"] in OPEN_STATUSES:
                 paused, rasa_error = await api.sync(handoff)
@@ -328,13 +260,14 @@ class Api:
             handoff = await api.load_for_agent(request, handoff_id, need_claim=False)
             if isinstance(handoff, HTTPResponse):
                 if handoff.status == 403:  # someone else has it: for a claim that is a conflict
-                    return _error(409, "already_claimed", "Hội thoại đã có người nhận.")
+                    return error_response(409, "already_claimed", "Hội thoại đã có người nhận.")
                 return handoff
             me_id = request.ctx.agent["id"]
             if handoff["status"] == "claimed":  # already mine
                 return json({"ok": True, "already": True})
             if not await api.db(api.store.claim, handoff_id, me_id):
-                return _error(409, "already_claimed", "Hội thoại đã có người nhận hoặc không còn trong hàng chờ.")
+                return error_response(409, "already_claimed",
+                                      "Hội thoại đã có người nhận hoặc không còn trong hàng chờ.")
             await api.notify(handoff, hm.CLAIMED_TEXT)  # before any reply of the agent's
             api.spawn(api.tell_queue())
             return json({"ok": True})
@@ -345,7 +278,7 @@ class Api:
                 await api.rasa.append(handoff["sender_id"], events, handoff.get("channel"))
             except RasaError as exc:
                 log.error("writing into %s failed: %s", handoff["id"], exc)
-                return _error(502, "rasa_unavailable", "Không gửi được qua máy chủ trợ lý ảo; hãy thử lại.")
+                return error_response(502, "rasa_unavailable", "Không gửi được qua máy chủ trợ lý ảo; hãy thử lại.")
             return None
 
         @api.route(app, "/conversations/<handoff_id:str>/reply", ["POST"])
@@ -355,7 +288,7 @@ class Api:
                 return handoff
             message = str(api.body(request).get("text") or "").strip()
             if not message or len(message) > MAX_REPLY:
-                return _error(400, "bad_request", f"Nội dung trả lời cần từ 1 đến {MAX_REPLY} ký tự.")
+                return error_response(400, "bad_request", f"Nội dung trả lời cần từ 1 đến {MAX_REPLY} ký tự.")
             failed = await reply_to_rasa(handoff, [agent_reply_event(message)])
             if failed:
                 return failed
@@ -377,7 +310,7 @@ class Api:
             if failed:
                 return failed
             if not await api.db(api.store.finish, handoff_id, request.ctx.agent["id"], status):
-                return _error(409, "conflict", "Hội thoại vừa thay đổi trạng thái.")
+                return error_response(409, "conflict", "Hội thoại vừa thay đổi trạng thái.")
             await api.db(api.store.add_messages, handoff_id, [{"ts": time.time(), "role": "system", "text": said}])
             return json({"ok": True, "status": status})
 
@@ -395,7 +328,7 @@ class Api:
             if isinstance(handoff, HTTPResponse):
                 return handoff
             if not await api.db(api.store.release, handoff_id, request.ctx.agent["id"]):
-                return _error(409, "conflict", "Hội thoại vừa thay đổi trạng thái.")
+                return error_response(409, "conflict", "Hội thoại vừa thay đổi trạng thái.")
             return json({"ok": True})
 
         @api.route(app, "/callbacks", ["GET"])
@@ -423,7 +356,7 @@ class Api:
         @api.route(app, "/callbacks/<callback_id:int>/done", ["POST"])
         async def callback_done(request: Request, callback_id: int) -> HTTPResponse:
             if not await api.db(api.store.finish_callback, callback_id, request.ctx.agent["id"]):
-                return _error(409, "conflict", "Yêu cầu này đã được xử lý hoặc không tồn tại.")
+                return error_response(409, "conflict", "Yêu cầu này đã được xử lý hoặc không tồn tại.")
             return json({"ok": True})
 
         @api.route(app, "/openapi.json", ["GET"])
@@ -469,7 +402,7 @@ def create_app(config: HandoffConfig | None = None, store: Store | None = None, 
     @app.get("/console/<name:str>")
     async def console_static(request: Request, name: str) -> HTTPResponse:
         if name not in STATIC:
-            return _error(404, "not_found", "Không có tệp này.")
+            return error_response(404, "not_found", "Không có tệp này.")
         return text((CONSOLE_DIR / name).read_text(encoding="utf-8"), content_type=STATIC[name],
                     headers={"Cache-Control": "no-cache"})
 
@@ -479,13 +412,13 @@ def create_app(config: HandoffConfig | None = None, store: Store | None = None, 
         if request.path.startswith("/api") and status in (404, 405):
             agent, _ = await api.authenticate(request)
             if agent is None:  # do not tell strangers which API paths exist
-                return _error(401, "unauthorized", "Cần đăng nhập.")
-        return _error(status, "error", str(exc) if status < 500 else "Lỗi máy chủ.")
+                return error_response(401, "unauthorized", "Cần đăng nhập.")
+        return error_response(status, "error", str(exc) if status < 500 else "Lỗi máy chủ.")
 
     @app.exception(Exception)
     async def server_error(request: Request, exc: Exception) -> HTTPResponse:
         log.exception("unexpected error on %s %s", request.method, request.path)
-        return _error(500, "server_error", "Lỗi máy chủ.")
+        return error_response(500, "server_error", "Lỗi máy chủ.")
 
     @app.on_response
     async def security_headers(request: Request, response: HTTPResponse) -> None:
