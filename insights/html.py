@@ -1,17 +1,26 @@
 """The report as one self-contained HTML page: inline CSS, an inline SVG chart, no script, no link.
 
-Every piece of recorded or configured text goes through :func:`html.escape`; citizens' questions
-are data, never markup.
+The page is the Jinja2 template ``insights/templates/report.html``, rendered with autoescape: every
+piece of recorded or configured text is escaped (:func:`html.escape`); citizens' questions are data,
+never markup. The chart is built here, its text escaped the same way.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from html import escape
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
 
 from insights.report import KIND_LABELS, Report
 
 MAX_HTML_GROUPS = 200
+TEMPLATES = Path(__file__).with_name("templates")
+DAILY_COLUMNS = ("answered", "clarified", "abstained", "out_of_scope", "offered_handoff", "handoff",
+                 "feedback_helpful", "feedback_not_helpful", "total")
 # Chart series: (label, colour, daily.csv columns summed).
 SERIES = (
     ("trả lời", "#2e7d32", ("answered",)),
@@ -94,115 +103,34 @@ def chart_svg(daily: list[dict]) -> str:
 
 
 def _kinds_vi(kinds) -> str:
-    return ", ".join(f"{_e(KIND_LABELS.get(k, k))}: {n}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
+    return ", ".join(f"{KIND_LABELS.get(k, k)}: {n}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
 
 
-def _groups_table(report: Report) -> str:
-    if not report.groups:
-        return '<p class="muted">Không có câu hỏi nào chưa trả lời được trong khoảng thời gian này.</p>'
-    rows = []
-    for number, g in enumerate(report.groups[:MAX_HTML_GROUPS], 1):
-        examples = "".join(f"<li>{_e(x)}</li>" for x in g.examples)
-        closest = g.closest or {}
-        if closest.get("id"):
-            near = (f'{_e(closest["title"])}<br><span class="muted">{_e(closest["id"])} · điểm '
-                    f'{closest["score"]:.2f}</span>')
-        elif g.top_guess:
-            near = f'<span class="muted">bot đoán: {_e(g.top_guess)}</span>'
-        else:
-            near = ""
-        if closest.get("route"):
-            near += (f'<br><span class="muted">routing.yml: {_e(closest["route"])} '
-                     f'({_e(closest.get("route_title"))})</span>')
-        days = _e(g.first_day) if g.first_day == g.last_day else f"{_e(g.first_day)} – {_e(g.last_day)}"
-        rows.append(f"<tr><td class=n>{number}</td><td><ul>{examples}</ul></td><td class=n>{g.count}</td>"
-                    f"<td class=n>{g.conversations}</td><td>{_kinds_vi(g.kinds)}</td><td>{near}</td>"
-                    f"<td class=d>{days}</td></tr>")
-    more = (f'<p class="muted">Trang này hiện {MAX_HTML_GROUPS} nhóm đầu trong {len(report.groups)} nhóm; '
-            "xem đầy đủ trong groups.csv.</p>" if len(report.groups) > MAX_HTML_GROUPS else "")
-    return ("<table><thead><tr><th>#</th><th>Câu hỏi (tiêu biểu trước)</th><th>Số lượt hỏi</th>"
-            "<th>Số cuộc trò chuyện</th><th>Trợ lý ảo đã</th><th>Bài hướng dẫn gần nhất</th><th>Ngày</th></tr>"
-            f"</thead><tbody>{''.join(rows)}</tbody></table>{more}")
+def _escape(value) -> Markup:
+    """``html.escape`` (quotes as ``&quot;`` / ``&#x27;``) for every value the template prints."""
+    return value if isinstance(value, Markup) else Markup(escape("" if value is None else str(value), quote=True))
 
 
-def _feedback_table(report: Report) -> str:
-    if not report.feedback:
-        return '<p class="muted">Chưa có phản hồi «Câu trả lời có giúp ích không?» trong khoảng thời gian này.</p>'
-    rows = []
-    for f in report.feedback:
-        share = f"{100 * f['helpful_share']:.0f}%" if f["helpful_share"] is not None else ""
-        title = _e(f["title"]) or _e(f["guide_id"])
-        rows.append(f'<tr><td>{title}<br><span class="muted">{_e(f["guide_id"])}</span></td>'
-                    f"<td class=n>{f['helpful']}</td><td class=n>{f['not_helpful']}</td><td class=n>{share}</td>"
-                    f"<td class=n>{f['answered']}</td></tr>")
-    return ("<table><thead><tr><th>Bài hướng dẫn</th><th>👍 Hữu ích</th><th>👎 Chưa hữu ích</th>"
-            "<th>Tỷ lệ hữu ích</th><th>Số lần trả lời</th></tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table>")
-
-
-def _review_table(report: Report) -> str:
-    """Guides not reviewed for ``review_months``: staff check them against the latest facts."""
-    if not report.due_for_review:
-        return ""
-    rows = "".join(
-        f'<tr><td>{_e(d["title"])}<br><span class="muted">{_e(d["guide_id"])}</span></td>'
-        f'<td>{_e(d["reviewed"] or "(chưa ghi)")}</td><td class=n>{_e("" if d["months"] is None else d["months"])}</td>'
-        "</tr>" for d in report.due_for_review)
-    return (f"<h2>Bài hướng dẫn cần rà soát lại ({len(report.due_for_review)} bài)</h2>"
-            f'<p class="muted">Chưa được rà soát quá {report.review_months} tháng (trường «reviewed»): đối chiếu lại '
-            "với thông tin mới nhất (luật, cơ quan, số điện thoại, lệ phí), sửa bài nếu cần rồi ghi ngày rà soát "
-            "mới; chạy <code>make check-knowledge</code>.</p><table><thead><tr><th>Bài hướng dẫn</th>"
-            f"<th>Rà soát lần cuối</th><th>Số tháng</th></tr></thead><tbody>{rows}</tbody></table>")
-
-
-def _daily_table(report: Report) -> str:
-    if not report.daily:
-        return ""
-    head = ("<tr><th>Ngày</th><th>Trả lời</th><th>Hỏi lại</th><th>Không trả lời</th><th>Ngoài phạm vi</th>"
-            "<th>Mời gặp TĐV</th><th>Chuyển TĐV</th><th>👍</th><th>👎</th><th>Tổng</th></tr>")
-    cols = ("answered", "clarified", "abstained", "out_of_scope", "offered_handoff", "handoff", "feedback_helpful",
-            "feedback_not_helpful", "total")
-    body = "".join(f"<tr><td>{_e(d['day'])}</td>" + "".join(f"<td class=n>{d[c]}</td>" for c in cols) + "</tr>"
-                   for d in report.daily)
-    return (f"<details><summary>Số liệu từng ngày</summary><table><thead>{head}</thead><tbody>{body}</tbody>"
-            "</table></details>")
+@functools.cache
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, finalize=_escape,
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    return env.get_template("report.html")
 
 
 def render_html(report: Report) -> str:
+    """The page (insights/templates/report.html, autoescaped) with the chart inline."""
     t = report.totals
     cards = [("Lượt ghi nhận", report.records), ("Trả lời", t.get("answered", 0)),
              ("Hỏi lại để chọn bài", t.get("clarified", 0)),
              ("Không trả lời", t.get("abstained", 0) + t.get("out_of_scope", 0)),
              ("Mời gặp tổng đài viên", t.get("offered_handoff", 0)), ("Chuyển tổng đài viên", t.get("handoff", 0)),
              ("👍 / 👎", f"{t.get('feedback_helpful', 0)} / {t.get('feedback_not_helpful', 0)}")]
-    card_html = "".join(f'<div class="card">{_e(label)}<b>{_e(value)}</b></div>' for label, value in cards)
-    notes = "".join(f'<p class="note">{_e(n)}</p>' for n in report.notes)
-    empty = ("" if report.records else '<p class="note">Chưa có lượt hỏi đáp nào được ghi nhận trong khoảng thời '
-             "gian này.</p>")
     method = ("mô hình ngữ nghĩa " + report.method.split(":", 1)[1].rsplit("/", 1)[-1]
               if report.method.startswith("embedding:") else "từ ngữ (TF-IDF theo ký tự, bỏ dấu)")
     threshold_note = (f" Điểm từ {report.answer_threshold:.2f} trở lên (và rõ hơn bài thứ hai) thì trợ lý trả lời."
                       if report.answer_threshold is not None else "")
-    return f"""<!DOCTYPE html>
-<html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Báo cáo câu hỏi chưa trả lời được</title><style>{CSS}</style></head><body>
-<h1>Câu hỏi trợ lý ảo chưa trả lời được</h1>
-<p class="muted">Từ {_e(report.since or "đầu")} đến {_e(report.until)} · tạo lúc {_e(report.generated)} ·
-số điện thoại, số định danh, mật khẩu đã được che trước khi lưu.</p>
-{empty}{notes}
-<div class="cards">{card_html}</div>
-<h2>Theo ngày</h2>
-{chart_svg(report.daily)}
-{_daily_table(report)}
-<h2>Nhóm câu hỏi chưa trả lời được ({len(report.groups)} nhóm)</h2>
-<p class="muted">Gồm các câu trợ lý không trả lời, ngoài phạm vi, phải hỏi lại, mời hoặc chuyển tổng đài viên, và
-câu trả lời bị đánh giá chưa hữu ích. Câu hỏi giống nhau được gom theo {_e(method)} (ngưỡng
-{report.threshold:g}). «Số lượt hỏi» đếm mỗi câu hỏi một lần trong mỗi cuộc trò chuyện. «Bài hướng dẫn gần nhất»:
-bài tìm kiếm xếp đầu cho câu tiêu biểu, với điểm của nó.{_e(threshold_note)}</p>
-{_groups_table(report)}
-<h2>Phản hồi theo bài hướng dẫn</h2>
-{_feedback_table(report)}
-{_review_table(report)}
-<p class="muted">Cách đọc và xử lý báo cáo: knowledge/README.md, mục 5. Các cột: docs/insights.md.</p>
-</body></html>
-"""
+    return _template().render(
+        report=report, cards=cards, css=Markup(CSS), chart=Markup(chart_svg(report.daily)), method=method,
+        threshold=f"{report.threshold:g}", threshold_note=threshold_note, max_groups=MAX_HTML_GROUPS,
+        daily_columns=DAILY_COLUMNS, kinds_vi=_kinds_vi)
