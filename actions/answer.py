@@ -16,8 +16,6 @@ The order matters (each step only runs when the previous ones did not settle the
 from __future__ import annotations
 
 import logging
-import re
-import threading
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -25,115 +23,52 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import replies
+from actions.answer_rules import (
+    guide_ranking,
+    leans_on_topic,
+    scores_of,
+    shared_thing_choices,
+    CHOICE_ESCAPE,
+    CHOICE_LEAD,
+    DOUBTFUL_EXTRA,
+    DOUBTFUL_INTENTS,
+    ENDS_WHAT_ABOUT,
+    FACET_NOTE,
+    FACET_WORDS,
+    FOLLOW_KEEP,
+    FOLLOW_SHAPED,
+    POLICY_ADVICE,
+    POLICY_GUIDE,
+    POLICY_ROUTE,
+    PRIVACY_GUIDES,
+    ROUTE_SLACK,
+    SAFETY_ACK,
+    SAFETY_ACK_DEFAULT,
+    SCAM_GUIDE,
+    SECRET_ADVICE,
+    SECRET_SHARED,
+    SHARED_ADVICE,
+    is_dossier_problem,
+    is_secret_question,
+    mostly_in,
+)
 from actions.context import DialogueState, annotate, state_events
 from actions.messaging import send as _send
 from actions.messaging import send_recorded as _send_recorded
+from actions.models import situation_model
 from core.decision import DecisionPayload, replace_in
 from core.settings import load_settings
 from dialogue import choices as ch
 from dialogue import followup as fu
 from dialogue.danger import SERVICES as LEARNED_SERVICES
-from dialogue.danger import DangerClassifier
-from dialogue.danger import model_path as danger_model_path
-from dialogue.situations import EMERGENCIES, SituationModel, safety_settled
+from dialogue.situations import EMERGENCIES, safety_settled
 from core.privacy import REDACTED
 from core.safety import POLICE, danger_text, urgent_services
 from handoff.triggers import OFFER_ACTION, after_unhelpful, should_offer_handoff
-from retrieval.keyterms import SPECIFIC
 from retrieval.search import Decision
 from retrieval.service import get_service
 
 log = logging.getLogger(__name__)
-
-# Intents whose message may still be a procedure question the NLU misread. For these the action
-# searches too, but answers only when the guide is clearly right (extra margin on the threshold).
-DOUBTFUL_INTENTS = {"out_of_scope"}
-# How much stronger than the normal answer threshold a doubtful-intent match must be.
-DOUBTFUL_EXTRA = 0.08
-# A follow-up-shaped message ("còn … thì sao", a facet and a few words) stays on the current topic
-# when the current guide scores within this of the best guide (fused-score units).
-FOLLOW_KEEP = 0.06
-# A short question naming no key thing stays on the topic unless another guide answers it this much
-# better (fused score); up to this many words.
-LEAN_SWITCH = 0.12
-# A handoff entry of a policy situation counts when it scores this close to the answer threshold.
-ROUTE_SLACK = 0.05
-LEAN_MAX_WORDS = 12
-QUESTION_SHAPE = re.compile(r"(?<![\w])(khong|ko|k|hong|hok|chua|gi|j|nao|dau|sao|may|bao nhieu|bao lau|khi nao|"
-                            r"ai|the nao|nhu nao|ra sao|duoc khong|co phai|phai khong|hay khong|the|vay|a)$|"
-                            r"(?<![\w])(gi|j|nao|dau|may|bao nhieu|bao lau|khi nao|the nao|nhu nao|ai|co phai|"
-                            r"co can|can gi|lam sao)(?![\w])|\?")
-# A reply to "which one?" is a fresh question when a guide that was not offered beats the offered
-# ones by this much and is answerable on its own.
-CHOICE_ESCAPE = 0.08
-# An offered guide wins a typed reply on search scores alone when it leads the other offered ones by this.
-CHOICE_LEAD = 0.02
-# Where the advice of a policy situation is followed by an answer from a guide.
-POLICY_GUIDE = {"stolen_phone": "vneid_lock_unlock"}
-# The routing entries (knowledge/routing.yml) the policy situations correspond to: the handoff reason
-# names them, as when the search itself stops on the entry.
-POLICY_ROUTE = {"complaint": "handoff_complaint", "wrong_data": "handoff_wrong_personal_data",
-                "dossier": "handoff_specific_dossier"}
-SCAM_GUIDE = "support_scam_warning"
-FOLLOW_SHAPED = re.compile(r"(^(con|the con|vay con|vay|the|nhung|neu|the neu|truong hop|lo|ma|a con|a ma)\b)|"
-                           r"(thi (sao|the nao|lam sao|sao a|sao ha|co sao|co duoc khong|duoc khong)\s*$)")
-
-POLICY_ADVICE = {
-    "stolen_phone": ("Việc cần làm trước: khóa tạm tài khoản VNeID ngay, bằng cách gọi tổng đài 1900 0368, đến công an "
-                     "xã, phường, hoặc đăng nhập VNeID trên một máy khác để yêu cầu khóa. Nếu trong máy có ứng dụng "
-                     "ngân hàng, hãy gọi ngay ngân hàng để khóa tài khoản, và trình báo công an."),
-    "money_lost": ("Việc cần làm ngay: (1) gọi tổng đài ngân hàng của bạn để khóa tài khoản, thẻ và đề nghị phong tỏa "
-                   "giao dịch; (2) trình báo công an xã, phường nơi gần nhất (gọi 113 nếu khẩn cấp), mang theo tin "
-                   "nhắn, số điện thoại, sao kê làm bằng chứng; (3) nếu đã cài ứng dụng lạ hoặc đưa mật khẩu, khóa tài "
-                   "khoản VNeID qua tổng đài 1900 0368. Không làm theo bất kỳ ai gọi tới hứa «lấy lại tiền»."),
-    "wrong_data": ("Thông tin cá nhân trên tài khoản định danh (họ tên, ngày sinh, giới tính, quê quán, nơi thường "
-                   "trú…) lấy từ Cơ sở dữ liệu quốc gia về dân cư; tôi và ứng dụng không tự sửa được. Muốn điều "
-                   "chỉnh, bạn mang thẻ căn cước và giấy tờ chứng minh thông tin đúng đến công an xã, phường nơi cư "
-                   "trú để được kiểm tra, cập nhật."),
-    "complaint": ("Phản ánh, khiếu nại về cán bộ, về cách tiếp nhận hồ sơ cần người xem xét trực tiếp; tôi không tự "
-                  "giải quyết được. Bạn nên ghi lại thời gian, nơi làm việc và nội dung sự việc."),
-    "dossier": ("Trường hợp hồ sơ cụ thể của bạn (quá hẹn, bị trả về không rõ lý do, đã trừ tiền mà chưa cập nhật) "
-                "cần cán bộ kiểm tra trực tiếp; tôi không xem được hồ sơ của bạn. Bạn chuẩn bị sẵn mã hồ sơ và "
-                "biên lai (nếu có)."),
-}
-SAFETY_ACK = {
-    "otp_now": ("Bạn làm đúng rồi: không đọc mã, cúp máy. Nếu lỡ cung cấp thông tin, hãy đổi mật khẩu, báo ngay ngân "
-                "hàng và công an xã, phường. Tôi vẫn ở đây nếu bạn cần hỏi thêm."),
-    "transfer_now": ("Bạn làm đúng rồi: không chuyển tiền. Hãy báo nhân viên ngân hàng và công an xã, phường về cuộc gọi "  # noqa: E501
-                     "này. Tôi vẫn ở đây nếu bạn cần hỏi thêm."),
-}
-SAFETY_ACK_DEFAULT = ("Mong bạn và mọi người an toàn. Trong lúc chờ, hãy ở nơi an toàn và giữ điện thoại bên mình; nếu "
-                      "tình hình xấu đi, gọi lại ngay số khẩn cấp. Khi cần, bạn cứ nhắn cho tôi.")
-
-# dossier problems that need an officer (the handoff rules): overdue, returned without reason, paid but unpaid
-DOSSIER_PROBLEM = re.compile(
-    r"(?<![\w])(qua han|qua hen|tre hen|tre han|bi tra ve|tra ve ma khong|tra lai ma khong|khong (ghi|neu|noi) ly do|"
-    r"tru tien (2|hai) lan|bi tru (2|hai) lan|tru 2 lan|da tru (tien )?ma|tien da tru|van (bao|hien) chua (thanh toan|nop)|"  # noqa: E501
-    r"chua cap nhat (trang thai|thanh toan)|qua lau (ma )?chua|chua co ket qua)(?![\w])")
-DOSSIER_CONTEXT = re.compile(r"(?<![\w])(ho so|le phi|phi|thanh toan|tien)(?![\w])")
-
-_situations: SituationModel | None = None
-_situations_lock = threading.Lock()
-
-
-def situation_model() -> SituationModel:
-    """Patterns plus the search's embedding model (loaded with the index, shared)."""
-    global _situations
-    if _situations is None:
-        with _situations_lock:
-            if _situations is None:
-                encoder, restore, classifier = None, None, None
-                try:
-                    service = get_service()
-                    searcher = service.searcher()
-                    encoder = searcher.encoder
-                    restore = searcher._restorer.restore  # same diacritics restoration as the search
-                    classifier = DangerClassifier.load(danger_model_path(load_settings().index_dir))
-                except Exception:  # noqa: BLE001 - patterns alone still work
-                    log.warning("situations: no embedding model, patterns only")
-                _situations = SituationModel(encoder, restore, classifier=classifier)
-    return _situations
-
 
 def _user_question(tracker: Tracker) -> str:
     return (tracker.latest_message or {}).get("text") or ""
@@ -155,12 +90,6 @@ def _plain(text: str) -> str:
     return ch.plain(text)
 
 
-def _scores(decision: Decision) -> dict[str, float]:
-    return {r.guide_id: r.score for r in decision.ranked}
-
-
-def _guide_ranking(decision: Decision, limit: int = 6) -> list[tuple[str, float]]:
-    return [(r.guide_id, r.score) for r in decision.ranked if r.kind == "guide"][:limit]
 
 
 class ActionAnswerQuestion(Action):
@@ -207,7 +136,7 @@ class ActionAnswerQuestion(Action):
                 return settled
         if situation:
             return turn.policy(situation.name, situation.via)
-        if intent != "out_of_scope" and _is_dossier_problem(question):
+        if intent != "out_of_scope" and is_dossier_problem(question):
             return turn.policy("dossier", "pattern")
         if state.choices:
             chosen = turn.typed_choice()
@@ -264,78 +193,6 @@ class ActionAnswerQuestion(Action):
                             resolved_from)
         _send_recorded(dispatcher, tracker, messages, question)
         return [*state_events(pending="offer_human", choices=None), *_abstained(tracker, decision)]
-
-
-def _guide_words(guide) -> set[str]:
-    """Folded words of a guide's title, summary, questions and sections."""
-    parts = [guide.title, guide.summary, " ".join(guide.questions), " ".join(guide.tags)]
-    parts += [f"{s.heading} {s.text}" for s in guide.sections]
-    return set(_plain(" ".join(parts)).split())
-
-
-def _mostly_in(words: list[str], guide, share: float = 0.6) -> bool:
-    """True when most of ``words`` occur in the guide: the message adds a condition to its topic."""
-    if not words:
-        return True
-    known = _guide_words(guide)
-    return sum(w in known for w in words) / len(words) >= share
-
-
-# "Who may ask for my OTP / password?": a secret with a verb of asking for it, and someone asking.
-# Folded text, so "đòi" and "đổi" are both "doi": "doi" counts only before an OTP / code, never
-# before "mat khau" (changing one's password is its own guide); "cần", "lấy (lại)", "bạn", "ai"
-# are too common to count (measured: "bạn ơi quên mật khẩu thì cần làm gì" was taken for one).
-_SECRET = r"otp|ma otp|mat khau|mk|passcode|ma bao ve|ma xac thuc|ma xac nhan"
-_ASK = (r"hoi|doi(?= (ma |so )?(otp|xac thuc|xac nhan))|xin|yeu cau|bat (doc|dua|nhap|gui|cung cap)|doc (cho|giup|ma)|"
-        r"cung cap|gui(?= (ma|otp))|bao (dua|doc|gui|cho|nhap)|(co )?(nen|duoc) (dua|doc|gui|cho)|"
-        r"(co )?can(?= (ma|mat khau|mk|otp|passcode))|muon (biet|xem)(?= (ma|mat khau|mk|otp|passcode))")
-SECRET_NAMED = re.compile(rf"(?<![\w])({_SECRET})(?![\w])")
-SECRET_QUESTION = re.compile(
-    rf"(?<![\w])({_SECRET})(?![\w]).*(?<![\w])({_ASK})(?![\w])|(?<![\w])({_ASK})(?![\w]).*(?<![\w])({_SECRET})(?![\w])")
-SECRET_ASKER = re.compile(r"(?<![\w])(nhan vien|tong dai|tong dai vien|chatbot|bot|tro ly|cong an|ngan hang|can bo|"
-                          r"nguoi la|ai do|nguoi ta|nguoi xung|so la|ban|anh|chi|anh ay|chi ay|ong|ba|to truong|"
-                          r"khu pho|hang xom|nguoi quen|ho hang|dich vu|cua hang|tiem|ben|ho|no)(?![\w])")
-# Recovering or changing one's own password is not a question about who may ask for it.
-SECRET_RECOVERY = re.compile(r"(?<![\w])(quen|lay lai|dat lai|khoi phuc|cap lai|doi mat khau|doi mk|"
-                             r"doi passcode)(?![\w])")
-SECRET_SHARED = re.compile(r"(?<![\w])(cho (ban|nguoi khac|nguoi ta|no|ho|ai) (muon|biet|dung)|lo (dua|cho|gui|noi)|"
-                           r"dua (mat khau|tai khoan|otp)|biet mat khau|muon (mat khau|tai khoan))(?![\w])")
-
-
-def is_secret_question(plain: str) -> bool:
-    """A question about who may ask for a secret, or a secret already given away (folded text).
-
-    >>> is_secret_question("nhan vien ngan hang hoi mat khau vneid co dua khong")
-    True
-    >>> is_secret_question("ban oi quen mat khau thi can lam gi")
-    False
-    >>> is_secret_question("con toi cho ban muon mat khau vneid, gio lam gi")
-    True
-    """
-    if SECRET_SHARED.search(plain) and SECRET_NAMED.search(plain):
-        return True  # "cho bạn mượn mật khẩu": given away, whatever else the message says
-    return bool(SECRET_QUESTION.search(plain) and not SECRET_RECOVERY.search(plain) and SECRET_ASKER.search(plain))
-
-
-SECRET_ADVICE = ("Trợ lý ảo, tổng đài viên, công an và ngân hàng không bao giờ hỏi mã OTP, mật khẩu hay mã bảo vệ "
-                 "(passcode) của bạn. Không đọc, không đưa các mã này cho bất kỳ ai, kể cả người xưng là cán bộ.")
-SHARED_ADVICE = ("Đã đưa mật khẩu cho người khác thì nên đổi mật khẩu VNeID ngay (dùng «Quên mật khẩu» nếu cần) và "
-                 "không đưa mật khẩu, mã OTP, mã bảo vệ cho ai nữa. Nếu thấy tài khoản bị dùng lạ, khóa tạm tài khoản "
-                 "qua tổng đài 1900 0368 hoặc công an xã, phường.")
-PRIVACY_GUIDES = ("support_privacy", "support_scam_warning")
-FACET_NOTE = {
-    "fee": "Về lệ phí: hướng dẫn này chưa có mức phí được xác nhận; bạn nên hỏi lại cơ quan tiếp nhận hoặc gọi tổng đài.",  # noqa: E501
-    "time": "Về thời gian: hướng dẫn này chưa có thời hạn được xác nhận; bạn nên hỏi lại cơ quan tiếp nhận.",
-}
-FACET_WORDS = {"fee": re.compile(r"(?<![\w])(phi|le phi|mien phi)(?![\w])"),
-               "time": re.compile(r"(?<![\w])(\d+ ngay|ngay lam viec|thoi gian|thoi han|bao lau|trong ngay)(?![\w])")}
-# "X thì sao" at the end: a condition added to the current topic ("tài khoản mức 1 thì sao")
-ENDS_WHAT_ABOUT = re.compile(r"thi (sao|the nao|lam sao|sao a|sao ha)\s*$")
-
-
-def _is_dossier_problem(text: str) -> bool:
-    plain = _plain(text)
-    return bool(DOSSIER_PROBLEM.search(plain) and DOSSIER_CONTEXT.search(plain))
 
 
 def _answer(dispatcher, tracker, guide, section: int, decision: Decision | None, question: str,
@@ -443,7 +300,7 @@ class _Turn:
         if chosen is None:
             chosen, how = ch.cue_winner(self.question, offered), "cue"
         decision = self.searcher.decide(self.question)
-        scores = _scores(decision)
+        scores = scores_of(decision)
         if chosen is None:
             group = ch.group_for(offered)
             descriptions = {g: " ".join([self.guides[g].title, " ".join(self.guides[g].tags),
@@ -478,7 +335,7 @@ class _Turn:
             return None
         facets = fu.facets_of(self.question)
         bare = fu.is_bare_follow_up(self.question)
-        if not bare and self._leans_by_key_things(decision, guide):
+        if not bare and leans_on_topic(self.question, decision, guide, self.searcher.coverage):
             bare = True
         if not bare:
             plain = _plain(self.question)
@@ -487,10 +344,10 @@ class _Turn:
                 bool(FOLLOW_SHAPED.search(plain)) or (bool(facets) and len(fu.residual_words(self.question)) <= 2))
             if not shaped:
                 return None
-            scores = _scores(decision)
+            scores = scores_of(decision)
             top = decision.top
             residual = fu.residual_words(self.question)
-            conditional = bool(ENDS_WHAT_ABOUT.search(plain)) and len(residual) <= 3 and _mostly_in(residual, guide, 1.0)  # noqa: E501
+            conditional = bool(ENDS_WHAT_ABOUT.search(plain)) and len(residual) <= 3 and mostly_in(residual, guide, 1.0)
             if not conditional and (top is None or scores.get(topic, 0.0) < top.score - FOLLOW_KEEP):
                 return None  # another guide fits clearly better: a topic switch
         section = -1
@@ -502,28 +359,6 @@ class _Turn:
             decision = focused
         return self._from_topic(guide, section, decision, facets)
 
-    def _leans_by_key_things(self, decision: Decision, guide) -> bool:
-        """A short question about the current topic, told by the key things it names (spaCy).
-
-        It names key things and the topic's guide covers them all ("còn tiền mai táng phí thì hỏi chỗ
-        nào" after the death registration), or it names none and is a short question ("ảnh thì cần
-        loại nào", "co can ra cong an ko", "goi vao roi bam so may") that no other guide answers far
-        better. A key thing the topic does not cover is a new question.
-        """
-        plain = _plain(self.question)
-        words = plain.split()
-        if not 0 < len(words) <= LEAN_MAX_WORDS:
-            return False
-        named = [e for e in decision.entities if e.term.label in SPECIFIC]
-        covered = self.searcher.coverage.get(guide.id, frozenset())
-        if named:
-            return all(e.term.id in covered for e in named)
-        if not QUESTION_SHAPE.search(plain):
-            return False
-        top = decision.top
-        scores = _scores(decision)
-        return top is None or top.guide_id == guide.id or decision.action != "answer" or \
-            top.score - scores.get(guide.id, 0.0) < LEAN_SWITCH
 
     def _from_topic(self, guide, section: int, decision: Decision, facets: list[str]) -> list[EventType]:
         """Answer from the current topic's guide; say so when it has nothing on the fee / time asked."""
@@ -546,7 +381,7 @@ class _Turn:
         if is_secret_question(plain):
             return self._secret_question(decision, shared=bool(SECRET_SHARED.search(plain)))
         if decision.action == "abstain" and top is not None and top.kind == "guide" and top.score >= floor - 0.05:
-            found = ch.ambiguous_pair(self.question, _guide_ranking(decision))
+            found = ch.ambiguous_pair(self.question, guide_ranking(decision))
             if isinstance(found, str) and found in self.guides:
                 section = self.searcher.best_section(decision, found)
                 return _answer(self.dispatcher, self.tracker, self.guides[found], section, decision, self.question,
@@ -555,7 +390,7 @@ class _Turn:
             if leaned is not None:
                 return leaned
         if decision.action in ("answer", "clarify") and top is not None and top.kind == "guide":
-            found = ch.ambiguous_pair(self.question, _guide_ranking(decision))
+            found = ch.ambiguous_pair(self.question, guide_ranking(decision))
             if isinstance(found, tuple) and self.state.topic:
                 # the conversation so far says which: the topic itself, or the same channel (app / portal)
                 topic = self.state.topic
@@ -568,7 +403,8 @@ class _Turn:
                 return _answer(self.dispatcher, self.tracker, self.guides[found], section, decision, self.question,
                                self.state, "cue")
             if found is None:
-                offered_auto = self._shared_thing_choices(decision)
+                offered_auto = shared_thing_choices(self.question, decision, self.guides, self.searcher.coverage,
+                                                    self.state.topic)
                 if offered_auto:
                     found = (None, offered_auto)
             if isinstance(found, tuple):
@@ -589,18 +425,6 @@ class _Turn:
         return self.action._respond(self.dispatcher, self.tracker, self.searcher, decision, self.question,
                                     self.state)
 
-    def _shared_thing_choices(self, decision: Decision) -> list[str] | None:
-        """Guides to ask between when the key thing named is covered by several close guides and the
-        conversation does not say which (``dialogue.choices.shared_thing_choices``)."""
-        coverage = self.searcher.coverage
-        named = [frozenset(g for g, ids in coverage.items() if e.term.id in ids)
-                 for e in decision.entities if e.term.label in SPECIFIC]
-        ranking = [(g, s) for g, s in _guide_ranking(decision) if g in self.guides]
-        descriptions = {g: " ".join([self.guides[g].title, *self.guides[g].tags]) for g, _ in ranking}
-        offered = ch.shared_thing_choices(self.question, ranking, named, descriptions)
-        if offered and self.state.topic in offered:
-            return None  # the conversation is already about one of them
-        return offered
 
     def _lean_on_topic(self, decision: Decision) -> list[EventType] | None:
         """Nothing fits on its own, but the words add to the current topic ("bé 8 tuổi thì dẫn đi đâu"):
@@ -611,7 +435,7 @@ class _Turn:
             return None
         if topic not in [r.guide_id for r in decision.ranked[:3]]:
             return None
-        if not _mostly_in(fu.residual_words(self.question), guide):
+        if not mostly_in(fu.residual_words(self.question), guide):
             return None
         facets = fu.facets_of(self.question)
         focused = self.searcher.decide(f"{guide.title} {self.question}", context_topic=topic)

@@ -17,7 +17,7 @@ from rasa_sdk.events import ConversationPaused, EventType, FollowupAction, SlotS
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import replies
-from actions.answer import SAFETY_ACK, SAFETY_ACK_DEFAULT
+from actions.answer_rules import SAFETY_ACK, SAFETY_ACK_DEFAULT
 from actions.context import DialogueState, state_events
 from actions.messaging import record, send, send_recorded
 from core.decision import DecisionPayload
