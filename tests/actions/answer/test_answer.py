@@ -16,7 +16,7 @@ from retrieval.index import current_build
 from retrieval.search import Thresholds
 from tests.actions.action_kit import make_tracker, run_action, set_thresholds
 
-PROJECT = Path(__file__).resolve().parents[2]
+PROJECT = Path(__file__).resolve().parents[3]
 FORGOT = "vneid_forgot_password"
 ACTIVATE = "vneid_activate"
 EXACT_QUESTION = "Quên mật khẩu VNeID thì lấy lại thế nào?"

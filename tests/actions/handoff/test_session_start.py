@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handoff.store import Store
-from tests.handoff.test_action import db, run, tracker  # noqa: F401 - db is a fixture
+from tests.actions.handoff.test_action import db, run, tracker  # noqa: F401 - db is a fixture
 
 from actions.session import ActionSessionStart
 
