@@ -42,8 +42,9 @@ test: setup lint unit validate train index rasa-test e2e ## Everything CI runs: 
 
 PY_DIRS := core bot actions retrieval handoff insights dialogue tools evaluation scripts tests
 
-lint: setup ## ruff (pyproject.toml) and the layer contracts (import-linter) on all Python
+lint: setup ## ruff check + ruff format --check (pyproject.toml) and the layer contracts (import-linter)
 	@$(ACT_PY) -m ruff check $(PY_DIRS)
+	@$(ACT_PY) -m ruff format --check $(PY_DIRS)
 	@.venv-actions/bin/lint-imports --no-cache
 
 unit: setup ## Fast offline pytest in both venvs, with the doctests of every package

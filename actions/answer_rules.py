@@ -25,10 +25,12 @@ LEAN_SWITCH = 0.12
 # A handoff entry of a policy situation counts when it scores this close to the answer threshold.
 ROUTE_SLACK = 0.05
 LEAN_MAX_WORDS = 12
-QUESTION_SHAPE = re.compile(r"(?<![\w])(khong|ko|k|hong|hok|chua|gi|j|nao|dau|sao|may|bao nhieu|bao lau|khi nao|"
-                            r"ai|the nao|nhu nao|ra sao|duoc khong|co phai|phai khong|hay khong|the|vay|a)$|"
-                            r"(?<![\w])(gi|j|nao|dau|may|bao nhieu|bao lau|khi nao|the nao|nhu nao|ai|co phai|"
-                            r"co can|can gi|lam sao)(?![\w])|\?")
+QUESTION_SHAPE = re.compile(
+    r"(?<![\w])(khong|ko|k|hong|hok|chua|gi|j|nao|dau|sao|may|bao nhieu|bao lau|khi nao|"
+    r"ai|the nao|nhu nao|ra sao|duoc khong|co phai|phai khong|hay khong|the|vay|a)$|"
+    r"(?<![\w])(gi|j|nao|dau|may|bao nhieu|bao lau|khi nao|the nao|nhu nao|ai|co phai|"
+    r"co can|can gi|lam sao)(?![\w])|\?"
+)
 # A reply to "which one?" is a fresh question when a guide that was not offered beats the offered
 # ones by this much and is answerable on its own.
 CHOICE_ESCAPE = 0.08
@@ -38,44 +40,66 @@ CHOICE_LEAD = 0.02
 POLICY_GUIDE = {"stolen_phone": "vneid_lock_unlock"}
 # The routing entries (knowledge/routing.yml) the policy situations correspond to: the handoff reason
 # names them, as when the search itself stops on the entry.
-POLICY_ROUTE = {"complaint": "handoff_complaint", "wrong_data": "handoff_wrong_personal_data",
-                "dossier": "handoff_specific_dossier"}
+POLICY_ROUTE = {
+    "complaint": "handoff_complaint",
+    "wrong_data": "handoff_wrong_personal_data",
+    "dossier": "handoff_specific_dossier",
+}
 SCAM_GUIDE = "support_scam_warning"
-FOLLOW_SHAPED = re.compile(r"(^(con|the con|vay con|vay|the|nhung|neu|the neu|truong hop|lo|ma|a con|a ma)\b)|"
-                           r"(thi (sao|the nao|lam sao|sao a|sao ha|co sao|co duoc khong|duoc khong)\s*$)")
+FOLLOW_SHAPED = re.compile(
+    r"(^(con|the con|vay con|vay|the|nhung|neu|the neu|truong hop|lo|ma|a con|a ma)\b)|"
+    r"(thi (sao|the nao|lam sao|sao a|sao ha|co sao|co duoc khong|duoc khong)\s*$)"
+)
 
 POLICY_ADVICE = {
-    "stolen_phone": ("Việc cần làm trước: khóa tạm tài khoản VNeID ngay, bằng cách gọi tổng đài 1900 0368, đến công an "
-                     "xã, phường, hoặc đăng nhập VNeID trên một máy khác để yêu cầu khóa. Nếu trong máy có ứng dụng "
-                     "ngân hàng, hãy gọi ngay ngân hàng để khóa tài khoản, và trình báo công an."),
-    "money_lost": ("Việc cần làm ngay: (1) gọi tổng đài ngân hàng của bạn để khóa tài khoản, thẻ và đề nghị phong tỏa "
-                   "giao dịch; (2) trình báo công an xã, phường nơi gần nhất (gọi 113 nếu khẩn cấp), mang theo tin "
-                   "nhắn, số điện thoại, sao kê làm bằng chứng; (3) nếu đã cài ứng dụng lạ hoặc đưa mật khẩu, khóa tài "
-                   "khoản VNeID qua tổng đài 1900 0368. Không làm theo bất kỳ ai gọi tới hứa «lấy lại tiền»."),
-    "wrong_data": ("Thông tin cá nhân trên tài khoản định danh (họ tên, ngày sinh, giới tính, quê quán, nơi thường "
-                   "trú…) lấy từ Cơ sở dữ liệu quốc gia về dân cư; tôi và ứng dụng không tự sửa được. Muốn điều "
-                   "chỉnh, bạn mang thẻ căn cước và giấy tờ chứng minh thông tin đúng đến công an xã, phường nơi cư "
-                   "trú để được kiểm tra, cập nhật."),
-    "complaint": ("Phản ánh, khiếu nại về cán bộ, về cách tiếp nhận hồ sơ cần người xem xét trực tiếp; tôi không tự "
-                  "giải quyết được. Bạn nên ghi lại thời gian, nơi làm việc và nội dung sự việc."),
-    "dossier": ("Trường hợp hồ sơ cụ thể của bạn (quá hẹn, bị trả về không rõ lý do, đã trừ tiền mà chưa cập nhật) "
-                "cần cán bộ kiểm tra trực tiếp; tôi không xem được hồ sơ của bạn. Bạn chuẩn bị sẵn mã hồ sơ và "
-                "biên lai (nếu có)."),
+    "stolen_phone": (
+        "Việc cần làm trước: khóa tạm tài khoản VNeID ngay, bằng cách gọi tổng đài 1900 0368, đến công an "
+        "xã, phường, hoặc đăng nhập VNeID trên một máy khác để yêu cầu khóa. Nếu trong máy có ứng dụng "
+        "ngân hàng, hãy gọi ngay ngân hàng để khóa tài khoản, và trình báo công an."
+    ),
+    "money_lost": (
+        "Việc cần làm ngay: (1) gọi tổng đài ngân hàng của bạn để khóa tài khoản, thẻ và đề nghị phong tỏa "
+        "giao dịch; (2) trình báo công an xã, phường nơi gần nhất (gọi 113 nếu khẩn cấp), mang theo tin "
+        "nhắn, số điện thoại, sao kê làm bằng chứng; (3) nếu đã cài ứng dụng lạ hoặc đưa mật khẩu, khóa tài "
+        "khoản VNeID qua tổng đài 1900 0368. Không làm theo bất kỳ ai gọi tới hứa «lấy lại tiền»."
+    ),
+    "wrong_data": (
+        "Thông tin cá nhân trên tài khoản định danh (họ tên, ngày sinh, giới tính, quê quán, nơi thường "
+        "trú…) lấy từ Cơ sở dữ liệu quốc gia về dân cư; tôi và ứng dụng không tự sửa được. Muốn điều "
+        "chỉnh, bạn mang thẻ căn cước và giấy tờ chứng minh thông tin đúng đến công an xã, phường nơi cư "
+        "trú để được kiểm tra, cập nhật."
+    ),
+    "complaint": (
+        "Phản ánh, khiếu nại về cán bộ, về cách tiếp nhận hồ sơ cần người xem xét trực tiếp; tôi không tự "
+        "giải quyết được. Bạn nên ghi lại thời gian, nơi làm việc và nội dung sự việc."
+    ),
+    "dossier": (
+        "Trường hợp hồ sơ cụ thể của bạn (quá hẹn, bị trả về không rõ lý do, đã trừ tiền mà chưa cập nhật) "
+        "cần cán bộ kiểm tra trực tiếp; tôi không xem được hồ sơ của bạn. Bạn chuẩn bị sẵn mã hồ sơ và "
+        "biên lai (nếu có)."
+    ),
 }
 SAFETY_ACK = {
-    "otp_now": ("Bạn làm đúng rồi: không đọc mã, cúp máy. Nếu lỡ cung cấp thông tin, hãy đổi mật khẩu, báo ngay ngân "
-                "hàng và công an xã, phường. Tôi vẫn ở đây nếu bạn cần hỏi thêm."),
-    "transfer_now": ("Bạn làm đúng rồi: không chuyển tiền. Hãy báo nhân viên ngân hàng và công an xã, phường về cuộc gọi "  # noqa: E501
-                     "này. Tôi vẫn ở đây nếu bạn cần hỏi thêm."),
+    "otp_now": (
+        "Bạn làm đúng rồi: không đọc mã, cúp máy. Nếu lỡ cung cấp thông tin, hãy đổi mật khẩu, báo ngay ngân "
+        "hàng và công an xã, phường. Tôi vẫn ở đây nếu bạn cần hỏi thêm."
+    ),
+    "transfer_now": (
+        "Bạn làm đúng rồi: không chuyển tiền. Hãy báo nhân viên ngân hàng và công an xã, phường về cuộc gọi "
+        "này. Tôi vẫn ở đây nếu bạn cần hỏi thêm."
+    ),
 }
-SAFETY_ACK_DEFAULT = ("Mong bạn và mọi người an toàn. Trong lúc chờ, hãy ở nơi an toàn và giữ điện thoại bên mình; nếu "
-                      "tình hình xấu đi, gọi lại ngay số khẩn cấp. Khi cần, bạn cứ nhắn cho tôi.")
+SAFETY_ACK_DEFAULT = (
+    "Mong bạn và mọi người an toàn. Trong lúc chờ, hãy ở nơi an toàn và giữ điện thoại bên mình; nếu "
+    "tình hình xấu đi, gọi lại ngay số khẩn cấp. Khi cần, bạn cứ nhắn cho tôi."
+)
 
 # dossier problems that need an officer (the handoff rules): overdue, returned without reason, paid but unpaid
 DOSSIER_PROBLEM = re.compile(
     r"(?<![\w])(qua han|qua hen|tre hen|tre han|bi tra ve|tra ve ma khong|tra lai ma khong|khong (ghi|neu|noi) ly do|"
     r"tru tien (2|hai) lan|bi tru (2|hai) lan|tru 2 lan|da tru (tien )?ma|tien da tru|van (bao|hien) chua (thanh toan|nop)|"  # noqa: E501
-    r"chua cap nhat (trang thai|thanh toan)|qua lau (ma )?chua|chua co ket qua)(?![\w])")
+    r"chua cap nhat (trang thai|thanh toan)|qua lau (ma )?chua|chua co ket qua)(?![\w])"
+)
 DOSSIER_CONTEXT = re.compile(r"(?<![\w])(ho so|le phi|phi|thanh toan|tien)(?![\w])")
 
 
@@ -84,20 +108,29 @@ DOSSIER_CONTEXT = re.compile(r"(?<![\w])(ho so|le phi|phi|thanh toan|tien)(?![\w
 # before "mat khau" (changing one's password is its own guide); "cần", "lấy (lại)", "bạn", "ai"
 # are too common to count (measured: "bạn ơi quên mật khẩu thì cần làm gì" was taken for one).
 _SECRET = r"otp|ma otp|mat khau|mk|passcode|ma bao ve|ma xac thuc|ma xac nhan"
-_ASK = (r"hoi|doi(?= (ma |so )?(otp|xac thuc|xac nhan))|xin|yeu cau|bat (doc|dua|nhap|gui|cung cap)|doc (cho|giup|ma)|"
-        r"cung cap|gui(?= (ma|otp))|bao (dua|doc|gui|cho|nhap)|(co )?(nen|duoc) (dua|doc|gui|cho)|"
-        r"(co )?can(?= (ma|mat khau|mk|otp|passcode))|muon (biet|xem)(?= (ma|mat khau|mk|otp|passcode))")
+_ASK = (
+    r"hoi|doi(?= (ma |so )?(otp|xac thuc|xac nhan))|xin|yeu cau|bat (doc|dua|nhap|gui|cung cap)|doc (cho|giup|ma)|"
+    r"cung cap|gui(?= (ma|otp))|bao (dua|doc|gui|cho|nhap)|(co )?(nen|duoc) (dua|doc|gui|cho)|"
+    r"(co )?can(?= (ma|mat khau|mk|otp|passcode))|muon (biet|xem)(?= (ma|mat khau|mk|otp|passcode))"
+)
 SECRET_NAMED = re.compile(rf"(?<![\w])({_SECRET})(?![\w])")
 SECRET_QUESTION = re.compile(
-    rf"(?<![\w])({_SECRET})(?![\w]).*(?<![\w])({_ASK})(?![\w])|(?<![\w])({_ASK})(?![\w]).*(?<![\w])({_SECRET})(?![\w])")
-SECRET_ASKER = re.compile(r"(?<![\w])(nhan vien|tong dai|tong dai vien|chatbot|bot|tro ly|cong an|ngan hang|can bo|"
-                          r"nguoi la|ai do|nguoi ta|nguoi xung|so la|ban|anh|chi|anh ay|chi ay|ong|ba|to truong|"
-                          r"khu pho|hang xom|nguoi quen|ho hang|dich vu|cua hang|tiem|ben|ho|no)(?![\w])")
+    rf"(?<![\w])({_SECRET})(?![\w]).*(?<![\w])({_ASK})(?![\w])|(?<![\w])({_ASK})(?![\w]).*(?<![\w])({_SECRET})(?![\w])"
+)
+SECRET_ASKER = re.compile(
+    r"(?<![\w])(nhan vien|tong dai|tong dai vien|chatbot|bot|tro ly|cong an|ngan hang|can bo|"
+    r"nguoi la|ai do|nguoi ta|nguoi xung|so la|ban|anh|chi|anh ay|chi ay|ong|ba|to truong|"
+    r"khu pho|hang xom|nguoi quen|ho hang|dich vu|cua hang|tiem|ben|ho|no)(?![\w])"
+)
 # Recovering or changing one's own password is not a question about who may ask for it.
-SECRET_RECOVERY = re.compile(r"(?<![\w])(quen|lay lai|dat lai|khoi phuc|cap lai|doi mat khau|doi mk|"
-                             r"doi passcode)(?![\w])")
-SECRET_SHARED = re.compile(r"(?<![\w])(cho (ban|nguoi khac|nguoi ta|no|ho|ai) (muon|biet|dung)|lo (dua|cho|gui|noi)|"
-                           r"dua (mat khau|tai khoan|otp)|biet mat khau|muon (mat khau|tai khoan))(?![\w])")
+SECRET_RECOVERY = re.compile(
+    r"(?<![\w])(quen|lay lai|dat lai|khoi phuc|cap lai|doi mat khau|doi mk|"
+    r"doi passcode)(?![\w])"
+)
+SECRET_SHARED = re.compile(
+    r"(?<![\w])(cho (ban|nguoi khac|nguoi ta|no|ho|ai) (muon|biet|dung)|lo (dua|cho|gui|noi)|"
+    r"dua (mat khau|tai khoan|otp)|biet mat khau|muon (mat khau|tai khoan))(?![\w])"
+)
 
 
 def is_secret_question(plain: str) -> bool:
@@ -115,18 +148,24 @@ def is_secret_question(plain: str) -> bool:
     return bool(SECRET_QUESTION.search(plain) and not SECRET_RECOVERY.search(plain) and SECRET_ASKER.search(plain))
 
 
-SECRET_ADVICE = ("Trợ lý ảo, tổng đài viên, công an và ngân hàng không bao giờ hỏi mã OTP, mật khẩu hay mã bảo vệ "
-                 "(passcode) của bạn. Không đọc, không đưa các mã này cho bất kỳ ai, kể cả người xưng là cán bộ.")
-SHARED_ADVICE = ("Đã đưa mật khẩu cho người khác thì nên đổi mật khẩu VNeID ngay (dùng «Quên mật khẩu» nếu cần) và "
-                 "không đưa mật khẩu, mã OTP, mã bảo vệ cho ai nữa. Nếu thấy tài khoản bị dùng lạ, khóa tạm tài khoản "
-                 "qua tổng đài 1900 0368 hoặc công an xã, phường.")
+SECRET_ADVICE = (
+    "Trợ lý ảo, tổng đài viên, công an và ngân hàng không bao giờ hỏi mã OTP, mật khẩu hay mã bảo vệ "
+    "(passcode) của bạn. Không đọc, không đưa các mã này cho bất kỳ ai, kể cả người xưng là cán bộ."
+)
+SHARED_ADVICE = (
+    "Đã đưa mật khẩu cho người khác thì nên đổi mật khẩu VNeID ngay (dùng «Quên mật khẩu» nếu cần) và "
+    "không đưa mật khẩu, mã OTP, mã bảo vệ cho ai nữa. Nếu thấy tài khoản bị dùng lạ, khóa tạm tài khoản "
+    "qua tổng đài 1900 0368 hoặc công an xã, phường."
+)
 PRIVACY_GUIDES = ("support_privacy", "support_scam_warning")
 FACET_NOTE = {
     "fee": "Về lệ phí: hướng dẫn này chưa có mức phí được xác nhận; bạn nên hỏi lại cơ quan tiếp nhận hoặc gọi tổng đài.",  # noqa: E501
     "time": "Về thời gian: hướng dẫn này chưa có thời hạn được xác nhận; bạn nên hỏi lại cơ quan tiếp nhận.",
 }
-FACET_WORDS = {"fee": re.compile(r"(?<![\w])(phi|le phi|mien phi)(?![\w])"),
-               "time": re.compile(r"(?<![\w])(\d+ ngay|ngay lam viec|thoi gian|thoi han|bao lau|trong ngay)(?![\w])")}
+FACET_WORDS = {
+    "fee": re.compile(r"(?<![\w])(phi|le phi|mien phi)(?![\w])"),
+    "time": re.compile(r"(?<![\w])(\d+ ngay|ngay lam viec|thoi gian|thoi han|bao lau|trong ngay)(?![\w])"),
+}
 # "X thì sao" at the end: a condition added to the current topic ("tài khoản mức 1 thì sao")
 ENDS_WHAT_ABOUT = re.compile(r"thi (sao|the nao|lam sao|sao a|sao ha)\s*$")
 
@@ -179,16 +218,24 @@ def leans_on_topic(question: str, decision: Decision, guide, coverage: dict) -> 
         return False
     top = decision.top
     scores = scores_of(decision)
-    return top is None or top.guide_id == guide.id or decision.action != "answer" or \
-        top.score - scores.get(guide.id, 0.0) < LEAN_SWITCH
+    return (
+        top is None
+        or top.guide_id == guide.id
+        or decision.action != "answer"
+        or top.score - scores.get(guide.id, 0.0) < LEAN_SWITCH
+    )
 
 
-def shared_thing_choices(question: str, decision: Decision, guides: dict, coverage: dict, topic: str | None
-                         ) -> list[str] | None:
+def shared_thing_choices(
+    question: str, decision: Decision, guides: dict, coverage: dict, topic: str | None
+) -> list[str] | None:
     """Guides to ask between when the key thing named is covered by several close guides and the
     conversation does not say which (``dialogue.choices.shared_thing_choices``)."""
-    named = [frozenset(g for g, ids in coverage.items() if e.term.id in ids)
-             for e in decision.entities if e.term.label in SPECIFIC]
+    named = [
+        frozenset(g for g, ids in coverage.items() if e.term.id in ids)
+        for e in decision.entities
+        if e.term.label in SPECIFIC
+    ]
     ranking = [(g, s) for g, s in guide_ranking(decision) if g in guides]
     descriptions = {g: " ".join([guides[g].title, *guides[g].tags]) for g, _ in ranking}
     offered = ch.shared_thing_choices(question, ranking, named, descriptions)

@@ -45,23 +45,39 @@ class DialogueState:
             section = None
         choices = tracker.get_slot("choices") or []
         pending = tracker.get_slot("pending")
-        return cls(topic=tracker.get_slot("last_topic"), section=section,
-                   choices=[c for c in choices if isinstance(c, str)] if isinstance(choices, list) else [],
-                   pending=pending if pending in PENDING_VALUES else None,
-                   safety=tracker.get_slot("safety_concern"), offer_reason=tracker.get_slot("offer_reason"))
+        return cls(
+            topic=tracker.get_slot("last_topic"),
+            section=section,
+            choices=[c for c in choices if isinstance(c, str)] if isinstance(choices, list) else [],
+            pending=pending if pending in PENDING_VALUES else None,
+            safety=tracker.get_slot("safety_concern"),
+            offer_reason=tracker.get_slot("offer_reason"),
+        )
 
     def metadata(self) -> dict:
         data = asdict(self)
         return {k: v for k, v in data.items() if v not in (None, [])}
 
 
-def state_events(*, topic: str | None | bool = False, section: int | None | bool = False,
-                 choices: list[str] | None | bool = False, pending: str | None | bool = False,
-                 safety: str | None | bool = False, offer_reason: str | None | bool = False) -> list[SlotSet]:
+def state_events(
+    *,
+    topic: str | None | bool = False,
+    section: int | None | bool = False,
+    choices: list[str] | None | bool = False,
+    pending: str | None | bool = False,
+    safety: str | None | bool = False,
+    offer_reason: str | None | bool = False,
+) -> list[SlotSet]:
     """SlotSet events for the parts of the state given (``False`` = leave as it is)."""
     events = []
-    for name, value in (("last_topic", topic), ("topic_section", section), ("choices", choices),
-                        ("pending", pending), ("safety_concern", safety), ("offer_reason", offer_reason)):
+    for name, value in (
+        ("last_topic", topic),
+        ("topic_section", section),
+        ("choices", choices),
+        ("pending", pending),
+        ("safety_concern", safety),
+        ("offer_reason", offer_reason),
+    ):
         if value is not False:
             if name == "topic_section" and value is not None:
                 value = float(value)

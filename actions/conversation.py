@@ -40,8 +40,9 @@ def _send_feedback_reply(dispatcher: CollectingDispatcher, tracker: Tracker, met
     else:
         dispatcher.utter_message(
             text="Xin lỗi vì câu trả lời chưa giúp được bạn. Bạn có thể hỏi lại cụ thể hơn, "
-                 "hoặc để tôi chuyển bạn đến tổng đài viên.",
-            buttons=[{"title": "Gặp tổng đài viên", "payload": replies.payload("request_human")}])
+            "hoặc để tôi chuyển bạn đến tổng đài viên.",
+            buttons=[{"title": "Gặp tổng đài viên", "payload": replies.payload("request_human")}],
+        )
     message = DecisionPayload.from_dict(meta).message()
     dispatcher.utter_message(json_message=message["custom"])
     record(tracker, [message], tracker.get_slot("last_question"))  # the question answered
@@ -53,8 +54,7 @@ class ActionRecordFeedback(Action):
     def name(self) -> str:
         return "action_record_feedback"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         topic = next(tracker.get_latest_entity_values("topic_id"), None) or tracker.get_slot("last_topic")
         helpful = intent == "feedback_helpful"
@@ -64,9 +64,11 @@ class ActionRecordFeedback(Action):
         # after "not helpful", asking again gets a person offered unless another guide fits (actions/answer.py)
         if not topic:
             return [] if helpful else state_events(pending="offer_human")
-        return [SlotSet("unhelpful_topic", None if helpful else topic), SlotSet("last_topic", topic),
-                *state_events(pending=None if helpful else "offer_human",
-                              offer_reason=None if helpful else "not_helpful")]
+        return [
+            SlotSet("unhelpful_topic", None if helpful else topic),
+            SlotSet("last_topic", topic),
+            *state_events(pending=None if helpful else "offer_human", offer_reason=None if helpful else "not_helpful"),
+        ]
 
 
 def _latest_text(tracker: Tracker) -> str:
@@ -128,8 +130,7 @@ class ActionRequestHuman(Action):
     def name(self) -> str:
         return "action_request_human"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         from handoff import intake
         from handoff.config import load_config
         from handoff.store import get_store
@@ -141,23 +142,46 @@ class ActionRequestHuman(Action):
             config = load_config()
             store = get_store(config.database_url)
             outcome = await asyncio.to_thread(
-                intake.open_handoff, store, config, sender_id=tracker.sender_id,
-                channel=tracker.get_latest_input_channel(), events=list(tracker.events),
-                latest_message=tracker.latest_message, slots=dict(tracker.slots), reason=reason, titles=_guide_title)
+                intake.open_handoff,
+                store,
+                config,
+                sender_id=tracker.sender_id,
+                channel=tracker.get_latest_input_channel(),
+                events=list(tracker.events),
+                latest_message=tracker.latest_message,
+                slots=dict(tracker.slots),
+                reason=reason,
+                titles=_guide_title,
+            )
         except Exception:  # no database, bad HANDOFF_HOURS...: the hotline still works
             log.exception("handoff for %s could not be recorded", tracker.sender_id)
-            send_recorded(dispatcher, tracker, hm.unavailable_messages(settings.hotline, reason),
-                           _handoff_question(tracker), outcome="unavailable", guesses=_latest_ranking(tracker.events))
+            send_recorded(
+                dispatcher,
+                tracker,
+                hm.unavailable_messages(settings.hotline, reason),
+                _handoff_question(tracker),
+                outcome="unavailable",
+                guesses=_latest_ranking(tracker.events),
+            )
             return [SlotSet("abstain_count", 0)]
         if outcome.status in ("queued", "claimed"):
-            send_recorded(dispatcher, tracker,
-                           hm.queued_messages(settings.hotline, outcome.position, reason, outcome.handoff["id"]),
-                           _handoff_question(tracker), outcome=outcome.status, guesses=_latest_ranking(tracker.events))
+            send_recorded(
+                dispatcher,
+                tracker,
+                hm.queued_messages(settings.hotline, outcome.position, reason, outcome.handoff["id"]),
+                _handoff_question(tracker),
+                outcome=outcome.status,
+                guesses=_latest_ranking(tracker.events),
+            )
             return [SlotSet("abstain_count", 0), SlotSet("unhelpful_topic", None), ConversationPaused()]
-        send_recorded(dispatcher, tracker,
-                       hm.offline_messages(settings.hotline, config.schedule, outcome.why, reason, callback=True),
-                       _handoff_question(tracker), outcome=f"offline:{outcome.why}",
-                       guesses=_latest_ranking(tracker.events))
+        send_recorded(
+            dispatcher,
+            tracker,
+            hm.offline_messages(settings.hotline, config.schedule, outcome.why, reason, callback=True),
+            _handoff_question(tracker),
+            outcome=f"offline:{outcome.why}",
+            guesses=_latest_ranking(tracker.events),
+        )
         return [SlotSet("abstain_count", 0)]
 
 
@@ -169,21 +193,27 @@ class ActionOfferHandoff(Action):
     def name(self) -> str:
         return "action_offer_handoff"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         decision = latest_decision(tracker.events) or {}
         situation = decision.get("situation") if decision.get("decision") == "advice" else None
         if situation:  # advice for a policy situation was just given (actions/answer.py): now the offer
             reason = tracker.get_slot("offer_reason") or f"policy:{situation}"
-            send_recorded(dispatcher, tracker, hm.situation_offer_messages(situation, reason),
-                           tracker.get_slot("last_question"))
-            return [SlotSet("abstain_count", 0), SlotSet("unhelpful_topic", None),
-                    *state_events(pending="offer_human", offer_reason=reason, choices=None)]
+            send_recorded(
+                dispatcher, tracker, hm.situation_offer_messages(situation, reason), tracker.get_slot("last_question")
+            )
+            return [
+                SlotSet("abstain_count", 0),
+                SlotSet("unhelpful_topic", None),
+                *state_events(pending="offer_human", offer_reason=reason, choices=None),
+            ]
         route = decision.get("route") or ""
         kind, _, route_id = route.partition(":") if route else ("", "", "")
         unhelpful = tracker.get_slot("unhelpful_topic")
-        reason = f"policy:{route_id}" if kind == "handoff" and route_id else (
-            "not_helpful" if unhelpful else "repeated_abstain")
+        reason = (
+            f"policy:{route_id}"
+            if kind == "handoff" and route_id
+            else ("not_helpful" if unhelpful else "repeated_abstain")
+        )
         ranking = [r for r in decision.get("ranking") or [] if isinstance(r, dict)]
         top_title = _guide_title(ranking[0]["id"]) if ranking and kind != "handoff" and ranking[0].get("id") else None
         question = _latest_text(tracker)
@@ -191,14 +221,25 @@ class ActionOfferHandoff(Action):
             question = tracker.get_slot("last_question") or ""
         from core.privacy import redact_secrets
 
-        send_recorded(dispatcher, tracker,
-                       hm.offer_messages(redact_secrets(question) or None,
-                                         _guide_title(route_id) if kind == "handoff" else None,
-                                         kind or None, reason, top_title,
-                                         unhelpful_title=(_guide_title(unhelpful) or "") if unhelpful else None),
-                       question, guesses=recording.ranking(decision))
-        return [SlotSet("abstain_count", 0), SlotSet("unhelpful_topic", None),
-                *state_events(pending="offer_human", offer_reason=reason, choices=None)]
+        send_recorded(
+            dispatcher,
+            tracker,
+            hm.offer_messages(
+                redact_secrets(question) or None,
+                _guide_title(route_id) if kind == "handoff" else None,
+                kind or None,
+                reason,
+                top_title,
+                unhelpful_title=(_guide_title(unhelpful) or "") if unhelpful else None,
+            ),
+            question,
+            guesses=recording.ranking(decision),
+        )
+        return [
+            SlotSet("abstain_count", 0),
+            SlotSet("unhelpful_topic", None),
+            *state_events(pending="offer_human", offer_reason=reason, choices=None),
+        ]
 
 
 class ActionReplyInContext(Action):
@@ -219,8 +260,7 @@ class ActionReplyInContext(Action):
     def name(self) -> str:
         return "action_reply_in_context"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         yes = intent in ("affirm", "feedback_helpful")
         state = DialogueState.from_tracker(tracker)
@@ -234,20 +274,28 @@ class ActionReplyInContext(Action):
             helpful = yes
             meta = {"decision": "feedback", "guide_ids": [state.topic], "helpful": helpful, **context}
             _send_feedback_reply(dispatcher, tracker, meta, "Cảm ơn bạn!")
-            return [SlotSet("unhelpful_topic", None if helpful else state.topic),
-                    *state_events(pending=None if helpful else "offer_human",
-                                  offer_reason=None if helpful else "not_helpful")]
+            return [
+                SlotSet("unhelpful_topic", None if helpful else state.topic),
+                *state_events(
+                    pending=None if helpful else "offer_human", offer_reason=None if helpful else "not_helpful"
+                ),
+            ]
         if state.pending == "choices" and state.choices:
             if yes:
-                buttons = [{"title": _guide_title(g) or g, "payload": replies.payload("choose_topic", topic_id=g)}
-                           for g in state.choices]
+                buttons = [
+                    {"title": _guide_title(g) or g, "payload": replies.payload("choose_topic", topic_id=g)}
+                    for g in state.choices
+                ]
                 buttons.append({"title": "Không phải các mục trên", "payload": replies.payload("request_human")})
-                dispatcher.utter_message(text="Bạn chọn giúp tôi một mục dưới đây, hoặc gõ rõ hơn bạn cần việc nào nhé.",  # noqa: E501
-                                         buttons=buttons)
+                dispatcher.utter_message(
+                    text="Bạn chọn giúp tôi một mục dưới đây, hoặc gõ rõ hơn bạn cần việc nào nhé.",
+                    buttons=buttons,
+                )
                 return []
             dispatcher.utter_message(
                 text="Vâng. Bạn mô tả thêm việc bạn cần làm, hoặc để tôi chuyển bạn đến tổng đài viên.",
-                buttons=[{"title": "Gặp tổng đài viên", "payload": replies.payload("request_human")}])
+                buttons=[{"title": "Gặp tổng đài viên", "payload": replies.payload("request_human")}],
+            )
             return state_events(pending="offer_human", choices=None, offer_reason="clarify_declined")
         if state.pending == "safety":
             dispatcher.utter_message(text=SAFETY_ACK.get(state.safety or "", SAFETY_ACK_DEFAULT))
@@ -264,8 +312,24 @@ def _plain(text: str) -> str:
     return re.sub(r"[.!?…\s]+$", "", text)
 
 
-CANCEL_WORDS = {"thôi", "thoi", "hủy", "huỷ", "huy", "không", "khong", "ko", "k", "không cần", "khong can",
-                "thôi khỏi", "khỏi", "bỏ qua", "cancel", "/deny"}
+CANCEL_WORDS = {
+    "thôi",
+    "thoi",
+    "hủy",
+    "huỷ",
+    "huy",
+    "không",
+    "khong",
+    "ko",
+    "k",
+    "không cần",
+    "khong can",
+    "thôi khỏi",
+    "khỏi",
+    "bỏ qua",
+    "cancel",
+    "/deny",
+}
 CONSENT_YES = re.compile(r"(?<![\w])(đồng\s*ý|dong\s*y|đồng\s*í)(?![\w])")
 CONSENT_NO = re.compile(r"(?<![\w])(không|khong|ko|hủy|huỷ|huy|thôi|thoi|từ\s*chối|tu\s*choi)(?![\w])")
 NAME = re.compile(r"^[^\W\d_]+(?:[ .'-][^\W\d_]+)*$")
@@ -277,16 +341,18 @@ class ValidateCallbackForm(FormValidationAction):
     def name(self) -> str:
         return "validate_callback_form"
 
-    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker,
-                             domain: dict[str, Any]) -> list[str]:
+    async def required_slots(
+        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[str]:
         return [] if tracker.get_slot("callback_cancelled") else domain_slots
 
     @staticmethod
     def _cancelled(value: Any) -> bool:
         return _plain(str(value or "")) in CANCEL_WORDS
 
-    async def validate_callback_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                     domain: dict[str, Any]) -> dict[str, Any]:
+    async def validate_callback_name(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
         if self._cancelled(value):
             return {"callback_name": None, "callback_cancelled": True}
         name = " ".join(str(value or "").split())
@@ -295,8 +361,9 @@ class ValidateCallbackForm(FormValidationAction):
         dispatcher.utter_message(text=hm.CALLBACK_BAD_NAME)
         return {"callback_name": None}
 
-    async def validate_callback_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                      domain: dict[str, Any]) -> dict[str, Any]:
+    async def validate_callback_phone(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
         if self._cancelled(value):
             return {"callback_phone": None, "callback_cancelled": True}
         phone = normalize_phone(str(value or ""))
@@ -305,8 +372,9 @@ class ValidateCallbackForm(FormValidationAction):
         dispatcher.utter_message(text=hm.CALLBACK_BAD_PHONE)
         return {"callback_phone": None}
 
-    async def validate_callback_consent(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                        domain: dict[str, Any]) -> dict[str, Any]:
+    async def validate_callback_consent(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
         text = _plain(str(value or ""))
         if CONSENT_YES.search(text) and not re.search(r"(không|khong|chưa|chua)\s*(đồng|dong)", text):
             return {"callback_consent": "đồng ý"}
@@ -322,8 +390,7 @@ class ActionSubmitCallback(Action):
     def name(self) -> str:
         return "action_submit_callback"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         settings = load_settings()
         reset = [SlotSet(name, None) for name in CALLBACK_SLOTS]
         name, phone = tracker.get_slot("callback_name"), tracker.get_slot("callback_phone")
@@ -337,8 +404,15 @@ class ActionSubmitCallback(Action):
         try:
             store = get_store(load_config().database_url)
             latest = await asyncio.to_thread(store.latest_handoff, tracker.sender_id)
-            await asyncio.to_thread(store.add_callback, tracker.sender_id, tracker.get_latest_input_channel(), name,
-                                    phone, consent, latest["id"] if latest else None)
+            await asyncio.to_thread(
+                store.add_callback,
+                tracker.sender_id,
+                tracker.get_latest_input_channel(),
+                name,
+                phone,
+                consent,
+                latest["id"] if latest else None,
+            )
         except Exception:  # tell the citizen the hotline instead
             log.exception("call-back request of %s could not be stored", tracker.sender_id)
             hotline = settings.hotline

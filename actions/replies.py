@@ -20,8 +20,10 @@ MAX_SECTION_CHARS = 900
 HELPFUL_QUESTION = "Câu trả lời có giúp ích không?"
 
 
-SECRET_HIDDEN = ("🔒 Tôi đã ẩn mật khẩu / mã OTP trong tin nhắn của bạn và không lưu lại. Trợ lý ảo và tổng đài "
-                 "viên không bao giờ hỏi các mã này; bạn đừng gửi cho ai, kể cả người xưng là cán bộ.")
+SECRET_HIDDEN = (
+    "🔒 Tôi đã ẩn mật khẩu / mã OTP trong tin nhắn của bạn và không lưu lại. Trợ lý ảo và tổng đài "
+    "viên không bao giờ hỏi các mã này; bạn đừng gửi cho ai, kể cả người xưng là cán bộ."
+)
 
 
 def payload(intent: str, **entities: str) -> str:
@@ -61,10 +63,13 @@ def answer_messages(guide: Guide, section: int, hotline: Hotline, decision: Deci
     meta.update({"decision": "answer", "guide_ids": [guide.id], "section": section})
     return [
         {"text": text},
-        {"text": HELPFUL_QUESTION, "buttons": [
-            {"title": "👍 Có", "payload": payload("feedback_helpful", topic_id=guide.id)},
-            {"title": "👎 Chưa", "payload": payload("feedback_not_helpful", topic_id=guide.id)},
-        ]},
+        {
+            "text": HELPFUL_QUESTION,
+            "buttons": [
+                {"title": "👍 Có", "payload": payload("feedback_helpful", topic_id=guide.id)},
+                {"title": "👎 Chưa", "payload": payload("feedback_not_helpful", topic_id=guide.id)},
+            ],
+        },
         DecisionPayload.from_dict(meta).message(),
     ]
 
@@ -72,13 +77,15 @@ def answer_messages(guide: Guide, section: int, hotline: Hotline, decision: Deci
 CLARIFY_QUESTION = "Câu hỏi của bạn gần với vài hướng dẫn. Bạn đang hỏi về nội dung nào?"
 
 
-def clarify_messages(guides: list[Guide], decision: Decision, question: str | None = None,
-                     labels: dict[str, str] | None = None) -> list[dict]:
+def clarify_messages(
+    guides: list[Guide], decision: Decision, question: str | None = None, labels: dict[str, str] | None = None
+) -> list[dict]:
     """Ask which guide the citizen means: one button per guide (its short ``labels`` entry, else its
     title), and "none of these" (a person). ``question`` replaces the generic question."""
     labels = labels or {}
-    buttons = [{"title": labels.get(g.id) or g.title, "payload": payload("choose_topic", topic_id=g.id)}
-               for g in guides]
+    buttons = [
+        {"title": labels.get(g.id) or g.title, "payload": payload("choose_topic", topic_id=g.id)} for g in guides
+    ]
     buttons.append({"title": "Không phải các mục trên", "payload": payload("request_human")})
     meta = decision.as_metadata()
     text = question or CLARIFY_QUESTION
@@ -90,8 +97,9 @@ def clarify_messages(guides: list[Guide], decision: Decision, question: str | No
     ]
 
 
-def abstain_messages(hotline: Hotline, decision: Decision | None, reason: str = "low_confidence",
-                     route_title: str = "") -> list[dict]:
+def abstain_messages(
+    hotline: Hotline, decision: Decision | None, reason: str = "low_confidence", route_title: str = ""
+) -> list[dict]:
     """No answer from a guide: say why, never guess, and offer a person.
 
     ``route_title`` is the title of the routing entry (knowledge/routing.yml) that matched, if any:
@@ -104,19 +112,28 @@ def abstain_messages(hotline: Hotline, decision: Decision | None, reason: str = 
     meta.update({"decision": "abstain", "guide_ids": [], "reason": reason})
     call = f"Bạn cũng có thể gọi {hotline.contact}."
     if route.startswith("handoff:"):
-        text = (f"Việc này ({route_title.lower() or 'trường hợp cụ thể của bạn'}) cần cán bộ xem xét trực tiếp, "
-                f"tôi không tự trả lời được. Tôi có thể chuyển bạn đến tổng đài viên. {call}")
+        text = (
+            f"Việc này ({route_title.lower() or 'trường hợp cụ thể của bạn'}) cần cán bộ xem xét trực tiếp, "
+            f"tôi không tự trả lời được. Tôi có thể chuyển bạn đến tổng đài viên. {call}"
+        )
     elif route.startswith("uncovered:"):
-        text = (f"Hiện tôi chưa có hướng dẫn về {route_title.lower() or 'thủ tục này'}, nên không muốn trả lời "
-                f"đoán. Tôi có thể chuyển bạn đến tổng đài viên để được hướng dẫn. {call}")
+        text = (
+            f"Hiện tôi chưa có hướng dẫn về {route_title.lower() or 'thủ tục này'}, nên không muốn trả lời "
+            f"đoán. Tôi có thể chuyển bạn đến tổng đài viên để được hướng dẫn. {call}"
+        )
     else:
-        text = ("Xin lỗi, tôi chưa tìm được hướng dẫn chắc chắn đúng cho câu hỏi này, nên không muốn trả lời "
-                "đoán. Bạn có thể hỏi lại rõ hơn (ví dụ: tên thủ tục, lỗi đang gặp), hoặc để tôi chuyển bạn "
-                f"đến tổng đài viên. {call}")
+        text = (
+            "Xin lỗi, tôi chưa tìm được hướng dẫn chắc chắn đúng cho câu hỏi này, nên không muốn trả lời "
+            "đoán. Bạn có thể hỏi lại rõ hơn (ví dụ: tên thủ tục, lỗi đang gặp), hoặc để tôi chuyển bạn "
+            f"đến tổng đài viên. {call}"
+        )
     return [
-        {"text": text, "buttons": [
-            {"title": "Gặp tổng đài viên", "payload": payload("request_human")},
-        ]},
+        {
+            "text": text,
+            "buttons": [
+                {"title": "Gặp tổng đài viên", "payload": payload("request_human")},
+            ],
+        },
         DecisionPayload.from_dict(meta).message(),
     ]
 
@@ -124,6 +141,8 @@ def abstain_messages(hotline: Hotline, decision: Decision | None, reason: str = 
 def out_of_scope_messages(hotline: Hotline, decision: Decision | None) -> list[dict]:
     meta = decision.as_metadata() if decision else {"decision": "abstain", "guide_ids": []}
     meta.update({"decision": "abstain", "guide_ids": [], "reason": "out_of_scope"})
-    text = ("Xin lỗi, tôi chỉ hỗ trợ các câu hỏi về ứng dụng VNeID và dịch vụ công trực tuyến "
-            "(tài khoản định danh, nộp hồ sơ, tra cứu, thanh toán lệ phí…). Bạn cần hỏi gì về các việc này không?")
+    text = (
+        "Xin lỗi, tôi chỉ hỗ trợ các câu hỏi về ứng dụng VNeID và dịch vụ công trực tuyến "
+        "(tài khoản định danh, nộp hồ sơ, tra cứu, thanh toán lệ phí…). Bạn cần hỏi gì về các việc này không?"
+    )
     return [{"text": text}, DecisionPayload.from_dict(meta).message()]

@@ -39,8 +39,7 @@ class ActionSessionStart(Action):
             return []
         return [SlotSet(name, value) for name, value in (tracker.slots or {}).items() if value is not None]
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         events: list[EventType] = [SessionStarted(), *self._carried_slots(tracker, domain)]
         try:
             handoff = await asyncio.to_thread(_open_handoff, tracker.sender_id)
@@ -48,8 +47,12 @@ class ActionSessionStart(Action):
             log.exception("session start of %s: the handoff store could not be read", tracker.sender_id)
             handoff = None
         if handoff is not None:
-            log.info("session start of %s during handoff %s (%s): stays paused", tracker.sender_id,
-                     handoff["id"], handoff["status"])
+            log.info(
+                "session start of %s during handoff %s (%s): stays paused",
+                tracker.sender_id,
+                handoff["id"],
+                handoff["status"],
+            )
             events.append(ConversationPaused())
         events.append(ActionExecuted("action_listen"))
         return events

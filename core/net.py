@@ -14,7 +14,6 @@ from typing import Any
 __all__ = ["client_address", "trusted_proxies"]
 
 
-
 def trusted_proxies() -> frozenset[str]:
     raw = os.environ.get("DVC_TRUSTED_PROXIES") or ""
     return frozenset(p.strip() for p in raw.split(",") if p.strip())

@@ -23,37 +23,158 @@ REDACTED = "[đã ẩn]"
 
 # Words that introduce a secret (accented and unaccented, teencode). Order: longer first.
 _SECRET_WORDS = [
-    r"mật\s*khẩu", r"mat\s*khau", r"mk", r"pass\s*word", r"password", r"passwd", r"pwd", r"pass\s*code",
-    r"passcode", r"pass", r"mã\s*bảo\s*vệ", r"ma\s*bao\s*ve", r"mã\s*otp", r"ma\s*otp", r"otp",
-    r"mã\s*xác\s*(?:thực|nhận|minh)", r"ma\s*xac\s*(?:thuc|nhan|minh)", r"mã\s*pin", r"ma\s*pin", r"pin",
-    r"mã\s*kích\s*hoạt", r"ma\s*kich\s*hoat", r"mã\s*(?:gồm\s*)?\d\s*(?:số|chữ\s*số)",
+    r"mật\s*khẩu",
+    r"mat\s*khau",
+    r"mk",
+    r"pass\s*word",
+    r"password",
+    r"passwd",
+    r"pwd",
+    r"pass\s*code",
+    r"passcode",
+    r"pass",
+    r"mã\s*bảo\s*vệ",
+    r"ma\s*bao\s*ve",
+    r"mã\s*otp",
+    r"ma\s*otp",
+    r"otp",
+    r"mã\s*xác\s*(?:thực|nhận|minh)",
+    r"ma\s*xac\s*(?:thuc|nhan|minh)",
+    r"mã\s*pin",
+    r"ma\s*pin",
+    r"pin",
+    r"mã\s*kích\s*hoạt",
+    r"ma\s*kich\s*hoat",
+    r"mã\s*(?:gồm\s*)?\d\s*(?:số|chữ\s*số)",
     r"ma\s*(?:gom\s*)?\d\s*(?:so|chu\s*so)",
 ]
 _KEYWORD = r"(?:" + "|".join(_SECRET_WORDS) + r")"
 # Words between the keyword and the secret: "mật khẩu (mới) (của tôi) là: abc".
-_CONNECTOR = (r"(?:\s*(?:mới|moi|cũ|cu|hiện\s*tại|hien\s*tai|của\s*(?:tôi|em|mình|tui|tớ|anh|chị)|"
-              r"cua\s*(?:toi|em|minh|tui|to|anh|chi)|vừa\s*nhận|vua\s*nhan|nhận\s*được|nhan\s*duoc))*")
+_CONNECTOR = (
+    r"(?:\s*(?:mới|moi|cũ|cu|hiện\s*tại|hien\s*tai|của\s*(?:tôi|em|mình|tui|tớ|anh|chị)|"
+    r"cua\s*(?:toi|em|minh|tui|to|anh|chi)|vừa\s*nhận|vua\s*nhan|nhận\s*được|nhan\s*duoc))*"
+)
 _ASSIGN = r"(?:\s*(?:là|la|:|=|is|:=)\s*|\s+)"
 _SECRET_TOKEN = r"(?P<secret>[^\s,;]+)"
-_SECRET = re.compile(r"(?<![\w])(?P<kw>" + _KEYWORD + _CONNECTOR + r")(?P<assign>" + _ASSIGN + r")" + _SECRET_TOKEN,
-                     re.IGNORECASE)
+_SECRET = re.compile(
+    r"(?<![\w])(?P<kw>" + _KEYWORD + _CONNECTOR + r")(?P<assign>" + _ASSIGN + r")" + _SECRET_TOKEN, re.IGNORECASE
+)
 # Words after "mật khẩu là ..." that are part of a question, not a secret.
 _NOT_SECRETS = {
-    "gì", "gi", "sao", "j", "không", "khong", "ko", "k", "bao", "nhiêu", "nhieu", "đâu", "dau", "thế", "the",
-    "nào", "nao", "như", "nhu", "bị", "bi", "đã", "da", "đang", "dang", "sai", "đúng", "dung", "thì", "thi",
-    "mà", "ma", "và", "va", "hay", "hoặc", "hoac", "của", "cua", "để", "de", "cho", "trên", "tren", "vneid",
-    "quên", "quen", "mới", "moi", "được", "duoc", "đc", "dc", "rồi", "roi", "ạ", "a", "nhé", "nhe", "nha",
-    "vào", "vao", "lại", "lai", "nữa", "nua", "này", "nay", "đó", "do", "kia", "nhưng", "nhung",
-    "bằng", "bang", "với", "voi", "ở", "o", "khi", "lúc", "luc", "mấy", "may", "số", "so", "chữ", "chu",
-    "có", "co", "phải", "phai", "cần", "can", "nhập", "nhap", "gửi", "gui", "về", "ve", "tới", "toi",
+    "gì",
+    "gi",
+    "sao",
+    "j",
+    "không",
+    "khong",
+    "ko",
+    "k",
+    "bao",
+    "nhiêu",
+    "nhieu",
+    "đâu",
+    "dau",
+    "thế",
+    "the",
+    "nào",
+    "nao",
+    "như",
+    "nhu",
+    "bị",
+    "bi",
+    "đã",
+    "da",
+    "đang",
+    "dang",
+    "sai",
+    "đúng",
+    "dung",
+    "thì",
+    "thi",
+    "mà",
+    "ma",
+    "và",
+    "va",
+    "hay",
+    "hoặc",
+    "hoac",
+    "của",
+    "cua",
+    "để",
+    "de",
+    "cho",
+    "trên",
+    "tren",
+    "vneid",
+    "quên",
+    "quen",
+    "mới",
+    "moi",
+    "được",
+    "duoc",
+    "đc",
+    "dc",
+    "rồi",
+    "roi",
+    "ạ",
+    "a",
+    "nhé",
+    "nhe",
+    "nha",
+    "vào",
+    "vao",
+    "lại",
+    "lai",
+    "nữa",
+    "nua",
+    "này",
+    "nay",
+    "đó",
+    "do",
+    "kia",
+    "nhưng",
+    "nhung",
+    "bằng",
+    "bang",
+    "với",
+    "voi",
+    "ở",
+    "o",
+    "khi",
+    "lúc",
+    "luc",
+    "mấy",
+    "may",
+    "số",
+    "so",
+    "chữ",
+    "chu",
+    "có",
+    "co",
+    "phải",
+    "phai",
+    "cần",
+    "can",
+    "nhập",
+    "nhap",
+    "gửi",
+    "gui",
+    "về",
+    "ve",
+    "tới",
+    "toi",
 }
 # A message that talks about codes: bare 4-8 digit numbers in it are treated as codes too.
-_CODE_CONTEXT = re.compile(r"(?<![\w])(?:otp|passcode|pass|mật\s*khẩu|mat\s*khau|mk|pin|code|mã\s*bảo\s*vệ|"
-                           r"mã\s*xác\s*(?:thực|nhận))(?![\w])", re.IGNORECASE)
+_CODE_CONTEXT = re.compile(
+    r"(?<![\w])(?:otp|passcode|pass|mật\s*khẩu|mat\s*khau|mk|pin|code|mã\s*bảo\s*vệ|"
+    r"mã\s*xác\s*(?:thực|nhận))(?![\w])",
+    re.IGNORECASE,
+)
 # "mã 482913" alone is probably a code too, unless the message is about a dossier or a payment.
 _WEAK_CODE_CONTEXT = re.compile(r"(?<![\w])(?:mã|ma)(?![\w])", re.IGNORECASE)
-_DOSSIER_CONTEXT = re.compile(r"hồ\s*sơ|ho\s*so|biên\s*nhận|bien\s*nhan|giao\s*dịch|giao\s*dich|hóa\s*đơn|hoá\s*đơn",
-                              re.IGNORECASE)
+_DOSSIER_CONTEXT = re.compile(
+    r"hồ\s*sơ|ho\s*so|biên\s*nhận|bien\s*nhan|giao\s*dịch|giao\s*dich|hóa\s*đơn|hoá\s*đơn", re.IGNORECASE
+)
 _BARE_CODE = re.compile(r"(?<![\d\w*])\d{4,8}(?![\d\w*])")
 
 # 12-digit ID numbers, also written in groups of 3 or 4 ("079 123 456 789").

@@ -29,8 +29,10 @@ CONFUSABLES = Path(__file__).with_name("confusables.yml")
 # by 0.05-0.15).
 AMBIG_MARGIN = 0.10
 NEG_BEFORE = re.compile(r"(khong|ko|chua|khoi|chang|dau co|khoi can)( (can|phai|muon|co|ra|den|len|di|dung))*\s*$")
-NEG_AFTER = re.compile(r"^\s*(\w+\s+){0,2}(van (vao|dung|chay|binh thuong|on|duoc|xai)|binh thuong|khong sao|"
-                       r"khong bi|khong loi|van con)")
+NEG_AFTER = re.compile(
+    r"^\s*(\w+\s+){0,2}(van (vao|dung|chay|binh thuong|on|duoc|xai)|binh thuong|khong sao|"
+    r"khong bi|khong loi|van con)"
+)
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,14 @@ def load_groups(path: Path = CONFUSABLES) -> tuple[Group, ...]:
         cues = item.get("cues") or {}
         if len(labels) < 2 or set(cues) - set(labels):
             raise ValueError(f"{path}: group {number} needs labels for 2+ guides and cues only for those")
-        groups.append(Group(str(item.get("question") or ""), {str(k): str(v) for k, v in labels.items()},
-                            {g: [re.compile(r"(?<![\w])(?:" + c + r")(?![\w])") for c in cs] for g, cs in cues.items()},
-                            float(item.get("margin", AMBIG_MARGIN))))
+        groups.append(
+            Group(
+                str(item.get("question") or ""),
+                {str(k): str(v) for k, v in labels.items()},
+                {g: [re.compile(r"(?<![\w])(?:" + c + r")(?![\w])") for c in cs] for g, cs in cues.items()},
+                float(item.get("margin", AMBIG_MARGIN)),
+            )
+        )
     return tuple(groups)
 
 
@@ -77,7 +84,7 @@ def cue_scores(text: str, group: Group) -> dict[str, int]:
         count = 0
         for pattern in group.cues.get(guide, []):
             for match in pattern.finditer(message):
-                if NEG_BEFORE.search(message[:match.start()]) or NEG_AFTER.match(message[match.end():]):
+                if NEG_BEFORE.search(message[: match.start()]) or NEG_AFTER.match(message[match.end() :]):
                     continue
                 count += 1
                 break
@@ -100,8 +107,9 @@ def cue_winner(text: str, guides: list[str]) -> str | None:
     return None
 
 
-def ambiguous_pair(text: str, ranking: list[tuple[str, float]], margin: float = AMBIG_MARGIN
-                   ) -> tuple[Group, list[str]] | str | None:
+def ambiguous_pair(
+    text: str, ranking: list[tuple[str, float]], margin: float = AMBIG_MARGIN
+) -> tuple[Group, list[str]] | str | None:
     """For a search ranking ``[(guide, score)]``, best first:
 
     * ``(group, [guide, guide])`` when the top guide belongs to a confusable group whose other
@@ -138,8 +146,13 @@ def ambiguous_pair(text: str, ranking: list[tuple[str, float]], margin: float = 
 SHARED_MARGIN = 0.06
 
 
-def shared_thing_choices(text: str, ranking: list[tuple[str, float]], named: list[frozenset[str]],
-                         descriptions: dict[str, str], margin: float = SHARED_MARGIN) -> list[str] | None:
+def shared_thing_choices(
+    text: str,
+    ranking: list[tuple[str, float]],
+    named: list[frozenset[str]],
+    descriptions: dict[str, str],
+    margin: float = SHARED_MARGIN,
+) -> list[str] | None:
     """Guides to ask between when the key thing the message names is covered by several close guides.
 
     Beyond the hand-written groups: "làm thẻ căn cước trên vneid" names the ID card, which the
@@ -182,9 +195,18 @@ def group_for(guides: list[str]) -> Group | None:
 
 
 ORDINALS = [
-    (re.compile(r"(?<![\w])(cai |so |muc |lua chon |y )?(dau|dau tien|thu nhat|1|mot|tren|phia tren|ben tren)(?![\w])"), 0),  # noqa: E501
-    (re.compile(r"(?<![\w])(cai |so |muc |lua chon |y )?(thu hai|thu 2|2|hai|sau|duoi|phia duoi|ben duoi|thu hai)(?![\w])"),  # noqa: E501
-     1),
+    (
+        re.compile(
+            r"(?<![\w])(cai |so |muc |lua chon |y )?(dau|dau tien|thu nhat|1|mot|tren|phia tren|ben tren)(?![\w])"
+        ),
+        0,
+    ),
+    (
+        re.compile(
+            r"(?<![\w])(cai |so |muc |lua chon |y )?(thu hai|thu 2|2|hai|sau|duoi|phia duoi|ben duoi|thu hai)(?![\w])"
+        ),
+        1,
+    ),
     (re.compile(r"(?<![\w])(cai |so |muc |lua chon |y )?(thu ba|thu 3|3|ba|cuoi|cuoi cung)(?![\w])"), 2),
 ]
 
@@ -201,8 +223,12 @@ def ordinal_choice(text: str, count: int) -> int | None:
     if not 0 < len(words) <= 5:
         return None
     for pattern, index in ORDINALS:
-        if index < count and re.fullmatch(r"((cai|chon|lay|toi|minh|em|la|so|muc)\s+)*" + pattern.pattern +
-                                          r"(\s+(a|nhe|nha|di|thoi|ha|ban|ay|do|nay|vay))*", message):
+        if index < count and re.fullmatch(
+            r"((cai|chon|lay|toi|minh|em|la|so|muc)\s+)*"
+            + pattern.pattern
+            + r"(\s+(a|nhe|nha|di|thoi|ha|ban|ay|do|nay|vay))*",
+            message,
+        ):
             return index
     return None
 

@@ -46,8 +46,14 @@ MODEL_NAME = "situations.npz"
 LABELS = ("threat", "otp_now", "transfer_now", "medical", "fire_rescue", "self_harm")
 NONE = "none"
 # Emergency numbers per learned situation (the pattern situations choose theirs in the action).
-SERVICES = {"threat": ["113"], "otp_now": ["113"], "transfer_now": ["113"], "medical": ["115"],
-            "fire_rescue": ["114"], "self_harm": ["115", "113"]}
+SERVICES = {
+    "threat": ["113"],
+    "otp_now": ["113"],
+    "transfer_now": ["113"],
+    "medical": ["115"],
+    "fire_rescue": ["114"],
+    "self_harm": ["115", "113"],
+}
 FORMAT = 1
 # Candidate thresholds for P(danger) = 1 - P(none); the chosen one keeps cross-validated recall
 # at or above TARGET_RECALL with the fewest false alarms.
@@ -65,7 +71,7 @@ def read_examples(path: Path) -> list[tuple[str, str]]:
             row = json.loads(line)
             text, label = str(row["text"]).strip(), str(row["label"]).strip()
         except (ValueError, KeyError, TypeError):
-            log.warning("%s:%d: not a {\"text\", \"label\"} line, skipped", path, number)
+            log.warning('%s:%d: not a {"text", "label"} line, skipped', path, number)
             continue
         if label not in LABELS and label != NONE:
             log.warning("%s:%d: unknown label %r, skipped", path, number, label)
@@ -138,9 +144,16 @@ class DangerClassifier:
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, classes=np.array(self.classes), coef=self.coef, intercept=self.intercept,
-                 threshold=np.array(self.threshold), model_id=np.array(self.model_id),
-                 data_hash=np.array(self.data_hash), format=np.array(FORMAT))
+        np.savez(
+            tmp,
+            classes=np.array(self.classes),
+            coef=self.coef,
+            intercept=self.intercept,
+            threshold=np.array(self.threshold),
+            model_id=np.array(self.model_id),
+            data_hash=np.array(self.data_hash),
+            format=np.array(FORMAT),
+        )
         tmp.replace(path)
 
     @classmethod
@@ -150,9 +163,14 @@ class DangerClassifier:
             with np.load(path) as data:
                 if int(data["format"]) != FORMAT:
                     raise ValueError(f"format {int(data['format'])}")
-                return cls(tuple(str(c) for c in data["classes"]), data["coef"].astype(np.float32),
-                           data["intercept"].astype(np.float32), float(data["threshold"]), str(data["model_id"]),
-                           str(data["data_hash"]))
+                return cls(
+                    tuple(str(c) for c in data["classes"]),
+                    data["coef"].astype(np.float32),
+                    data["intercept"].astype(np.float32),
+                    float(data["threshold"]),
+                    str(data["model_id"]),
+                    str(data["data_hash"]),
+                )
         except FileNotFoundError:
             log.warning("situations: no learned danger model at %s (run `make index`); patterns only", path)
         except (OSError, ValueError, KeyError) as exc:
@@ -224,8 +242,10 @@ def build(force: bool = False) -> int:
     classes, coef, intercept = fit(vectors, labels)
     DangerClassifier(classes, coef, intercept, threshold, encoder.model_id, data_hash).save(path)
     recall, alarms = table[threshold]
-    print(f"situations: {len(examples)} examples, threshold {threshold:.2f} (cross-validated recall {recall:.3f}, "
-          f"false alarms {alarms:.3f}) -> {path}")
+    print(
+        f"situations: {len(examples)} examples, threshold {threshold:.2f} (cross-validated recall {recall:.3f}, "
+        f"false alarms {alarms:.3f}) -> {path}"
+    )
     return 0
 
 

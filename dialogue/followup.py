@@ -22,13 +22,13 @@ from core.text.normalize import fold
 # facet -> pattern on the folded message
 FACET_QUERY: dict[str, str] = {
     "fee": r"phi|le phi|bao nhieu tien|may tien|nhieu tien|mat tien|ton tien|het tien|tien|gia|chi phi|mien phi|"
-           r"tra tien|dong tien|nop tien|thanh toan|bao nhieu (vay|a|the)?$|het bao nhieu|mat bao nhieu|ton bao nhieu",
+    r"tra tien|dong tien|nop tien|thanh toan|bao nhieu (vay|a|the)?$|het bao nhieu|mat bao nhieu|ton bao nhieu",
     "time": r"bao lau|may ngay|may hom|may tuan|may thang|thoi gian|thoi han|bao gio|khi nao|lau (khong|ko|k)|"
-            r"lau qua|mat bao lau|bao nhieu ngay|han|tra ket qua|co ket qua|nhan duoc|ngay lam viec|lau",
+    r"lau qua|mat bao lau|bao nhieu ngay|han|tra ket qua|co ket qua|nhan duoc|ngay lam viec|lau",
     "documents": r"giay to|ho so (gom|can|co)|can mang|mang theo|mang gi|chuan bi|can (nhung )?gi|nhung gi|"
-                 r"can co gi|phai co gi|can giay|anh the|anh chan dung|ban sao|to khai|cmnd|cccd|can cuoc",
+    r"can co gi|phai co gi|can giay|anh the|anh chan dung|ban sao|to khai|cmnd|cccd|can cuoc",
     "where": r"o dau|noi nao|cho nao|dia chi|dau (vay|a|the)?$|nop o|lam o|di dau|len dau|co quan nao|trang nao|"
-             r"web nao|link|duong dan",
+    r"web nao|link|duong dan",
     "who": r"ai (lam|duoc|co the|phai|giai quyet|cap)|doi tuong|dieu kien|duoc khong|co duoc|ai$",
     "online": r"online|truc tuyen|tren mang|tren app|qua app|tren ung dung|tai nha|khong can den|khong can len",
     "how": r"lam sao|the nao|nhu nao|ra sao|cac buoc|cach|huong dan|kieu gi|lam gi|xu ly",
@@ -54,12 +54,15 @@ FACET_SECTION: dict[str, str] = {
 _FACET_SECTION = {k: re.compile(r"(?<![\w])(?:" + v + r")") for k, v in FACET_SECTION.items()}
 
 # Openings and fillers that lean on the previous message ("còn … thì sao", "vậy", "thế còn").
-FOLLOW_OPENING = re.compile(r"^(con|the con|vay con|vay thi|vay|the|nhung|neu|the neu|the thi|truong hop|lo|"
-                            r"ma|roi|xong|sau do|tiep theo|them)\b")
+FOLLOW_OPENING = re.compile(
+    r"^(con|the con|vay con|vay thi|vay|the|nhung|neu|the neu|the thi|truong hop|lo|"
+    r"ma|roi|xong|sau do|tiep theo|them)\b"
+)
 
 # Words that say nothing about the topic: question words, pronouns, particles, politeness,
 # facet words already caught above. Folded.
-FILLER = set("""
+FILLER = set(
+    """
 a ah ak a. ạ à ơi oi nhe nha nhi nhá ha hả ho hỉ vay vậy the thế thi thì sao con còn ma mà la là cho hoi hỏi
 toi tôi minh mình em anh chi chị ban bạn ad admin shop bac bác co cô chu chú ong ông ba bà no nó ho họ
 khong không ko k hok hong ko. duoc được dc dk roi rồi xong nua nữa them thêm nhe luon luôn cai cái nay này
@@ -72,7 +75,8 @@ online truc tuyen mang app ung dung nha cach buoc huong dan xu ly loi sai thanh 
 anh the ban sao to khai noi cho dia link trang web doi tuong dieu kien ket qua
 tiep theo sau truoc luc bay gio nay nua a. dung goi bao so nao phat
 ok oke vang dạ da ừ u uh um thanks cam on
-""".split())
+""".split()
+)
 # Accept folded forms only: the message is folded before the check.
 FILLER = {fold(w) for w in FILLER}
 

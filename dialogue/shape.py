@@ -19,24 +19,29 @@ PERSON_REQUEST = re.compile(
     r"(?<![\w])(gap|noi chuyen (voi|cung)|noi may( cho)?( toi| minh| em)?( gap| voi| sang| qua)?|"
     r"chuyen( cho| giup)?( toi| minh| em)?( sang| qua| den| toi| gap| cho)?|ket noi( voi| toi| minh)?|"
     r"can|muon gap|xin gap|cho gap)\s+(?:\w+\s+){0,1}(nhan vien|tong dai vien|nguoi that|can bo truc|tu van vien|"
-    r"nguoi ho tro|nguoi truc)(?![\w])")
+    r"nguoi ho tro|nguoi truc)(?![\w])"
+)
 # Intents a question is often mistaken for; a message of these intents that asks about a fee, a time,
 # documents, a place… is a question. Small talk (chitchat, bot_challenge) flips only on these strong facets.
 SHORT_INTENTS = {"goodbye", "thank", "greet", "affirm", "deny", "feedback_helpful", "feedback_not_helpful"}
 TALK_INTENTS = {"chitchat", "bot_challenge"}
 STRONG_FACETS = {"fee", "time", "documents", "where", "penalty"}
 # Words of the domain: small talk does not name them ("có phải dẫn bé lên công an không" is a question).
-DOMAIN = re.compile(r"(?<![\w])(cong an|vneid|dinh danh|can cuoc|cccd|ho so|ho chieu|tam tru|thuong tru|khai sinh|"
-                    r"giay to|le phi|dich vu cong|otp|mat khau|passcode|ma bao ve|bang lai|gplx|bhyt|ly lich|"
-                    r"luu tru|ho khau|nop phat|muc 1|muc 2)(?![\w])")
+DOMAIN = re.compile(
+    r"(?<![\w])(cong an|vneid|dinh danh|can cuoc|cccd|ho so|ho chieu|tam tru|thuong tru|khai sinh|"
+    r"giay to|le phi|dich vu cong|otp|mat khau|passcode|ma bao ve|bang lai|gplx|bhyt|ly lich|"
+    r"luu tru|ho khau|nop phat|muc 1|muc 2)(?![\w])"
+)
 
 
 # A question by its shape: "có phải đi khám sức khỏe không", "cơ quan nào cấp", "làm ở đâu". Not a
 # refusal that happens to end like one ("thôi không cần đâu", "không, cảm ơn").
-QUESTION = re.compile(r"^(?!(khong|ko|k|thoi|da|vang|uh|um|ok|oke|cam on|thanks)\b)(?=(\w+\s+){2,})"
-                      r".*((co|phai|can|duoc|bi|mat|lam|nop|di|len|ra)\s+(\w+\s+){0,8}(khong|ko|k|hong|hok|chua)$|"
-                      r"(?<![\w])(gi|j|nao|bao nhieu|bao lau|the nao|nhu nao|lam sao|o dau|khi nao|may ngay|ai lam)"
-                      r"(?![\w]))")
+QUESTION = re.compile(
+    r"^(?!(khong|ko|k|thoi|da|vang|uh|um|ok|oke|cam on|thanks)\b)(?=(\w+\s+){2,})"
+    r".*((co|phai|can|duoc|bi|mat|lam|nop|di|len|ra)\s+(\w+\s+){0,8}(khong|ko|k|hong|hok|chua)$|"
+    r"(?<![\w])(gi|j|nao|bao nhieu|bao lau|the nao|nhu nao|lam sao|o dau|khi nao|may ngay|ai lam)"
+    r"(?![\w]))"
+)
 
 
 def reroute(text: str, intent: str | None) -> str | None:

@@ -71,9 +71,14 @@ def evaluate_grid(lines: list[dict], signals: list, searcher) -> list[tuple]:
     coverage = searcher.coverage
     for weight, top_k in itertools.product(DENSE_WEIGHTS, TOP_KS):
         base = Thresholds(dense_weight=weight, top_k=top_k, answer=0.0, margin=0.0, clarify_floor=0.0)
-        ranked_lines = [(searcher.rank_signals(whole, base)[0],
-                         searcher.rank_signals(part, base)[0] if part is not None else None, entities)
-                        for whole, part, entities in signals]
+        ranked_lines = [
+            (
+                searcher.rank_signals(whole, base)[0],
+                searcher.rank_signals(part, base)[0] if part is not None else None,
+                entities,
+            )
+            for whole, part, entities in signals
+        ]
         for answer, margin, gap in itertools.product(ANSWERS, MARGINS, CLARIFY_GAPS):
             t = Thresholds(dense_weight=weight, top_k=top_k, answer=answer, margin=margin, clarify_floor=answer - gap)
             correct = hit = wrong = null_ok = 0
@@ -99,8 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Calibrate fusion weight and thresholds")
     parser.add_argument("--file", type=Path, required=True)
     parser.add_argument("--split", choices=["tune", "heldout"], help="only this deterministic part of --file")
-    parser.add_argument("--extra", type=Path, action="append", default=[],
-                        help="more labelled lines to tune on (our own examples), used whole")
+    parser.add_argument(
+        "--extra",
+        type=Path,
+        action="append",
+        default=[],
+        help="more labelled lines to tune on (our own examples), used whole",
+    )
     parser.add_argument("--write", action="store_true", help=f"write the result to {THRESHOLDS_FILE}")
     args = parser.parse_args(argv)
     from retrieval.service import get_service
@@ -128,17 +138,32 @@ def main(argv: list[str] | None = None) -> int:
     score, t, correct, hit, wrong, null_ok = chosen
     n = len(lines)
     answerable = sum(item["expect"] is not None for item in lines)
-    out = {"dense_weight": t.dense_weight, "top_k": t.top_k, "answer": t.answer, "margin": t.margin,
-           "clarify_floor": round(t.clarify_floor, 3), "context_bonus": Thresholds().context_bonus}
+    out = {
+        "dense_weight": t.dense_weight,
+        "top_k": t.top_k,
+        "answer": t.answer,
+        "margin": t.margin,
+        "clarify_floor": round(t.clarify_floor, 3),
+        "context_bonus": Thresholds().context_bonus,
+    }
     print(json.dumps(out))
-    print(f"correct {correct}/{answerable} ({correct / answerable:.3f}), clarify-hit {hit}, wrong {wrong}/{n} "
-          f"({wrong / n:.3f}), null abstained {null_ok}/{n - answerable}; {len(results)} settings met the "
-          f"constraints, {len(near)} within one line of the best", file=sys.stderr)
+    print(
+        f"correct {correct}/{answerable} ({correct / answerable:.3f}), clarify-hit {hit}, wrong {wrong}/{n} "
+        f"({wrong / n:.3f}), null abstained {null_ok}/{n - answerable}; {len(results)} settings met the "
+        f"constraints, {len(near)} within one line of the best",
+        file=sys.stderr,
+    )
     if args.write:
-        how = f"--file {args.file.name}" + (f" --split {args.split}" if args.split else "") + "".join(
-            f" --extra {e}" for e in args.extra)
-        payload = {"_comment": f"written by `python -m evaluation.calibrate {how}`; "
-                               f"model {searcher.index.meta.get('model_id')}", **out}
+        how = (
+            f"--file {args.file.name}"
+            + (f" --split {args.split}" if args.split else "")
+            + "".join(f" --extra {e}" for e in args.extra)
+        )
+        payload = {
+            "_comment": f"written by `python -m evaluation.calibrate {how}`; "
+            f"model {searcher.index.meta.get('model_id')}",
+            **out,
+        }
         THRESHOLDS_FILE.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {THRESHOLDS_FILE}", file=sys.stderr)
     return 0

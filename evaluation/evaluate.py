@@ -166,8 +166,11 @@ def summary(lines: list[dict], outcomes: list[Outcome]) -> dict:
     uncovered = [o for i, o in zip(lines, outcomes) if i["kind"] == "negative_uncovered"]
     long = [(i, o) for i, o in zip(lines, outcomes) if i["kind"] == "colloquial_long" and i["expect"]]
     return {
-        "lines": overall["lines"], "right": overall["correct"], "wrong": overall["wrong"],
-        "clarify_hit": overall["clarify_hit"], "abstained": overall["abstained"],
+        "lines": overall["lines"],
+        "right": overall["correct"],
+        "wrong": overall["wrong"],
+        "clarify_hit": overall["clarify_hit"],
+        "abstained": overall["abstained"],
         "null_abstained": overall["null_abstained"],
         "uncovered_stopped": _share(sum(o.action not in (ANSWERED, CLARIFY) for o in uncovered), len(uncovered)),
         "uncovered_lines": len(uncovered),
@@ -190,8 +193,19 @@ def report(lines: list[dict], outcomes: list[Outcome]) -> dict:
 
 def print_table(result: dict, out=None) -> None:
     out = out or sys.stdout
-    columns = ["lines", "correct", "wrong", "clarify_hit", "clarify_miss", "abstained", "recall_at_1",
-               "recall_at_3", "mrr", "null_abstained", "wrong_of_all"]
+    columns = [
+        "lines",
+        "correct",
+        "wrong",
+        "clarify_hit",
+        "clarify_miss",
+        "abstained",
+        "recall_at_1",
+        "recall_at_3",
+        "mrr",
+        "null_abstained",
+        "wrong_of_all",
+    ]
     rows = [("ALL", result)] + sorted(result["by_kind"].items())
     print(f"{'kind':<24}" + "".join(f"{c:>15}" for c in columns), file=out)
     for name, row in rows:
@@ -199,7 +213,8 @@ def print_table(result: dict, out=None) -> None:
         for column in columns:
             value = row.get(column, 0)
             empty = (column in ("null_abstained",) and not row["null"]) or (
-                column not in ("lines", "null_abstained", "wrong_of_all") and not row["answerable"])
+                column not in ("lines", "null_abstained", "wrong_of_all") and not row["answerable"]
+            )
             cells.append(f"{'-':>15}" if empty else (f"{value:>15}" if column == "lines" else f"{value:>15.3f}"))
         print(f"{name:<24}" + "".join(cells), file=out)
 
@@ -211,8 +226,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", help="evaluate through a running bot's REST webhook, e.g. http://127.0.0.1:5005")
     parser.add_argument("--errors", action="store_true", help="also list the lines the bot got wrong")
     parser.add_argument("--split", choices=["tune", "heldout"], help="only this deterministic part of the file")
-    parser.add_argument("--no-keyterms", action="store_true",
-                        help="local mode without the spaCy answerability check (to measure what it adds)")
+    parser.add_argument(
+        "--no-keyterms",
+        action="store_true",
+        help="local mode without the spaCy answerability check (to measure what it adds)",
+    )
     args = parser.parse_args(argv)
     lines = read_lines(args.file)
     if args.split:
@@ -233,8 +251,11 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 good = out.action not in (ANSWERED, CLARIFY)
             if not good:
-                print(f"[{item['kind']}] expect={item['expect']} got={out.action}:{out.guide_ids} "
-                      f"top={out.ranking[:3]} :: {item['text']}", file=sys.stderr)
+                print(
+                    f"[{item['kind']}] expect={item['expect']} got={out.action}:{out.guide_ids} "
+                    f"top={out.ranking[:3]} :: {item['text']}",
+                    file=sys.stderr,
+                )
     return 0
 
 

@@ -89,8 +89,9 @@ def build_ivf(vectors: np.ndarray) -> faiss.Index:
     return index
 
 
-def measure(name: str, builder, vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray | None,
-            folder: Path) -> tuple[dict, np.ndarray]:
+def measure(
+    name: str, builder, vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray | None, folder: Path
+) -> tuple[dict, np.ndarray]:
     gc.collect()
     started = time.perf_counter()
     index = builder(vectors)
@@ -120,8 +121,16 @@ def measure(name: str, builder, vectors: np.ndarray, queries: np.ndarray, truth:
     found = np.array(found)
     recall = 1.0 if truth is None else float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]))
     stats = percentiles(latencies)
-    row = {"structure": name, "build_s": build_s, "size_mb": size_mb, "rss_mb": rss_mb,
-           "p50": stats["p50"], "p95": stats["p95"], "recall": recall, "served_p95": percentiles(served)["p95"]}
+    row = {
+        "structure": name,
+        "build_s": build_s,
+        "size_mb": size_mb,
+        "rss_mb": rss_mb,
+        "p50": stats["p50"],
+        "p95": stats["p95"],
+        "recall": recall,
+        "served_p95": percentiles(served)["p95"],
+    }
     del search, loaded
     return row, found
 
@@ -134,9 +143,11 @@ def run(sizes: list[str], query_count: int, index_dir: Path | None, structures: 
         vectors = base if SIZES[label] == 0 else perturbed(base, count, seed=2)
         queries = perturbed(base, query_count, seed=3)
         say(f"{label}: {len(vectors):,} units of {vectors.shape[1]} dimensions, {len(queries)} queries")
-        builders = {"exact (IndexFlatIP)": lambda v: dense.build(v, exact_max=len(v)),
-                    f"HNSW M={dense.HNSW_M} efSearch={dense.HNSW_EF_SEARCH}": lambda v: dense.build(v, exact_max=0),
-                    f"IVF-Flat nprobe={IVF_NPROBE}": build_ivf}
+        builders = {
+            "exact (IndexFlatIP)": lambda v: dense.build(v, exact_max=len(v)),
+            f"HNSW M={dense.HNSW_M} efSearch={dense.HNSW_EF_SEARCH}": lambda v: dense.build(v, exact_max=0),
+            f"IVF-Flat nprobe={IVF_NPROBE}": build_ivf,
+        }
         chosen = "hnsw" if count > dense.EXACT_MAX_UNITS else "exact"  # what dense.build serves at this size
         truth = None
         with tempfile.TemporaryDirectory(prefix="faiss-bench-") as tmp:
@@ -148,40 +159,51 @@ def run(sizes: list[str], query_count: int, index_dir: Path | None, structures: 
                 if short == "exact":
                     truth = found
                 label_name = name + (" (served)" if short == chosen else "")
-                rows.append([f"{len(vectors):,}", label_name, f"{row['build_s']:.2f}", f"{row['size_mb']:.0f}",
-                             f"{row['rss_mb']:.0f}", f"{row['p50']:.2f}", f"{row['p95']:.2f}",
-                             f"{row['served_p95']:.2f}", f"{row['recall']:.3f}"])
+                rows.append(
+                    [
+                        f"{len(vectors):,}",
+                        label_name,
+                        f"{row['build_s']:.2f}",
+                        f"{row['size_mb']:.0f}",
+                        f"{row['rss_mb']:.0f}",
+                        f"{row['p50']:.2f}",
+                        f"{row['p95']:.2f}",
+                        f"{row['served_p95']:.2f}",
+                        f"{row['recall']:.3f}",
+                    ]
+                )
                 say("  " + " | ".join(rows[-1][1:]))
         del vectors
         gc.collect()
     return rows
 
 
-HEADERS = ["units", "structure", "build s", "file MB", "RSS +MB", "p50 ms", "p95 ms", "unit_scores p95 ms",
-           "recall@10"]
+HEADERS = ["units", "structure", "build s", "file MB", "RSS +MB", "p50 ms", "p95 ms", "unit_scores p95 ms", "recall@10"]
 
 
 def markdown(rows: list[list], command: str, query_count: int) -> str:
     info = machine_info()
-    return "\n".join([
-        MARK_START,
-        "## FAISS dense index at scale",
-        "",
-        f"`{command}` on {info['cpu']}, {info['cores']} cores, {info['ram']} RAM, "
-        f"{time.strftime('%Y-%m-%d %H:%M %z')}; "
-        f"faiss {faiss.__version__}; searches with {dense.SEARCH_THREADS} OpenMP thread (as served), builds "
-        "with every core.",
-        "",
-        f"The first size is the real index; larger ones are mixes of two real unit vectors plus noise (see "
-        f"`evaluation/faiss_benchmark.py`). Latency: one query at a time, {query_count} queries, top 10; "
-        "`unit_scores` is what the searcher calls (every unit scored by an exact index, the "
-        f"{dense.ANN_CANDIDATES} best by HNSW). Recall@10 against the exact search. RSS +MB: what the "
-        "process gains opening the file memory-mapped and answering the queries. \"(served)\": the "
-        f"structure `retrieval/dense.build` picks at that size (exact up to {dense.EXACT_MAX_UNITS:,} units).",
-        "",
-        table(HEADERS, rows),
-        MARK_END,
-    ])
+    return "\n".join(
+        [
+            MARK_START,
+            "## FAISS dense index at scale",
+            "",
+            f"`{command}` on {info['cpu']}, {info['cores']} cores, {info['ram']} RAM, "
+            f"{time.strftime('%Y-%m-%d %H:%M %z')}; "
+            f"faiss {faiss.__version__}; searches with {dense.SEARCH_THREADS} OpenMP thread (as served), builds "
+            "with every core.",
+            "",
+            f"The first size is the real index; larger ones are mixes of two real unit vectors plus noise (see "
+            f"`evaluation/faiss_benchmark.py`). Latency: one query at a time, {query_count} queries, top 10; "
+            "`unit_scores` is what the searcher calls (every unit scored by an exact index, the "
+            f"{dense.ANN_CANDIDATES} best by HNSW). Recall@10 against the exact search. RSS +MB: what the "
+            'process gains opening the file memory-mapped and answering the queries. "(served)": the '
+            f"structure `retrieval/dense.build` picks at that size (exact up to {dense.EXACT_MAX_UNITS:,} units).",
+            "",
+            table(HEADERS, rows),
+            MARK_END,
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

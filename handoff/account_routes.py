@@ -40,14 +40,20 @@ def register_account_routes(api: Any, app: Sanic) -> None:
             return error_response(400, "bad_request", "Cần tên đăng nhập và mật khẩu.")
         ip = api.client_ip(request)
         now = time.time()
-        limits = [("user_ip", f"{username}|{ip}", api.config.login_max_failures),
-                  ("ip", ip, api.config.login_max_failures_per_ip)]
+        limits = [
+            ("user_ip", f"{username}|{ip}", api.config.login_max_failures),
+            ("ip", ip, api.config.login_max_failures_per_ip),
+        ]
         # check and count in one transaction, before the slow hash: concurrent guesses queue here
         wait, attempt = await api.db(api.store.login_attempt, limits, api.config.login_window_seconds)
         if wait:
             log.warning("login rate limit reached (an address or an address + username)")
-            return error_response(429, "too_many_attempts", f"Sai quá nhiều lần. Thử lại sau {int(wait)} giây.",
-                          headers={"Retry-After": str(int(wait))})
+            return error_response(
+                429,
+                "too_many_attempts",
+                f"Sai quá nhiều lần. Thử lại sau {int(wait)} giây.",
+                headers={"Retry-After": str(int(wait))},
+            )
         agent = await api.db(api.store.agent_by_username, username)
         stored = agent["password_hash"] if agent and not agent["disabled"] else None
         ok = await api.hash_work(verify_password, password, stored)
@@ -61,10 +67,22 @@ def register_account_routes(api: Any, app: Sanic) -> None:
         expires = now + min(api.config.idle_minutes * 60, api.config.session_hours * 3600)
         await api.db(api.store.create_session, agent["id"], token_hash(token), expires, ip)
         await api.db(api.store.heartbeat, agent["id"])
-        response = json({"agent": {"username": agent["username"], "display_name": agent["display_name"]},
-                         "token": token, "expires_at": expires})
-        response.add_cookie(COOKIE, token, path="/", httponly=True, samesite="Strict",
-                            secure=api.cookie_secure(request), max_age=int(api.config.session_hours * 3600))
+        response = json(
+            {
+                "agent": {"username": agent["username"], "display_name": agent["display_name"]},
+                "token": token,
+                "expires_at": expires,
+            }
+        )
+        response.add_cookie(
+            COOKIE,
+            token,
+            path="/",
+            httponly=True,
+            samesite="Strict",
+            secure=api.cookie_secure(request),
+            max_age=int(api.config.session_hours * 3600),
+        )
         return response
 
     @api.route(app, "/logout", ["POST"])
@@ -87,5 +105,10 @@ def register_account_routes(api: Any, app: Sanic) -> None:
     async def heartbeat(request: Request) -> HTTPResponse:
         await api.db(api.store.heartbeat, request.ctx.agent["id"])
         online = await api.db(api.store.online_agents, api.config.agent_online_seconds)
-        return json({"online_agents": online, "working_hours": api.config.schedule.describe_vi(),
-                     "open_now": api.config.schedule.is_open()})
+        return json(
+            {
+                "online_agents": online,
+                "working_hours": api.config.schedule.describe_vi(),
+                "open_now": api.config.schedule.is_open(),
+            }
+        )

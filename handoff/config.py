@@ -60,8 +60,9 @@ class HandoffConfig:
 
 
 def load_config() -> HandoffConfig:
-    schedule = Schedule.parse(env_str("HANDOFF_HOURS", DEFAULT_HOURS), os.environ.get("HANDOFF_HOLIDAYS", ""),
-                              timezone_name())
+    schedule = Schedule.parse(
+        env_str("HANDOFF_HOURS", DEFAULT_HOURS), os.environ.get("HANDOFF_HOLIDAYS", ""), timezone_name()
+    )
     return HandoffConfig(
         database_url=env_str("HANDOFF_DATABASE_URL", "") or default_database_url(),
         schedule=schedule,

@@ -58,7 +58,7 @@ def bind(sql: str, backend: str) -> str:
                         continue
                     break
                 j += 1
-            out.append(sql[i:j + 1].replace("%", "%%"))
+            out.append(sql[i : j + 1].replace("%", "%%"))
             i = j + 1
         elif sql.startswith("--", i):  # a comment to the end of the line
             j = sql.find("\n", i)
@@ -103,7 +103,7 @@ class Database:
             self.path: Path | None = None
         else:
             self.backend = "sqlite"
-            raw = url[len("sqlite:///"):] if url.startswith("sqlite:///") else url
+            raw = url[len("sqlite:///") :] if url.startswith("sqlite:///") else url
             path = Path(raw).expanduser()
             self.path = path if path.is_absolute() else PROJECT_ROOT / path
         self._local = threading.local()
@@ -165,8 +165,10 @@ class Database:
                 columns = [r[1] for r in conn.execute("PRAGMA table_info(agents)").fetchall()]
                 if "role" not in columns:  # databases made before roles
                     conn.execute(_ADD_ROLE)
-                conn.execute("INSERT OR IGNORE INTO handoff_meta (key, value) VALUES ('schema_version', ?)",
-                             (str(SCHEMA_VERSION),))
+                conn.execute(
+                    "INSERT OR IGNORE INTO handoff_meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -177,8 +179,10 @@ class Database:
                 for statement in statements:
                     conn.execute(statement)
                 conn.execute(_ADD_ROLE.replace("ADD COLUMN", "ADD COLUMN IF NOT EXISTS"))
-                conn.execute("INSERT INTO handoff_meta (key, value) VALUES ('schema_version', %s) "
-                             "ON CONFLICT (key) DO NOTHING", (str(SCHEMA_VERSION),))
+                conn.execute(
+                    "INSERT INTO handoff_meta (key, value) VALUES ('schema_version', %s) ON CONFLICT (key) DO NOTHING",
+                    (str(SCHEMA_VERSION),),
+                )
 
     @contextmanager
     def tx(self) -> Iterator[Tx]:

@@ -96,8 +96,9 @@ class Schedule:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"HANDOFF_TZ: unknown time zone {tz!r}") from exc
-        return cls(spec=spec, intervals=tuple(tuple(sorted(d)) for d in per_day),
-                   holidays=parse_holidays(holidays), tz=tz)
+        return cls(
+            spec=spec, intervals=tuple(tuple(sorted(d)) for d in per_day), holidays=parse_holidays(holidays), tz=tz
+        )
 
     def is_open(self, when: datetime | None = None) -> bool:
         local = (when or datetime.now(tz=ZoneInfo("UTC"))).astimezone(ZoneInfo(self.tz))

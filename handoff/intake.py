@@ -20,15 +20,25 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Outcome:
-    status: str          # "queued" | "offline"
-    why: str             # "queued" | "existing" | "closed_hours" | "no_agent"
+    status: str  # "queued" | "offline"
+    why: str  # "queued" | "existing" | "closed_hours" | "no_agent"
     handoff: dict
     position: int = 0
 
 
-def open_handoff(store: Store, config: HandoffConfig, *, sender_id: str, channel: str | None, events: list[dict],
-                 latest_message: dict | None, slots: dict | None, reason: str,
-                 titles: Callable[[str], str | None] | None = None, now: float | None = None) -> Outcome:
+def open_handoff(
+    store: Store,
+    config: HandoffConfig,
+    *,
+    sender_id: str,
+    channel: str | None,
+    events: list[dict],
+    latest_message: dict | None,
+    slots: dict | None,
+    reason: str,
+    titles: Callable[[str], str | None] | None = None,
+    now: float | None = None,
+) -> Outcome:
     """Create the handoff record; queue it when it is working time and an agent is online.
 
     Raises ``StoreError`` (or the driver's error) when the database cannot be used: the caller
@@ -43,11 +53,23 @@ def open_handoff(store: Store, config: HandoffConfig, *, sender_id: str, channel
     understanding["reason"] = reason
     messages = tr.transcript(events)
     last_ts = max([float(e.get("timestamp") or 0) for e in events] + [0.0])
-    record = store.create_handoff(sender_id, channel, reason, understanding, messages, status=status, now=now,
-                                  synced_until=last_ts or None)
+    record = store.create_handoff(
+        sender_id, channel, reason, understanding, messages, status=status, now=now, synced_until=last_ts or None
+    )
     if record.get("existing"):
         why = "existing"
-    log.info("handoff %s sender=%s channel=%s status=%s (%s) position=%s", record["id"], sender_id, channel,
-             record["status"], why, record.get("position"))
-    return Outcome(status=record["status"] if record["status"] in ("queued", "claimed") else "offline", why=why,
-                   handoff=record, position=int(record.get("position") or 0))
+    log.info(
+        "handoff %s sender=%s channel=%s status=%s (%s) position=%s",
+        record["id"],
+        sender_id,
+        channel,
+        record["status"],
+        why,
+        record.get("position"),
+    )
+    return Outcome(
+        status=record["status"] if record["status"] in ("queued", "claimed") else "offline",
+        why=why,
+        handoff=record,
+        position=int(record.get("position") or 0),
+    )

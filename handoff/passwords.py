@@ -10,7 +10,7 @@ import secrets
 
 # OWASP Password Storage Cheat Sheet (scrypt): N=2^17, r=8, p=1 -> 128 MiB and ~0.3-0.5 s per hash
 # on one core of a small server. HANDOFF_SCRYPT_N lowers it for tests only (never in production).
-N, R, P, DKLEN = 2 ** 17, 8, 1, 32
+N, R, P, DKLEN = 2**17, 8, 1, 32
 if os.environ.get("HANDOFF_SCRYPT_N"):
     N = int(os.environ["HANDOFF_SCRYPT_N"])
 MIN_LENGTH = 10
@@ -23,8 +23,7 @@ def _b64(data: bytes) -> str:
 def hash_password(password: str, *, n: int = N, r: int = R, p: int = P) -> str:
     """``scrypt$n$r$p$<salt>$<hash>`` (base64)."""
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=DKLEN,
-                            maxmem=128 * r * n * p * 2)
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=DKLEN, maxmem=128 * r * n * p * 2)
     return f"scrypt${n}${r}${p}${_b64(salt)}${_b64(digest)}"
 
 
@@ -39,8 +38,15 @@ def verify_password(password: str, stored: str | None) -> bool:
             return False
         n_, r_, p_ = int(n), int(r), int(p)
         expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(password.encode("utf-8"), salt=base64.b64decode(salt), n=n_, r=r_, p=p_,
-                                dklen=len(expected), maxmem=128 * r_ * n_ * p_ * 2)
+        actual = hashlib.scrypt(
+            password.encode("utf-8"),
+            salt=base64.b64decode(salt),
+            n=n_,
+            r=r_,
+            p=p_,
+            dklen=len(expected),
+            maxmem=128 * r_ * n_ * p_ * 2,
+        )
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)

@@ -24,8 +24,22 @@ import httpx
 
 # Channels whose output channel can send a message the citizen did not just ask for ("rest": into the
 # REST outbox, delivered with the citizen's next response or GET /webhooks/rest/messages).
-PUSH_CHANNELS = {"webchat", "socketio", "zalo", "messenger", "rest", "facebook", "telegram", "slack", "callback",
-                 "twilio", "botframework", "mattermost", "rocketchat", "hangouts"}
+PUSH_CHANNELS = {
+    "webchat",
+    "socketio",
+    "zalo",
+    "messenger",
+    "rest",
+    "facebook",
+    "telegram",
+    "slack",
+    "callback",
+    "twilio",
+    "botframework",
+    "mattermost",
+    "rocketchat",
+    "hangouts",
+}
 
 
 class RasaError(RuntimeError):
@@ -51,8 +65,9 @@ def delivery_for(channel: str | None) -> str:
 
 
 class RasaClient:
-    def __init__(self, base_url: str, token: str | None = None, timeout: float = 15.0,
-                 client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self, base_url: str, token: str | None = None, timeout: float = 15.0, client: httpx.AsyncClient | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self._client = client or httpx.AsyncClient(timeout=timeout)
@@ -71,8 +86,9 @@ class RasaClient:
 
     async def tracker(self, sender_id: str) -> dict:
         try:
-            response = await self._client.get(self._url(sender_id, "tracker"),
-                                              params=self._params(include_events="ALL"))
+            response = await self._client.get(
+                self._url(sender_id, "tracker"), params=self._params(include_events="ALL")
+            )
         except httpx.HTTPError as exc:
             raise RasaError(f"Rasa unreachable: {exc.__class__.__name__}") from exc
         if response.status_code != 200:
@@ -83,9 +99,12 @@ class RasaClient:
         """Append ``events`` and deliver their bot messages through ``channel``."""
         try:
             response = await self._client.post(
-                self._url(sender_id, "tracker/events"), json=events,
-                params=self._params(output_channel=channel or "latest", execute_side_effects="true",
-                                    include_events="NONE"))
+                self._url(sender_id, "tracker/events"),
+                json=events,
+                params=self._params(
+                    output_channel=channel or "latest", execute_side_effects="true", include_events="NONE"
+                ),
+            )
         except httpx.HTTPError as exc:
             raise RasaError(f"Rasa unreachable: {exc.__class__.__name__}") from exc
         if response.status_code != 200:

@@ -39,9 +39,11 @@ class Store(Database, HandoffsTable, AgentsTable, CallbacksTable, InteractionsTa
             counts["messages"] = db.run(f"DELETE FROM messages WHERE handoff_id IN ({old})", (before,))
             counts["callbacks"] = db.run(
                 f"DELETE FROM callbacks WHERE (status <> 'open' AND created_at < ?) OR handoff_id IN ({old})",
-                (before, before))
-            counts["handoffs"] = db.run("DELETE FROM handoffs WHERE status NOT IN ('queued', 'claimed') "
-                                        "AND updated_at < ?", (before,))
+                (before, before),
+            )
+            counts["handoffs"] = db.run(
+                "DELETE FROM handoffs WHERE status NOT IN ('queued', 'claimed') AND updated_at < ?", (before,)
+            )
             counts["interactions"] = db.run("DELETE FROM interactions WHERE ts < ?", (before,))
             counts["sessions"] = db.run("DELETE FROM sessions WHERE expires_at < ?", (time.time(),))
             counts["login_failures"] = db.run("DELETE FROM login_failures WHERE ts < ?", (before,))

@@ -16,8 +16,17 @@ from core.decision import DecisionPayload
 from core.privacy import redact_secrets
 
 # Intents that are about the handoff itself, not what the citizen needs.
-META_INTENTS = {"request_human", "affirm", "deny", "greet", "thank", "goodbye", "feedback_helpful",
-                "feedback_not_helpful", "bot_challenge"}
+META_INTENTS = {
+    "request_human",
+    "affirm",
+    "deny",
+    "greet",
+    "thank",
+    "goodbye",
+    "feedback_helpful",
+    "feedback_not_helpful",
+    "bot_challenge",
+}
 QUESTION_INTENTS = {"ask_procedure", "nlu_fallback", "out_of_scope", "choose_topic"}
 
 
@@ -42,8 +51,7 @@ def event_key(event: dict) -> str:
     return "rasa:" + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
 
 
-def transcript(events: Iterable[dict], after: float = 0.0, limit: int = 200,
-               include_agent: bool = True) -> list[dict]:
+def transcript(events: Iterable[dict], after: float = 0.0, limit: int = 200, include_agent: bool = True) -> list[dict]:
     """``[{ts, role, text, source_key}]`` for user and bot messages with ``timestamp > after``."""
     result: list[dict] = []
     for event in events:
@@ -77,8 +85,12 @@ def latest_decision(events: Iterable[dict]) -> dict | None:
     return found
 
 
-def understanding(events: list[dict], latest_message: dict | None = None, slots: dict | None = None,
-                  titles: Callable[[str], str | None] | None = None) -> dict[str, Any]:
+def understanding(
+    events: list[dict],
+    latest_message: dict | None = None,
+    slots: dict | None = None,
+    titles: Callable[[str], str | None] | None = None,
+) -> dict[str, Any]:
     """What the bot understood, for the agent: intents, question, last decision with top guides."""
     latest_message = latest_message or {}
     slots = slots or {}

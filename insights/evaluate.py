@@ -43,8 +43,9 @@ def pairwise(labels, gold) -> tuple[float, float]:
     return (float(tp / predicted) if predicted else 1.0, float(tp / actual) if actual else 1.0)
 
 
-def question_sets(knowledge: Path, dev_file: Path | None, extra: Path | None = None
-                  ) -> dict[str, tuple[list[str], list[str]]]:
+def question_sets(
+    knowledge: Path, dev_file: Path | None, extra: Path | None = None
+) -> dict[str, tuple[list[str], list[str]]]:
     from retrieval.documents import load_guides
 
     guides, _ = load_guides(knowledge)
@@ -64,11 +65,16 @@ def main(argv: list[str] | None = None) -> int:
     from core.settings import load_settings
 
     parser = argparse.ArgumentParser(prog="python -m insights.evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("--file", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "eval" /
-                        "dev.jsonl")
+    parser.add_argument(
+        "--file", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev.jsonl"
+    )
     parser.add_argument("--lexical", action="store_true", help="TF-IDF only (no embedding model)")
-    parser.add_argument("--extra", type=Path, default=Path(__file__).resolve().parents[1] / "eval" / "groups.jsonl",
-                        help='labelled unanswered questions, one {"text", "label"} per line')
+    parser.add_argument(
+        "--extra",
+        type=Path,
+        default=Path(__file__).resolve().parents[1] / "eval" / "groups.jsonl",
+        help='labelled unanswered questions, one {"text", "label"} per line',
+    )
     args = parser.parse_args(argv)
     settings = load_settings()
     methods = {"tfidf": TfidfVectors()}
@@ -83,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
             print("embedding model unavailable: TF-IDF only", file=sys.stderr)
         else:
             guides, _ = load_guides(settings.knowledge_dir)
-            restorer = DiacriticRestorer([u.text for g in guides for u in units_for(g)] +
-                                         [s.text for g in guides for s in g.sections])
+            restorer = DiacriticRestorer(
+                [u.text for g in guides for u in units_for(g)] + [s.text for g in guides for s in g.sections]
+            )
             methods["embeddings"] = EmbeddingVectors(encoder, restorer.restore)
     from retrieval.keyterms import SPECIFIC, load_keyterms
 
@@ -104,8 +111,10 @@ def main(argv: list[str] | None = None) -> int:
                     labels = cluster(vectors, threshold, keys=variant_keys)
                     precision, recall = pairwise(labels, gold)
                     mark = " *" if threshold == vectorize.threshold else ""
-                    print(f"| {set_name} ({len(texts)}) | {method}{variant} | {threshold:.2f}{mark} | "
-                          f"{labels.max() + 1} | {precision:.2f} | {recall:.2f} |")
+                    print(
+                        f"| {set_name} ({len(texts)}) | {method}{variant} | {threshold:.2f}{mark} | "
+                        f"{labels.max() + 1} | {precision:.2f} | {recall:.2f} |"
+                    )
     return 0
 
 

@@ -50,8 +50,9 @@ class TfidfVectors:
     def __call__(self, texts: Sequence[str]):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
-                                     preprocessor=question_key, dtype=np.float32)
+        vectorizer = TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, preprocessor=question_key, dtype=np.float32
+        )
         return vectorizer.fit_transform(list(texts))
 
 
@@ -128,8 +129,9 @@ def _agglomerative(vectors, threshold: float, keys: Sequence[frozenset[str]] | N
     return fcluster(tree, t=1.0 - threshold, criterion="distance") - 1
 
 
-def cluster(vectors, threshold: float, max_pairwise: int = MAX_PAIRWISE,
-            keys: Sequence[frozenset[str]] | None = None) -> np.ndarray:
+def cluster(
+    vectors, threshold: float, max_pairwise: int = MAX_PAIRWISE, keys: Sequence[frozenset[str]] | None = None
+) -> np.ndarray:
     """Cluster labels (0..k-1) for L2-normalised rows; rows should come most frequent first.
 
     Args:
@@ -160,13 +162,13 @@ def cluster(vectors, threshold: float, max_pairwise: int = MAX_PAIRWISE,
         nearest = np.zeros(rest.size, dtype=int)
         known = np.asarray(grouped)
         for start in range(0, rest.size, 512):
-            sims = _similarities(vectors[rest[start:start + 512]], vectors[known])
+            sims = _similarities(vectors[rest[start : start + 512]], vectors[known])
             if keys is not None:
-                block = rest[start:start + 512]
-                agree = key_agreement([keys[i] for i in block] + [keys[k] for k in known])[:len(block), len(block):]
+                block = rest[start : start + 512]
+                agree = key_agreement([keys[i] for i in block] + [keys[k] for k in known])[: len(block), len(block) :]
                 sims[agree < 0] = -1.0  # never attached to a question about another key thing
-            nearest[start:start + 512] = known[sims.argmax(axis=1)]
-            best[start:start + 512] = sims.max(axis=1)
+            nearest[start : start + 512] = known[sims.argmax(axis=1)]
+            best[start : start + 512] = sims.max(axis=1)
         attach = best >= threshold
         labels[rest[attach]] = labels[nearest[attach]]
         remaining = rest[~attach]
@@ -217,9 +219,13 @@ def _diverse(order: list[int], sims: np.ndarray | None, count: int, pool: int = 
     return chosen
 
 
-def group_questions(occurrences: list[Occurrence], vectorize: Callable[[Sequence[str]], object],
-                    threshold: float, max_examples: int = 3,
-                    key_things: Callable[[str], frozenset[str]] | None = None) -> list[Group]:
+def group_questions(
+    occurrences: list[Occurrence],
+    vectorize: Callable[[Sequence[str]], object],
+    threshold: float,
+    max_examples: int = 3,
+    key_things: Callable[[str], frozenset[str]] | None = None,
+) -> list[Group]:
     """Group the occurrences by similar questions; biggest groups first.
 
     Args:
@@ -260,16 +266,18 @@ def group_questions(occurrences: list[Occurrence], vectorize: Callable[[Sequence
         examples = _diverse(order, sims, max_examples)
         occs = [o for i in rows for o in by_key[keys[i]]]
         guesses = Counter(o.guesses[0]["id"] for o in occs if o.guesses and o.guesses[0].get("id"))
-        groups.append(Group(
-            representative=texts[rows[order[0]]],
-            occurrences=occs,
-            examples=[texts[rows[j]] for j in examples],
-            count=len({(o.conversation, question_key(o.text)) for o in occs}),
-            conversations=len({o.conversation for o in occs}),
-            kinds=Counter(o.kind if o.kind != "feedback" else f"feedback_{o.outcome}" for o in occs),
-            first_day=min(o.day for o in occs),
-            last_day=max(o.day for o in occs),
-            top_guess=guesses.most_common(1)[0][0] if guesses else None,
-        ))
+        groups.append(
+            Group(
+                representative=texts[rows[order[0]]],
+                occurrences=occs,
+                examples=[texts[rows[j]] for j in examples],
+                count=len({(o.conversation, question_key(o.text)) for o in occs}),
+                conversations=len({o.conversation for o in occs}),
+                kinds=Counter(o.kind if o.kind != "feedback" else f"feedback_{o.outcome}" for o in occs),
+                first_day=min(o.day for o in occs),
+                last_day=max(o.day for o in occs),
+                top_guess=guesses.most_common(1)[0][0] if guesses else None,
+            )
+        )
     groups.sort(key=lambda g: (-g.count, -g.conversations, g.representative))
     return groups

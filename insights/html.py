@@ -19,8 +19,17 @@ from insights.report import KIND_LABELS, Report
 
 MAX_HTML_GROUPS = 200
 TEMPLATES = Path(__file__).with_name("templates")
-DAILY_COLUMNS = ("answered", "clarified", "abstained", "out_of_scope", "offered_handoff", "handoff",
-                 "feedback_helpful", "feedback_not_helpful", "total")
+DAILY_COLUMNS = (
+    "answered",
+    "clarified",
+    "abstained",
+    "out_of_scope",
+    "offered_handoff",
+    "handoff",
+    "feedback_helpful",
+    "feedback_not_helpful",
+    "total",
+)
 # Chart series: (label, colour, daily.csv columns summed).
 SERIES = (
     ("trả lời", "#2e7d32", ("answered",)),
@@ -70,18 +79,22 @@ def chart_svg(daily: list[dict]) -> str:
     y_step = _nice_step(max(totals) or 1)
     y_max = max(y_step, math.ceil((max(totals) or 1) / y_step) * y_step)
     width, height = left + plot_w + 10, top + plot_h + bottom
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" aria-label="Số lượt theo ngày">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="Số lượt theo ngày">'
+    ]
     for value in range(0, y_max + 1, y_step):
         y = top + plot_h - plot_h * value / y_max
-        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="#e0e0e0"/>'
-                     f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{value}</text>')
+        parts.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="#e0e0e0"/>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{value}</text>'
+        )
     label_every = max(1, math.ceil(n / 16))
     for i, day in enumerate(daily):
         x = left + i * step + (step - bar_w) / 2
         y = top + plot_h
         tip = ", ".join(f"{label} {sum(day[c] for c in cols)}" for label, _, cols in SERIES)
-        parts.append(f'<g><title>{_e(day["day"])}: {_e(tip)}</title>')
+        parts.append(f"<g><title>{_e(day['day'])}: {_e(tip)}</title>")
         for _, colour, cols in SERIES:
             value = sum(day[c] for c in cols)
             if not value:
@@ -93,12 +106,15 @@ def chart_svg(daily: list[dict]) -> str:
         last_labelled = (n - 1) // label_every * label_every
         if i % label_every == 0 or (i == n - 1 and i - last_labelled >= max(2, label_every // 2 + 1)):
             label = f"{day['day'][8:10]}/{day['day'][5:7]}"
-            parts.append(f'<text x="{left + i * step + step / 2:.1f}" y="{top + plot_h + 16}" '
-                         f'text-anchor="middle">{_e(label)}</text>')
+            parts.append(
+                f'<text x="{left + i * step + step / 2:.1f}" y="{top + plot_h + 16}" '
+                f'text-anchor="middle">{_e(label)}</text>'
+            )
     parts.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#999"/>')
     parts.append("</svg>")
-    legend = "".join(f'<span><i class="sw" style="background:{colour}"></i>{_e(label)}</span>'
-                     for label, colour, _ in SERIES)
+    legend = "".join(
+        f'<span><i class="sw" style="background:{colour}"></i>{_e(label)}</span>' for label, colour, _ in SERIES
+    )
     return f'<div class="legend">{legend}</div>' + "".join(parts)
 
 
@@ -113,24 +129,47 @@ def _escape(value) -> Markup:
 
 @functools.cache
 def _template() -> jinja2.Template:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, finalize=_escape,
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        finalize=_escape,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
     return env.get_template("report.html")
 
 
 def render_html(report: Report) -> str:
     """The page (insights/templates/report.html, autoescaped) with the chart inline."""
     t = report.totals
-    cards = [("Lượt ghi nhận", report.records), ("Trả lời", t.get("answered", 0)),
-             ("Hỏi lại để chọn bài", t.get("clarified", 0)),
-             ("Không trả lời", t.get("abstained", 0) + t.get("out_of_scope", 0)),
-             ("Mời gặp tổng đài viên", t.get("offered_handoff", 0)), ("Chuyển tổng đài viên", t.get("handoff", 0)),
-             ("👍 / 👎", f"{t.get('feedback_helpful', 0)} / {t.get('feedback_not_helpful', 0)}")]
-    method = ("mô hình ngữ nghĩa " + report.method.split(":", 1)[1].rsplit("/", 1)[-1]
-              if report.method.startswith("embedding:") else "từ ngữ (TF-IDF theo ký tự, bỏ dấu)")
-    threshold_note = (f" Điểm từ {report.answer_threshold:.2f} trở lên (và rõ hơn bài thứ hai) thì trợ lý trả lời."
-                      if report.answer_threshold is not None else "")
+    cards = [
+        ("Lượt ghi nhận", report.records),
+        ("Trả lời", t.get("answered", 0)),
+        ("Hỏi lại để chọn bài", t.get("clarified", 0)),
+        ("Không trả lời", t.get("abstained", 0) + t.get("out_of_scope", 0)),
+        ("Mời gặp tổng đài viên", t.get("offered_handoff", 0)),
+        ("Chuyển tổng đài viên", t.get("handoff", 0)),
+        ("👍 / 👎", f"{t.get('feedback_helpful', 0)} / {t.get('feedback_not_helpful', 0)}"),
+    ]
+    method = (
+        "mô hình ngữ nghĩa " + report.method.split(":", 1)[1].rsplit("/", 1)[-1]
+        if report.method.startswith("embedding:")
+        else "từ ngữ (TF-IDF theo ký tự, bỏ dấu)"
+    )
+    threshold_note = (
+        f" Điểm từ {report.answer_threshold:.2f} trở lên (và rõ hơn bài thứ hai) thì trợ lý trả lời."
+        if report.answer_threshold is not None
+        else ""
+    )
     return _template().render(
-        report=report, cards=cards, css=Markup(CSS), chart=Markup(chart_svg(report.daily)), method=method,
-        threshold=f"{report.threshold:g}", threshold_note=threshold_note, max_groups=MAX_HTML_GROUPS,
-        daily_columns=DAILY_COLUMNS, kinds_vi=_kinds_vi)
+        report=report,
+        cards=cards,
+        css=Markup(CSS),
+        chart=Markup(chart_svg(report.daily)),
+        method=method,
+        threshold=f"{report.threshold:g}",
+        threshold_note=threshold_note,
+        max_groups=MAX_HTML_GROUPS,
+        daily_columns=DAILY_COLUMNS,
+        kinds_vi=_kinds_vi,
+    )

@@ -51,17 +51,31 @@ class InteractionsTable:
         salt = getattr(self, "_interaction_salt", None)
         if salt is None:
             with self.tx() as db:
-                db.run("INSERT INTO handoff_meta (key, value) VALUES ('interactions_salt', ?) "
-                       "ON CONFLICT (key) DO NOTHING", (secrets.token_hex(16),))
+                db.run(
+                    "INSERT INTO handoff_meta (key, value) VALUES ('interactions_salt', ?) "
+                    "ON CONFLICT (key) DO NOTHING",
+                    (secrets.token_hex(16),),
+                )
                 row = db.one("SELECT value FROM handoff_meta WHERE key = 'interactions_salt'")
             assert row is not None
             salt = self._interaction_salt = row["value"]
         return hashlib.sha256(f"{salt}:{sender_id}".encode()).hexdigest()[:16]
 
-    def record_interaction(self, kind: str, sender_id: str, *, channel: str | None = None, question: str | None = "",
-                           outcome: str | None = None, reason: str | None = None, guide_id: str | None = None,
-                           guesses: list[dict] | None = None, intent: str | None = None, now: float | None = None,
-                           tz: str = TIMEZONE) -> int:
+    def record_interaction(
+        self,
+        kind: str,
+        sender_id: str,
+        *,
+        channel: str | None = None,
+        question: str | None = "",
+        outcome: str | None = None,
+        reason: str | None = None,
+        guide_id: str | None = None,
+        guesses: list[dict] | None = None,
+        intent: str | None = None,
+        now: float | None = None,
+        tz: str = TIMEZONE,
+    ) -> int:
         """Store one decision of the bot; returns its id.
 
         Privacy is enforced here, for every writer: the question goes through ``redact_secrets``
@@ -78,18 +92,35 @@ class InteractionsTable:
         for guess in (guesses or [])[:3]:
             if isinstance(guess, dict) and guess.get("id"):
                 score = guess.get("score")
-                top.append({"id": str(guess["id"])[:120],
-                            "score": round(float(score), 4) if isinstance(score, (int, float)) else None})
+                top.append(
+                    {
+                        "id": str(guess["id"])[:120],
+                        "score": round(float(score), 4) if isinstance(score, (int, float)) else None,
+                    }
+                )
         key = self.conversation_key(sender_id)
 
         def short(value: str | None, limit: int = 120) -> str | None:
             return None if value is None else mask_interaction_text(str(value))[:limit]
 
         with self.tx() as db:
-            row = db.one("INSERT INTO interactions (ts, day, channel, conversation, kind, outcome, reason, question, "
-                         "guide_id, guesses, intent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                         (now, day, short(channel, 40), key, kind, short(outcome), short(reason), text,
-                          short(guide_id), json.dumps(top, ensure_ascii=False), short(intent, 80)))
+            row = db.one(
+                "INSERT INTO interactions (ts, day, channel, conversation, kind, outcome, reason, question, "
+                "guide_id, guesses, intent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    now,
+                    day,
+                    short(channel, 40),
+                    key,
+                    kind,
+                    short(outcome),
+                    short(reason),
+                    text,
+                    short(guide_id),
+                    json.dumps(top, ensure_ascii=False),
+                    short(intent, 80),
+                ),
+            )
         assert row is not None
         return int(row["id"])
 

@@ -121,8 +121,9 @@ class _Writer:
                 get_store(url).record_interaction(**row)
             except Exception as exc:  # noqa: BLE001 - never let recording take anything down
                 self.failed += 1
-                log.warning("could not record a %s interaction (%s failures so far): %s", row.get("kind"),
-                            self.failed, exc)
+                log.warning(
+                    "could not record a %s interaction (%s failures so far): %s", row.get("kind"), self.failed, exc
+                )
             finally:
                 self.queue.task_done()
 
@@ -146,9 +147,17 @@ def flush(timeout: float = 10.0) -> bool:
     return _writer.flush(timeout)
 
 
-def record_decision(meta: dict, *, sender_id: str, channel: str | None, question: str | None,
-                    intent: str | None = None, outcome: str | None = None, guesses: list[dict] | None = None,
-                    now: float | None = None) -> bool:
+def record_decision(
+    meta: dict,
+    *,
+    sender_id: str,
+    channel: str | None,
+    question: str | None,
+    intent: str | None = None,
+    outcome: str | None = None,
+    guesses: list[dict] | None = None,
+    now: float | None = None,
+) -> bool:
     """Queue one interaction row for the decision payload ``meta``. Never raises, never blocks.
 
     Args:
@@ -174,9 +183,15 @@ def record_decision(meta: dict, *, sender_id: str, channel: str | None, question
         guide_ids = meta.get("guide_ids") or []
         guide_id = guide_ids[0] if kind in ("answered", "feedback") and guide_ids else None
         row: dict[str, Any] = {
-            "kind": kind, "sender_id": str(sender_id), "channel": channel, "question": question or "",
-            "outcome": outcome or derived_outcome, "reason": reason, "guide_id": guide_id,
-            "guesses": ranking(meta) or ranking({"ranking": guesses or []}), "intent": intent,
+            "kind": kind,
+            "sender_id": str(sender_id),
+            "channel": channel,
+            "question": question or "",
+            "outcome": outcome or derived_outcome,
+            "reason": reason,
+            "guide_id": guide_id,
+            "guesses": ranking(meta) or ranking({"ranking": guesses or []}),
+            "intent": intent,
             "now": time.time() if now is None else now,
             "tz": timezone_name(),
         }

@@ -100,7 +100,7 @@ def _split_front_matter(text: str) -> tuple[str, str, int] | None:
         return None
     for index in range(1, len(lines)):
         if lines[index].strip() == "---":
-            return "\n".join(lines[1:index]), "\n".join(lines[index + 1:]), index + 2
+            return "\n".join(lines[1:index]), "\n".join(lines[index + 1 :]), index + 2
     return None
 
 
@@ -164,14 +164,16 @@ def parse_guide(path: Path) -> tuple[Guide | None, list[GuideError]]:
         return None, errors
     guide_id = str(meta["id"]).strip()
     if not ID_PATTERN.match(guide_id):
-        errors.append(GuideError(name, _field_line(front, "id"),
-                                 f"id '{guide_id}' chỉ được gồm chữ thường không dấu, số, '_'"))
+        errors.append(
+            GuideError(name, _field_line(front, "id"), f"id '{guide_id}' chỉ được gồm chữ thường không dấu, số, '_'")
+        )
     if path.stem != guide_id:
         errors.append(GuideError(name, _field_line(front, "id"), f"tên tệp nên trùng id: {guide_id}.md", "warning"))
     questions = meta.get("questions")
     if not isinstance(questions, list) or not all(isinstance(q, str) and q.strip() for q in questions):
-        errors.append(GuideError(name, _field_line(front, "questions"),
-                                 "'questions' phải là danh sách câu hỏi (chuỗi)"))
+        errors.append(
+            GuideError(name, _field_line(front, "questions"), "'questions' phải là danh sách câu hỏi (chuỗi)")
+        )
     sources = meta.get("sources")
     if isinstance(sources, str):
         sources = [sources]
@@ -180,8 +182,9 @@ def parse_guide(path: Path) -> tuple[Guide | None, list[GuideError]]:
         sources = []
     for url in sources:
         if not re.match(r"^https?://\S+$", str(url)):
-            errors.append(GuideError(name, _field_line(front, "sources"),
-                                     f"đường dẫn không hợp lệ (cần http/https): {url}"))
+            errors.append(
+                GuideError(name, _field_line(front, "sources"), f"đường dẫn không hợp lệ (cần http/https): {url}")
+            )
     sections = _sections(body, body_line)
     if not sections:
         errors.append(GuideError(name, body_line, "nội dung hướng dẫn đang trống"))
@@ -231,13 +234,27 @@ def load_routes(folder: Path) -> tuple[list[Guide], list[GuideError]]:
             errors.append(GuideError(name, 1, f"nhóm '{kind}' không hợp lệ (chỉ có: {', '.join(ROUTE_KINDS)})"))
             continue
         for entry in entries:
-            if (not isinstance(entry, dict) or not entry.get("id") or not entry.get("title")
-                    or not isinstance(entry.get("questions"), list) or not entry["questions"]):
+            if (
+                not isinstance(entry, dict)
+                or not entry.get("id")
+                or not entry.get("title")
+                or not isinstance(entry.get("questions"), list)
+                or not entry["questions"]
+            ):
                 errors.append(GuideError(name, 1, f"mục trong '{kind}' cần id, title và questions: {entry!r}"[:200]))
                 continue
-            routes.append(Guide(id=str(entry["id"]), title=str(entry["title"]), summary="",
-                                questions=[str(q) for q in entry["questions"]], sources=[], updated="",
-                                path=name, kind=kind))
+            routes.append(
+                Guide(
+                    id=str(entry["id"]),
+                    title=str(entry["title"]),
+                    summary="",
+                    questions=[str(q) for q in entry["questions"]],
+                    sources=[],
+                    updated="",
+                    path=name,
+                    kind=kind,
+                )
+            )
     return routes, errors
 
 

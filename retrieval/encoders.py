@@ -46,8 +46,9 @@ class SentenceTransformerEncoder:
             torch.set_num_threads(threads)
         self._model = SentenceTransformer(model, device="cpu")
         self.model_id = model
-        dimension = (getattr(self._model, "get_embedding_dimension", None)
-                     or self._model.get_sentence_embedding_dimension)
+        dimension = (
+            getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        )
         self.dimension = int(dimension())
         prompts = getattr(self._model, "prompts", {}) or {}
         # EmbeddingGemma wants task prompts ("query"/"document"); models without them get none.
@@ -58,13 +59,24 @@ class SentenceTransformerEncoder:
         # A 10,000-character message would take ~14 s of CPU to embed (the model reads up to 2,048
         # tokens); the question is in its first few sentences, so cap what we embed.
         texts = [t[:QUERY_MAX_CHARS] for t in texts]
-        vectors = self._model.encode(texts, prompt_name=self._query_prompt, normalize_embeddings=True,
-                                     convert_to_numpy=True, show_progress_bar=False)
+        vectors = self._model.encode(
+            texts,
+            prompt_name=self._query_prompt,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         return np.asarray(vectors, dtype=np.float32)
 
     def encode_documents(self, texts: list[str], progress: bool = False) -> np.ndarray:
-        vectors = self._model.encode(texts, prompt_name=self._doc_prompt, normalize_embeddings=True,
-                                     convert_to_numpy=True, show_progress_bar=progress, batch_size=16)
+        vectors = self._model.encode(
+            texts,
+            prompt_name=self._doc_prompt,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+            batch_size=16,
+        )
         return np.asarray(vectors, dtype=np.float32)
 
 
@@ -82,7 +94,7 @@ class HashingEncoder:
         vector = np.zeros(self.dimension, dtype=np.float32)
         padded = f"  {fold(text)}  "
         for i in range(len(padded) - 2):
-            digest = hashlib.blake2b(padded[i:i + 3].encode("utf-8"), digest_size=4).digest()
+            digest = hashlib.blake2b(padded[i : i + 3].encode("utf-8"), digest_size=4).digest()
             vector[int.from_bytes(digest, "little") % self.dimension] += 1.0
         norm = np.linalg.norm(vector)
         return vector / norm if norm else vector

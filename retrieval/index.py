@@ -41,8 +41,12 @@ KEEP_BUILDS = 3
 # Sections are indexed in pieces of about this many words (syllables): a piece about one step
 # matches a question about that step better than a whole section does, and embeds faster.
 CHUNK_WORDS = 60
-NEUTRAL_PLACEHOLDERS = {"hotline": "tổng đài", "hotline_name": "tổng đài", "hotline_hours": "giờ làm việc",
-                        "province": "tỉnh"}
+NEUTRAL_PLACEHOLDERS = {
+    "hotline": "tổng đài",
+    "hotline_name": "tổng đài",
+    "hotline_hours": "giờ làm việc",
+    "province": "tỉnh",
+}
 
 
 @dataclass(frozen=True)
@@ -84,8 +88,10 @@ def _chunks(text: str, max_words: int = CHUNK_WORDS) -> list[str]:
 def units_for(guide: Guide) -> list[Unit]:
     if guide.kind != "guide":
         return [Unit(guide.id, "title", guide.title)] + [Unit(guide.id, "question", q) for q in guide.questions]
-    units = [Unit(guide.id, "title", guide.title),
-             Unit(guide.id, "summary", render(guide.summary, NEUTRAL_PLACEHOLDERS))]
+    units = [
+        Unit(guide.id, "title", guide.title),
+        Unit(guide.id, "summary", render(guide.summary, NEUTRAL_PLACEHOLDERS)),
+    ]
     units += [Unit(guide.id, "question", q) for q in guide.questions]
     for number, section in enumerate(guide.sections):
         for piece in _chunks(section.text):
@@ -144,8 +150,9 @@ def content_hash(guides: list[Guide], model_id: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def build_index(knowledge_dir: Path, index_dir: Path, encoder: Encoder | None, progress: bool = False,
-                log=print) -> tuple[Path | None, list[GuideError]]:
+def build_index(
+    knowledge_dir: Path, index_dir: Path, encoder: Encoder | None, progress: bool = False, log=print
+) -> tuple[Path | None, list[GuideError]]:
     """Parse guides, embed what changed, write a new build and publish it.
 
     Returns (build path or None when nothing could be built, problems found). Broken guides are
@@ -202,8 +209,9 @@ def build_index(knowledge_dir: Path, index_dir: Path, encoder: Encoder | None, p
     with (tmp / "units.jsonl").open("w", encoding="utf-8") as out:
         for unit in units:
             out.write(json.dumps(dataclasses.asdict(unit), ensure_ascii=False) + "\n")
-    (tmp / "guides.json").write_text(json.dumps([_guide_to_json(g) for g in guides], ensure_ascii=False, indent=1),
-                                     encoding="utf-8")
+    (tmp / "guides.json").write_text(
+        json.dumps([_guide_to_json(g) for g in guides], ensure_ascii=False, indent=1), encoding="utf-8"
+    )
     if vectors is not None:
         np.save(tmp / "dense.npy", vectors)
         faiss_started = time.time()
@@ -216,9 +224,11 @@ def build_index(knowledge_dir: Path, index_dir: Path, encoder: Encoder | None, p
         shutil.rmtree(target)
     os.replace(tmp, target)
     publish(index_dir, name)
-    log(f"published {name}: {meta['guides']} guides, {meta['routes']} routing entries, {len(units)} units, "
+    log(
+        f"published {name}: {meta['guides']} guides, {meta['routes']} routing entries, {len(units)} units, "
         f"embedded {embedded}, reused {reused}, "
-        f"{meta['build_seconds']} s")
+        f"{meta['build_seconds']} s"
+    )
     return target, problems
 
 
@@ -228,8 +238,9 @@ def publish(index_dir: Path, name: str) -> None:
     tmp = index_dir / f".CURRENT.{os.getpid()}"
     tmp.write_text(name + "\n", encoding="utf-8")
     os.replace(tmp, current)
-    builds = sorted((p for p in (index_dir / "builds").iterdir() if p.is_dir() and not p.name.startswith(".")),
-                    key=lambda p: p.name)
+    builds = sorted(
+        (p for p in (index_dir / "builds").iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name
+    )
     for old in builds[: max(0, len(builds) - KEEP_BUILDS - 1)]:
         if old.name != name:
             shutil.rmtree(old, ignore_errors=True)
@@ -263,11 +274,15 @@ def load_index(index_dir: Path, expected_model: str | None = None) -> Index:
     if vectors is not None and vectors.shape != (len(units), meta["dimension"]):
         raise IndexLoadError(f"index {build}: vectors {vectors.shape} do not match {len(units)} units")
     if searcher is not None and (searcher.size, searcher.index.d) != vectors.shape:
-        raise IndexLoadError(f"index {build}: dense.faiss holds {searcher.size} vectors of {searcher.index.d} "
-                             f"dimensions, expected {vectors.shape}: run `make index`")
+        raise IndexLoadError(
+            f"index {build}: dense.faiss holds {searcher.size} vectors of {searcher.index.d} "
+            f"dimensions, expected {vectors.shape}: run `make index`"
+        )
     if expected_model is not None and meta["model_id"] not in ("none", expected_model):
-        raise IndexLoadError(f"index {build} was built with model {meta['model_id']!r}, "
-                             f"but the configured model is {expected_model!r}: run `make index`")
+        raise IndexLoadError(
+            f"index {build} was built with model {meta['model_id']!r}, "
+            f"but the configured model is {expected_model!r}: run `make index`"
+        )
     return Index(guides=guides, units=units, vectors=vectors, meta=meta, path=build, dense=searcher)
 
 
@@ -292,8 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     encoder = load_encoder(args.model)
     if encoder is None and args.model.lower() != "none":
-        print("WARNING: building WITHOUT dense vectors (embedding model unavailable): lexical search only",
-              file=sys.stderr)
+        print(
+            "WARNING: building WITHOUT dense vectors (embedding model unavailable): lexical search only",
+            file=sys.stderr,
+        )
     build, problems = build_index(args.knowledge, args.index, encoder, progress=True)
     errors = [p for p in problems if p.severity == "error"]
     if build is None:

@@ -71,8 +71,14 @@ class Entity:
     background: bool = False  # marked as done or as a state ("đã ly hôn", "làm sổ đỏ rồi"), see BACKGROUND_*
 
     def as_dict(self) -> dict:
-        return {"id": self.term.id, "label": self.term.label, "name": self.term.name, "text": self.text,
-                "uncovered": self.term.uncovered, "background": self.background}
+        return {
+            "id": self.term.id,
+            "label": self.term.label,
+            "name": self.term.name,
+            "text": self.text,
+            "uncovered": self.term.uncovered,
+            "background": self.background,
+        }
 
 
 @dataclass
@@ -93,8 +99,9 @@ class KeyTerms:
                     continue
                 if folded in seen and seen[folded] != term.id:
                     # the same words under two terms: the first one listed keeps them
-                    self.errors.append(GuideError(KEYTERMS_FILE, 0, f"'{name}' ({term.id}) đã có ở mục {seen[folded]}",
-                                                  "warning"))
+                    self.errors.append(
+                        GuideError(KEYTERMS_FILE, 0, f"'{name}' ({term.id}) đã có ở mục {seen[folded]}", "warning")
+                    )
                     continue
                 seen[folded] = term.id
                 patterns.append({"label": term.label, "pattern": folded, "id": term.id})
@@ -110,12 +117,15 @@ class KeyTerms:
         words = [token.text for token in doc]
 
         def background(start: int, end: int) -> bool:
-            before = words[max(0, start - BACKGROUND_WINDOW):start]
-            after = words[end:end + BACKGROUND_WINDOW]
+            before = words[max(0, start - BACKGROUND_WINDOW) : start]
+            after = words[end : end + BACKGROUND_WINDOW]
             return bool(BACKGROUND_BEFORE.intersection(before) or BACKGROUND_AFTER.intersection(after))
 
-        return [Entity(self.terms[ent.ent_id_], ent.start, ent.end, ent.text, background(ent.start, ent.end))
-                for ent in doc.ents if ent.ent_id_ in self.terms]
+        return [
+            Entity(self.terms[ent.ent_id_], ent.start, ent.end, ent.text, background(ent.start, ent.end))
+            for ent in doc.ents
+            if ent.ent_id_ in self.terms
+        ]
 
     def coverage(self, guides: dict[str, Guide]) -> dict[str, frozenset[str]]:
         """Term ids each guide covers: named in its title or tags, or listed under the term's ``guides:``."""
@@ -133,8 +143,20 @@ class KeyTerms:
 
     def catalogue_guides(self) -> list[Guide]:
         """Catalogue entries as routing entries (kind "uncovered"), so replies can name them."""
-        return [Guide(id=t.id, title=t.title or t.name, summary="", questions=list(t.names), sources=[], updated="",
-                      path=f"{UNCOVERED_DIR}/", kind="uncovered") for t in self.terms.values() if t.uncovered]
+        return [
+            Guide(
+                id=t.id,
+                title=t.title or t.name,
+                summary="",
+                questions=list(t.names),
+                sources=[],
+                updated="",
+                path=f"{UNCOVERED_DIR}/",
+                kind="uncovered",
+            )
+            for t in self.terms.values()
+            if t.uncovered
+        ]
 
     @property
     def catalogue_size(self) -> int:
@@ -153,8 +175,14 @@ def _names(value, where: str, errors: list[GuideError]) -> tuple[str, ...]:
 def _unknown_keys(entry: dict, allowed: tuple[str, ...], where: str, errors: list[GuideError]) -> None:
     unknown = [str(k) for k in entry if k not in allowed]
     if unknown:
-        errors.append(GuideError(where, 0, f"mục {entry.get('id')}: khóa lạ {', '.join(unknown)} (tiêu đề có dấu phẩy "
-                                           "trong {{...}} phải đặt trong ngoặc kép)"))
+        errors.append(
+            GuideError(
+                where,
+                0,
+                f"mục {entry.get('id')}: khóa lạ {', '.join(unknown)} (tiêu đề có dấu phẩy "
+                "trong {{...}} phải đặt trong ngoặc kép)",
+            )
+        )
 
 
 def _read_yaml(path: Path, errors: list[GuideError]):
@@ -162,8 +190,9 @@ def _read_yaml(path: Path, errors: list[GuideError]):
         return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        errors.append(GuideError(str(path), mark.line + 1 if mark else 1,
-                                 f"YAML sai cú pháp: {getattr(exc, 'problem', exc)}"))
+        errors.append(
+            GuideError(str(path), mark.line + 1 if mark else 1, f"YAML sai cú pháp: {getattr(exc, 'problem', exc)}")
+        )
     except (OSError, UnicodeDecodeError) as exc:
         errors.append(GuideError(str(path), 0, f"không đọc được tệp: {exc}"))
     return None

@@ -165,10 +165,20 @@ def _entry_rule(kind: str, entry: dict, line: int, path: str, errors: list[tuple
     if not isinstance(unless, list) or not isinstance(topics, list):
         errors.append((line, f"{where}: 'unless' và 'topics' phải là danh sách, ví dụ [trước đây, từng]"))
         return None
-    return Rule(kind, regex, shown, str(entry.get("replace") or ""), str(entry.get("since") or ""),
-                str(entry.get("reason") or "").strip(), str(entry.get("what") or "").strip(), near,
-                tuple(unicodedata.normalize("NFC", str(u)).lower() for u in unless),
-                bool(entry.get("skip_quoted")), frozenset(str(t) for t in topics), line)
+    return Rule(
+        kind,
+        regex,
+        shown,
+        str(entry.get("replace") or ""),
+        str(entry.get("since") or ""),
+        str(entry.get("reason") or "").strip(),
+        str(entry.get("what") or "").strip(),
+        near,
+        tuple(unicodedata.normalize("NFC", str(u)).lower() for u in unless),
+        bool(entry.get("skip_quoted")),
+        frozenset(str(t) for t in topics),
+        line,
+    )
 
 
 def load_rules(folder: Path) -> tuple[Rules, list[tuple[int, str]]]:
@@ -262,14 +272,15 @@ def body_blocks(lines: list[str], first_line: int) -> list[Block]:
 
 def text_blocks(text: str, section: str, line: int) -> list[Block]:
     """Blocks of a multi-line text that is not Markdown body (a summary), all in ``section``."""
-    return [Block(b.text, section, b.starts, b.list_item) for b in body_blocks(text.split("\n"), line)
-            if not b.heading] or []
+    return [
+        Block(b.text, section, b.starts, b.list_item) for b in body_blocks(text.split("\n"), line) if not b.heading
+    ] or []
 
 
 def _sentence(text: str, start: int, end: int) -> str:
     before = [m.end() for m in _SENTENCE_END.finditer(text, 0, start)]
     after = _SENTENCE_END.search(text, end)
-    return text[(before[-1] if before else 0):(after.end() if after else len(text))]
+    return text[(before[-1] if before else 0) : (after.end() if after else len(text))]
 
 
 def _quoted(text: str, start: int) -> bool:
@@ -281,8 +292,13 @@ def _hedged(sentence: str, hedges: tuple[str, ...]) -> bool:
     return any(h in low for h in hedges)
 
 
-def scan(blocks: list[Block], rules: Rules, guide_id: str = "", title: str = "",
-         exempt: frozenset[str] | set[str] = frozenset()) -> list[Problem]:
+def scan(
+    blocks: list[Block],
+    rules: Rules,
+    guide_id: str = "",
+    title: str = "",
+    exempt: frozenset[str] | set[str] = frozenset(),
+) -> list[Problem]:
     """Outdated terms and unhedged unconfirmed figures in a guide's blocks.
 
     Args:
@@ -337,16 +353,20 @@ def scan(blocks: list[Block], rules: Rules, guide_id: str = "", title: str = "",
 
 def outdated_message(rule: Rule, found: str) -> str:
     """The Vietnamese message for an outdated term."""
-    return (f"thông tin lỗi thời \"{found}\": {rule.reason} (thay đổi từ {since_vi(rule.since)}). "
-            f"Hãy viết: {rule.replace}. Nếu câu này kể lại chuyện cũ, hãy nói rõ (ví dụ \"trước đây\"). "
-            f"Danh sách: knowledge/{RULES_FILE}, dòng {rule.line}")
+    return (
+        f'thông tin lỗi thời "{found}": {rule.reason} (thay đổi từ {since_vi(rule.since)}). '
+        f'Hãy viết: {rule.replace}. Nếu câu này kể lại chuyện cũ, hãy nói rõ (ví dụ "trước đây"). '
+        f"Danh sách: knowledge/{RULES_FILE}, dòng {rule.line}"
+    )
 
 
 def unconfirmed_message(rule: Rule, found: str) -> str:
     """The Vietnamese message for an unconfirmed figure stated as fact."""
-    return (f"\"{found}\" ({rule.what}) chưa được xác nhận trong tài liệu nguồn, nhưng câu này nêu như thông tin "
-            "chắc chắn: thêm \"(chưa có xác nhận chính thức, bạn nên hỏi lại cơ quan tiếp nhận)\" vào câu, hoặc "
-            f"bỏ con số. Danh sách: knowledge/{RULES_FILE}, dòng {rule.line}")
+    return (
+        f'"{found}" ({rule.what}) chưa được xác nhận trong tài liệu nguồn, nhưng câu này nêu như thông tin '
+        'chắc chắn: thêm "(chưa có xác nhận chính thức, bạn nên hỏi lại cơ quan tiếp nhận)" vào câu, hoặc '
+        f"bỏ con số. Danh sách: knowledge/{RULES_FILE}, dòng {rule.line}"
+    )
 
 
 # --------------------------------------------------------------------------- guides due for review
@@ -364,8 +384,9 @@ def months_between(earlier: dt.date, later: dt.date) -> int:
     return months - (1 if later.day < earlier.day else 0)
 
 
-def guides_due_for_review(folder: Path, today: dt.date | None = None, months: int | None = None
-                          ) -> tuple[list[dict], int]:
+def guides_due_for_review(
+    folder: Path, today: dt.date | None = None, months: int | None = None
+) -> tuple[list[dict], int]:
     """Guides whose ``reviewed`` date is missing, not a date, or ``months`` old or older (``make report``).
 
     Args:
@@ -391,7 +412,14 @@ def guides_due_for_review(folder: Path, today: dt.date | None = None, months: in
             reviewed = None
         age = months_between(reviewed, today) if reviewed else None
         if age is None or age >= limit:
-            due.append({"guide_id": guide.id, "title": guide.title, "reviewed": guide.reviewed, "months": age,
-                        "path": guide.path})
+            due.append(
+                {
+                    "guide_id": guide.id,
+                    "title": guide.title,
+                    "reviewed": guide.reviewed,
+                    "months": age,
+                    "path": guide.path,
+                }
+            )
     due.sort(key=lambda d: (d["months"] is not None, -(d["months"] or 0), d["guide_id"]))
     return due, limit

@@ -32,7 +32,7 @@ class DiacriticRestorer:
             words = WORD.findall(normalize(text))
             for n in range(1, MAX_NGRAM + 1):
                 for i in range(len(words) - n + 1):
-                    gram = " ".join(words[i:i + n])
+                    gram = " ".join(words[i : i + n])
                     key = strip_accents(gram)
                     table[key][gram] += 1
         self._table = table
@@ -59,7 +59,7 @@ class DiacriticRestorer:
         while i < len(words):
             replaced = False
             for n in range(min(MAX_NGRAM, len(words) - i), 0, -1):
-                window = words[i:i + n]
+                window = words[i : i + n]
                 # Only unaccented words are candidates; an accented word is the citizen's choice.
                 if any(strip_accents(w) != w for w in window):
                     continue

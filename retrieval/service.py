@@ -115,8 +115,12 @@ class SearchService:
                         log.error("could not load index %s, keeping the previous one: %s", build, exc)
                     else:
                         self._searcher, self._serving, self.last_error = searcher, build, None
-                        log.info("serving index %s (%s guides, model %s)", build.name,
-                                 searcher.index.meta.get("guides"), searcher.index.meta.get("model_id"))
+                        log.info(
+                            "serving index %s (%s guides, model %s)",
+                            build.name,
+                            searcher.index.meta.get("guides"),
+                            searcher.index.meta.get("model_id"),
+                        )
         if self._searcher is None:
             raise IndexLoadError(self.last_error or f"no published index in {self.settings.index_dir}")
         self._refresh_keyterms(self._searcher)

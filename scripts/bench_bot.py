@@ -227,9 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     load_at_start = load_average()
     # the benchmark's conversations and recorded decisions go to a throw-away folder, not var/
     scratch = Path(tempfile.mkdtemp(prefix="bench-bot-"))
-    os.environ.update({"HANDOFF_DATABASE_URL": f"sqlite:///{scratch / 'handoff.sqlite3'}",
-                       "RASA_TRACKER_DB": str(scratch / "rasa-tracker.sqlite3"),
-                       "REST_OUTBOX_DB": str(scratch / "rest-outbox.sqlite3")})
+    os.environ.update(
+        {
+            "HANDOFF_DATABASE_URL": f"sqlite:///{scratch / 'handoff.sqlite3'}",
+            "RASA_TRACKER_DB": str(scratch / "rasa-tracker.sqlite3"),
+            "REST_OUTBOX_DB": str(scratch / "rest-outbox.sqlite3"),
+        }
+    )
     os.environ.setdefault("DVC_RATE_LIMITS", "off")  # a benchmark from loopback, not citizens' traffic
     servers = TimedServers(rasa_port=RASA_PORT, actions_port=ACTIONS_PORT)
     sections: list[tuple[str, str]] = []
@@ -248,11 +252,17 @@ def main(argv: list[str] | None = None) -> int:
         servers.start_rasa()
         rasa_seconds = time.perf_counter() - start
         actions_pid, rasa_pid = (p.pid for p in servers.processes)
-        show("Start-up (s)", table(["step", "seconds"], [
-            ["action server: start until /health", f"{actions_total - servers.warm_up_seconds:.1f}"],
-            ["action server: warm-up (model + index)", f"{servers.warm_up_seconds:.1f}"],
-            ["Rasa server: start until /status has a model", f"{rasa_seconds:.1f}"],
-        ]))
+        show(
+            "Start-up (s)",
+            table(
+                ["step", "seconds"],
+                [
+                    ["action server: start until /health", f"{actions_total - servers.warm_up_seconds:.1f}"],
+                    ["action server: warm-up (model + index)", f"{servers.warm_up_seconds:.1f}"],
+                    ["Rasa server: start until /status has a model", f"{rasa_seconds:.1f}"],
+                ],
+            ),
+        )
         memory_rows = []
         for name, pid in (("action server", actions_pid), ("Rasa server", rasa_pid)):
             rss, _peak, count = tree_memory_mb(pid)
@@ -263,8 +273,9 @@ def main(argv: list[str] | None = None) -> int:
         with httpx.Client(timeout=REQUEST_TIMEOUT) as client:
             print(f"sending {args.n} messages ...", file=sys.stderr, flush=True)
             for category, text in messages(args.n):
-                replies.append(send(client, url, category,
-                                    json={"sender": f"bench-{uuid.uuid4().hex[:12]}", "message": text}))
+                replies.append(
+                    send(client, url, category, json={"sender": f"bench-{uuid.uuid4().hex[:12]}", "message": text})
+                )
             for name, pid in (("action server", actions_pid), ("Rasa server", rasa_pid)):
                 rss, peak, count = tree_memory_mb(pid)
                 memory_rows.append([f"{name}, after the messages", count, f"{rss:.0f}", f"{peak:.0f}"])
@@ -276,17 +287,32 @@ def main(argv: list[str] | None = None) -> int:
                 outcomes: dict[str, int] = {}
                 for reply in chosen:
                     outcomes[reply.outcome] = outcomes.get(reply.outcome, 0) + 1
-                rows.append([category, p["n"], ms(p["p50"]), ms(p["p95"]), ms(p["max"]),
-                             ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))])
+                rows.append(
+                    [
+                        category,
+                        p["n"],
+                        ms(p["p50"]),
+                        ms(p["p95"]),
+                        ms(p["max"]),
+                        ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())),
+                    ]
+                )
             statuses = sorted({str(r.status) for r in replies})
-            show("REST round trip (ms)", (
-                f"{args.n} messages, sequential, each from a fresh sender id; HTTP status seen: "
-                f"{', '.join(statuses)}. Outcome: the reply's dvc decision, `text` for a reply without "
-                f"one (greetings, small talk), `empty` for no reply at all.\n\n"
-                + table(["messages", "n", "p50", "p95", "max", "outcomes"], rows)))
-            show("Memory (MB)", "RSS summed over each server and its child processes (shared pages count "
-                 "twice); peak is the sum of each process's VmHWM.\n\n"
-                 + table(["server", "processes", "RSS", "peak"], memory_rows))
+            show(
+                "REST round trip (ms)",
+                (
+                    f"{args.n} messages, sequential, each from a fresh sender id; HTTP status seen: "
+                    f"{', '.join(statuses)}. Outcome: the reply's dvc decision, `text` for a reply without "
+                    f"one (greetings, small talk), `empty` for no reply at all.\n\n"
+                    + table(["messages", "n", "p50", "p95", "max", "outcomes"], rows)
+                ),
+            )
+            show(
+                "Memory (MB)",
+                "RSS summed over each server and its child processes (shared pages count "
+                "twice); peak is the sum of each process's VmHWM.\n\n"
+                + table(["server", "processes", "RSS", "peak"], memory_rows),
+            )
 
             print("sending bad input ...", file=sys.stderr, flush=True)
             bad_rows = []
@@ -294,12 +320,16 @@ def main(argv: list[str] | None = None) -> int:
                 reply = send(client, url, "bad", **request)
                 alive = all(p.poll() is None for p in servers.processes)
                 bad_rows.append([name, reply.status, reply.outcome, ms(reply.milliseconds), "yes" if alive else "NO"])
-            after = send(client, url, "check", json={"sender": f"bench-{uuid.uuid4().hex[:12]}",
-                                                     "message": AFTER_BAD_INPUT})
+            after = send(
+                client, url, "check", json={"sender": f"bench-{uuid.uuid4().hex[:12]}", "message": AFTER_BAD_INPUT}
+            )
         answered = after.status == 200 and after.outcome not in ("empty", "error", "not JSON")
-        show("Bad input", table(["input", "HTTP status", "outcome", "ms", "servers alive"], bad_rows)
-             + f"\n\nA normal message afterwards: HTTP {after.status}, outcome `{after.outcome}`, "
-               f"{ms(after.milliseconds)} ms: {'answered' if answered else 'NOT ANSWERED'}.")
+        show(
+            "Bad input",
+            table(["input", "HTTP status", "outcome", "ms", "servers alive"], bad_rows)
+            + f"\n\nA normal message afterwards: HTTP {after.status}, outcome `{after.outcome}`, "
+            f"{ms(after.milliseconds)} ms: {'answered' if answered else 'NOT ANSWERED'}.",
+        )
     except RuntimeError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
@@ -310,8 +340,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{load_fact(load_at_start)[0]}: {load_fact(load_at_start)[1]}")
     if args.out:
         facts = common_facts(command) + [
-            ("Rasa model", (f"{MODEL.relative_to(ROOT)} ({MODEL.stat().st_size / 1e6:.0f} MB, "
-                            f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(MODEL.stat().st_mtime))})")),
+            (
+                "Rasa model",
+                (
+                    f"{MODEL.relative_to(ROOT)} ({MODEL.stat().st_size / 1e6:.0f} MB, "
+                    f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(MODEL.stat().st_mtime))})"
+                ),
+            ),
             ("ports", f"Rasa {RASA_PORT}, actions {ACTIONS_PORT}, loopback"),
             load_fact(load_at_start),
         ]

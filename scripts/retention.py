@@ -67,13 +67,26 @@ def _sqlite(path: Path | None, sql: list[tuple[str, tuple]]) -> int:
 
 
 def purge_tracker(path: Path | None, cutoff: float) -> int:
-    return _sqlite(path, [("DELETE FROM events WHERE sender_id IN (SELECT sender_id FROM events "
-                           "GROUP BY sender_id HAVING MAX(timestamp) < ?)", (cutoff,))])
+    return _sqlite(
+        path,
+        [
+            (
+                "DELETE FROM events WHERE sender_id IN (SELECT sender_id FROM events "
+                "GROUP BY sender_id HAVING MAX(timestamp) < ?)",
+                (cutoff,),
+            )
+        ],
+    )
 
 
 def purge_mailbox(path: Path | None, cutoff: float) -> int:
-    return _sqlite(path, [("DELETE FROM events WHERE ts < ?", (cutoff,)),
-                          ("DELETE FROM delivered WHERE sender NOT IN (SELECT DISTINCT sender FROM events)", ())])
+    return _sqlite(
+        path,
+        [
+            ("DELETE FROM events WHERE ts < ?", (cutoff,)),
+            ("DELETE FROM delivered WHERE sender NOT IN (SELECT DISTINCT sender FROM events)", ()),
+        ],
+    )
 
 
 def purge_dedupe(path: Path | None, cutoff: float) -> int:
@@ -137,13 +150,15 @@ def run(days: float, rotate: bool = True) -> dict[str, object]:
         "tracker_events": sum(purge_tracker(p, cutoff) for p in trackers if p),
         "webchat_events": purge_mailbox(_path("WEBCHAT_DB", "var/webchat.sqlite3"), cutoff),
         "rest_outbox_events": purge_mailbox(_path("REST_OUTBOX_DB", "var/rest-outbox.sqlite3"), cutoff),
-        "dedupe_keys": purge_dedupe(_path("DVC_DEDUPE_DB", "var/webhook-dedupe.sqlite3"),
-                                    now - _days("DVC_DEDUPE_DAYS", 7) * 86400),
+        "dedupe_keys": purge_dedupe(
+            _path("DVC_DEDUPE_DB", "var/webhook-dedupe.sqlite3"), now - _days("DVC_DEDUPE_DAYS", 7) * 86400
+        ),
         "handoff": purge_handoff(cutoff, now - _days("DVC_AUDIT_RETENTION_DAYS", 365) * 86400),
     }
     if rotate:
-        report["logs_rotated"] = rotate_logs(var / "logs", int(_days("DVC_LOG_KEEP", 7))) \
-            if (var / "logs").exists() else 0
+        report["logs_rotated"] = (
+            rotate_logs(var / "logs", int(_days("DVC_LOG_KEEP", 7))) if (var / "logs").exists() else 0
+        )
     lock_down(var)
     return report
 

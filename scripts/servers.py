@@ -49,14 +49,16 @@ ACTIONS_START_TIMEOUT = 120
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "PYTHONPATH": str(ROOT),
-        "RASA_TELEMETRY_ENABLED": "false",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "SANIC_HOST": "127.0.0.1",  # rasa-sdk binds 0.0.0.0 unless told otherwise
-    })
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "RASA_TELEMETRY_ENABLED": "false",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "SANIC_HOST": "127.0.0.1",  # rasa-sdk binds 0.0.0.0 unless told otherwise
+        }
+    )
     return env
 
 
@@ -84,8 +86,15 @@ def rasa_token() -> str:
 def retention(wait: bool = False) -> subprocess.Popen:
     """scripts/retention.py in the background (or waited for): every store, logs, permissions."""
     log = (LOGS / "retention.log").open("ab")
-    process = subprocess.Popen([str(ACT_PY), str(ROOT / "scripts" / "retention.py")], cwd=ROOT, env=_env(),
-                               stdout=log, stderr=subprocess.STDOUT, umask=UMASK, start_new_session=True)
+    process = subprocess.Popen(
+        [str(ACT_PY), str(ROOT / "scripts" / "retention.py")],
+        cwd=ROOT,
+        env=_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        umask=UMASK,
+        start_new_session=True,
+    )
     if wait:
         process.wait(timeout=600)
     return process
@@ -146,9 +155,11 @@ class Servers:
         path = ROOT / "var" / f"endpoints-{self.actions_port}.yml"
         path.parent.mkdir(parents=True, exist_ok=True)
         self.tracker_db.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f'action_endpoint:\n  url: "{self.actions_url}/webhook"\n'
-                        f'tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: "{self.tracker_db}"\n',
-                        encoding="utf-8")
+        path.write_text(
+            f'action_endpoint:\n  url: "{self.actions_url}/webhook"\n'
+            f'tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: "{self.tracker_db}"\n',
+            encoding="utf-8",
+        )
         return path
 
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -157,8 +168,15 @@ class Servers:
         path = LOGS / f"{name}-{getattr(self, name + '_port')}.log"
         log = path.open("ab")
         path.chmod(0o600)
-        process = subprocess.Popen(cmd, cwd=ROOT, env={**_env(), **(env or {})}, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True, umask=UMASK)
+        process = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env={**_env(), **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            umask=UMASK,
+        )
         self.processes.append(process)
         return process
 
@@ -174,29 +192,61 @@ class Servers:
         raise RuntimeError(f"{name} not ready after {timeout} s; see {LOGS}/{name}-*.log")
 
     def start_actions(self) -> None:
-        process = self._spawn("actions", [str(ACT_PY), "-m", "rasa_sdk", "--actions", "actions",
-                                          "-p", str(self.actions_port)])
+        process = self._spawn(
+            "actions", [str(ACT_PY), "-m", "rasa_sdk", "--actions", "actions", "-p", str(self.actions_port)]
+        )
         self._wait("actions", process, f"{self.actions_url}/health", lambda b: True, ACTIONS_START_TIMEOUT)
         self.warm_up()
 
     def warm_up(self) -> None:
         """Load the embedding model and index now, so the first citizen does not wait for it."""
-        tracker = {"sender_id": "warm-up", "slots": {}, "latest_message": {"text": "kích hoạt VNeID",
-                   "intent": {"name": "ask_procedure"}, "entities": []}, "events": [], "paused": False,
-                   "followup_action": None, "active_loop": {}, "latest_action_name": None}
-        status, body = _post(f"{self.actions_url}/webhook",
-                             {"next_action": "action_answer_question", "sender_id": "warm-up", "tracker": tracker,
-                              "domain": {}, "version": "3.6.21"}, timeout=ACTIONS_START_TIMEOUT)
+        tracker = {
+            "sender_id": "warm-up",
+            "slots": {},
+            "latest_message": {"text": "kích hoạt VNeID", "intent": {"name": "ask_procedure"}, "entities": []},
+            "events": [],
+            "paused": False,
+            "followup_action": None,
+            "active_loop": {},
+            "latest_action_name": None,
+        }
+        status, body = _post(
+            f"{self.actions_url}/webhook",
+            {
+                "next_action": "action_answer_question",
+                "sender_id": "warm-up",
+                "tracker": tracker,
+                "domain": {},
+                "version": "3.6.21",
+            },
+            timeout=ACTIONS_START_TIMEOUT,
+        )
         if status != 200:
             raise RuntimeError(f"action server warm-up failed: HTTP {status} {body[:300]!r}")
 
     def start_rasa(self) -> None:
         if not MODEL.exists():
             raise RuntimeError(f"no trained model at {MODEL}: run `make train`")
-        process = self._spawn("rasa", [str(RASA_PY), str(RASA_RUN), "run", "--enable-api", "-i", "127.0.0.1",
-                                       "-p", str(self.rasa_port), "-m", str(MODEL), "--credentials",
-                                       "credentials.yml", "--endpoints", str(self.endpoints_file())],
-                              {"RASA_TOKEN": self.rasa_token})
+        process = self._spawn(
+            "rasa",
+            [
+                str(RASA_PY),
+                str(RASA_RUN),
+                "run",
+                "--enable-api",
+                "-i",
+                "127.0.0.1",
+                "-p",
+                str(self.rasa_port),
+                "-m",
+                str(MODEL),
+                "--credentials",
+                "credentials.yml",
+                "--endpoints",
+                str(self.endpoints_file()),
+            ],
+            {"RASA_TOKEN": self.rasa_token},
+        )
 
         def loaded(body: bytes) -> bool:
             try:
@@ -210,7 +260,7 @@ class Servers:
         """Kill the Rasa server ("rasa") or the action server ("actions") as a crash would (SIGKILL)."""
         program = {"rasa": [str(RASA_PY), str(RASA_RUN)], "actions": [str(ACT_PY), "-m", "rasa_sdk"]}[name]
         for process in list(self.processes):
-            if process.args[:len(program)] == program:
+            if process.args[: len(program)] == program:
                 if process.poll() is None:
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=20)
@@ -218,9 +268,11 @@ class Servers:
 
     def start_console(self) -> None:
         """The agent console and API (python -m handoff.server), talking to this Rasa server."""
-        process = self._spawn("console", [str(ACT_PY), "-m", "handoff.server"],
-                              {"HANDOFF_PORT": str(self.console_port), "RASA_URL": self.rasa_url,
-                               "RASA_TOKEN": self.rasa_token})
+        process = self._spawn(
+            "console",
+            [str(ACT_PY), "-m", "handoff.server"],
+            {"HANDOFF_PORT": str(self.console_port), "RASA_URL": self.rasa_url, "RASA_TOKEN": self.rasa_token},
+        )
         self._wait("console", process, f"{self.console_url}/health", lambda b: True, ACTIONS_START_TIMEOUT)
 
     def stop(self) -> None:
@@ -260,21 +312,29 @@ def main(argv: list[str] | None = None) -> int:
             while True:
                 time.sleep(3600)
         if args.mode == "shell":
-            return subprocess.call([str(RASA), "shell", "-m", str(MODEL), "--endpoints", str(servers.endpoints_file())],
-                                   cwd=ROOT, env=_env())
+            return subprocess.call(
+                [str(RASA), "shell", "-m", str(MODEL), "--endpoints", str(servers.endpoints_file())],
+                cwd=ROOT,
+                env=_env(),
+            )
         print(f"starting the Rasa server on {servers.rasa_url} (about a minute) ...", flush=True)
         servers.start_rasa()
         console = ""
         if not args.no_console:
             servers.start_console()
-            console = (f"  Agent console: {servers.console_url}/console (create an account first: "
-                       f"`.venv-actions/bin/python -m handoff.admin create-agent <name>`)\n")
-        print(f"\nready in {time.time() - started:.0f} s. Chat with the bot:\n"
-              f"  curl -s {servers.rasa_url}/webhooks/rest/webhook -H 'Content-Type: application/json' "
-              f"-d '{{\"sender\":\"u1\",\"message\":\"chào bạn\"}}'\n"
-              f"  web chat: {servers.rasa_url}/webhooks/webchat/demo, or `make shell` in another terminal.\n"
-              f"{console}  Logs: {LOGS}. Rasa's HTTP API needs ?token= (RASA_TOKEN or {TOKEN_FILE}). "
-              f"Ctrl-C stops every server.", flush=True)
+            console = (
+                f"  Agent console: {servers.console_url}/console (create an account first: "
+                f"`.venv-actions/bin/python -m handoff.admin create-agent <name>`)\n"
+            )
+        print(
+            f"\nready in {time.time() - started:.0f} s. Chat with the bot:\n"
+            f"  curl -s {servers.rasa_url}/webhooks/rest/webhook -H 'Content-Type: application/json' "
+            f'-d \'{{"sender":"u1","message":"chào bạn"}}\'\n'
+            f"  web chat: {servers.rasa_url}/webhooks/webchat/demo, or `make shell` in another terminal.\n"
+            f"{console}  Logs: {LOGS}. Rasa's HTTP API needs ?token= (RASA_TOKEN or {TOKEN_FILE}). "
+            f"Ctrl-C stops every server.",
+            flush=True,
+        )
         every = float(os.environ.get("DVC_RETENTION_INTERVAL_HOURS") or 24) * 3600
         next_retention = time.time() + every
         while all(p.poll() is None for p in servers.processes):

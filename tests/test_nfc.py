@@ -47,8 +47,7 @@ def test_project_text_is_nfc():
     files = text_files(PROJECT)
     assert any(p.parent.name == "knowledge" for p in files) and (PROJECT / "domain.yml") in files
     problems = [problem for path in files for problem in non_nfc_lines(path)]
-    assert not problems, "text not in Unicode NFC (fix with unicodedata.normalize('NFC', ...)):\n" + \
-        "\n".join(problems)
+    assert not problems, "text not in Unicode NFC (fix with unicodedata.normalize('NFC', ...)):\n" + "\n".join(problems)
 
 
 @pytest.mark.parametrize("form", ["NFD", "NFKD"])

@@ -62,8 +62,12 @@ from tools.check_files import (
 from tools.duplicates import near_duplicates
 
 
-def check_knowledge(folder: Path, review_months: int | None = None, today: dt.date | None = None,
-                    placeholders: dict[str, str] | None = None) -> Report:
+def check_knowledge(
+    folder: Path,
+    review_months: int | None = None,
+    today: dt.date | None = None,
+    placeholders: dict[str, str] | None = None,
+) -> Report:
     """Check every guide in ``folder`` and its routing.yml.
 
     Args:
@@ -105,28 +109,40 @@ def check_knowledge(folder: Path, review_months: int | None = None, today: dt.da
         if fact and "bị trùng" in problem.message and fact.id_line:
             problem = GuideError(problem.path, fact.id_line, problem.message, problem.severity)
         elif fact and "NFC" in problem.message and fact.first_non_nfc_line:
-            problem = GuideError(problem.path, fact.first_non_nfc_line,
-                                 problem.message + " (gõ lại bằng bảng mã Unicode dựng sẵn)", problem.severity)
+            problem = GuideError(
+                problem.path,
+                fact.first_non_nfc_line,
+                problem.message + " (gõ lại bằng bảng mã Unicode dựng sẵn)",
+                problem.severity,
+            )
         elif "YAML sai cú pháp" in problem.message:
             problem = GuideError(problem.path, problem.line, explain_yaml(problem.message), problem.severity)
         report.problems.append(problem)
     report.problems += extra
 
     for misplaced, other, value in near_duplicates(questions):
-        report.problems.append(GuideError(
-            misplaced.path, misplaced.line,
-            f"câu hỏi mẫu có thể 'lấy' câu hỏi của hướng dẫn khác: \"{misplaced.text}\" ({misplaced.label}) "
-            f"gần trùng với \"{other.text}\" ({other.label}, {display_path(other.path)}:{other.line}), độ giống "
-            f"{value:.2f} ≥ {NEAR_DUPLICATE} (gần như cùng chữ khi bỏ dấu, dấu câu, viết tắt), nên chatbot "
-            "không phân biệt được hai bài. Sửa câu này cho đặc trưng hơn, hoặc bỏ ở bài không đúng chủ đề",
-            "warning"))
+        report.problems.append(
+            GuideError(
+                misplaced.path,
+                misplaced.line,
+                f"câu hỏi mẫu có thể 'lấy' câu hỏi của hướng dẫn khác: \"{misplaced.text}\" ({misplaced.label}) "
+                f'gần trùng với "{other.text}" ({other.label}, {display_path(other.path)}:{other.line}), độ giống '
+                f"{value:.2f} ≥ {NEAR_DUPLICATE} (gần như cùng chữ khi bỏ dấu, dấu câu, viết tắt), nên chatbot "
+                "không phân biệt được hai bài. Sửa câu này cho đặc trưng hơn, hoặc bỏ ở bài không đúng chủ đề",
+                "warning",
+            )
+        )
     report.problems.sort(key=lambda p: (display_path(p.path), p.line, p.severity != "error"))
     return report
 
 
 # Which environment variable sets each placeholder (core/settings.py), for messages.
-PLACEHOLDER_VARIABLES = {"hotline": "HOTLINE_NUMBER", "hotline_name": "HOTLINE_NAME", "hotline_hours": "HOTLINE_HOURS",
-                         "province": "PROVINCE_NAME"}
+PLACEHOLDER_VARIABLES = {
+    "hotline": "HOTLINE_NUMBER",
+    "hotline_name": "HOTLINE_NAME",
+    "hotline_hours": "HOTLINE_HOURS",
+    "province": "PROVINCE_NAME",
+}
 
 
 def _placeholder_value_problems(values: dict[str, str], rules: Rules) -> list[GuideError]:
@@ -149,8 +165,10 @@ def summary(report: Report) -> str:
     Returns:
         A Vietnamese summary line.
     """
-    line = (f"Đã kiểm tra {report.files} tệp hướng dẫn ({report.guides} hợp lệ) và {report.routes} mục "
-            f"trong {ROUTING_FILE}: {len(report.errors)} lỗi, {len(report.warnings)} cảnh báo.")
+    line = (
+        f"Đã kiểm tra {report.files} tệp hướng dẫn ({report.guides} hợp lệ) và {report.routes} mục "
+        f"trong {ROUTING_FILE}: {len(report.errors)} lỗi, {len(report.warnings)} cảnh báo."
+    )
     if report.errors:
         return line + " Bài có lỗi sẽ KHÔNG được đưa lên chatbot: sửa hết lỗi rồi chạy lại."
     if report.warnings:
@@ -169,13 +187,19 @@ def main(argv: list[str] | None = None) -> int:
     """
     from core.settings import load_settings
 
-    parser = argparse.ArgumentParser(prog="python -m tools.check",
-                                     description="Kiểm tra các bài hướng dẫn trong thư mục knowledge/")
-    parser.add_argument("--knowledge", type=Path, default=None,
-                        help="thư mục hướng dẫn (mặc định: DVC_KNOWLEDGE_DIR hoặc knowledge/)")
-    parser.add_argument("--review-months", type=int, default=None,
-                        help="cảnh báo bài chưa rà soát lại (trường 'reviewed') quá số tháng này "
-                             f"(mặc định: review_months trong knowledge/{RULES_FILE})")
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.check", description="Kiểm tra các bài hướng dẫn trong thư mục knowledge/"
+    )
+    parser.add_argument(
+        "--knowledge", type=Path, default=None, help="thư mục hướng dẫn (mặc định: DVC_KNOWLEDGE_DIR hoặc knowledge/)"
+    )
+    parser.add_argument(
+        "--review-months",
+        type=int,
+        default=None,
+        help="cảnh báo bài chưa rà soát lại (trường 'reviewed') quá số tháng này "
+        f"(mặc định: review_months trong knowledge/{RULES_FILE})",
+    )
     args = parser.parse_args(argv)
     settings = load_settings()
     folder = args.knowledge or settings.knowledge_dir

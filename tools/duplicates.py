@@ -19,8 +19,9 @@ def _comparable(text: str) -> str:
     return " ".join(_PUNCTUATION.sub(" ", fold(text)).split())
 
 
-def near_duplicates(questions: list[QuestionRef], threshold: float = NEAR_DUPLICATE
-                    ) -> list[tuple[QuestionRef, QuestionRef, float]]:
+def near_duplicates(
+    questions: list[QuestionRef], threshold: float = NEAR_DUPLICATE
+) -> list[tuple[QuestionRef, QuestionRef, float]]:
     """Pairs of sample questions of different owners whose lexical similarity is >= ``threshold``.
 
     In each pair the first question is the likely misplaced one: the one that resembles its own
@@ -38,8 +39,9 @@ def near_duplicates(questions: list[QuestionRef], threshold: float = NEAR_DUPLIC
     if len(questions) < 2:
         return []
     topics = sorted({q.topic for q in questions if q.topic})
-    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
-                                 preprocessor=_comparable, dtype=np.float32)
+    vectorizer = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, preprocessor=_comparable, dtype=np.float32
+    )
     try:
         vectorizer.fit([q.text for q in questions])
     except ValueError:  # nothing but empty text

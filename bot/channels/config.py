@@ -6,7 +6,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 
-
 logger = logging.getLogger(__name__)
 
 DEFAULT_DEDUP_CAPACITY = 10_000

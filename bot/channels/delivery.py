@@ -10,15 +10,12 @@ from collections.abc import Hashable, Mapping
 from typing import Any
 
 
-
 from bot.channels.config import DEFAULT_DEDUP_CAPACITY
 
 logger = logging.getLogger(__name__)
 
 # Reply sent when a citizen sends a sticker, image, file, voice message, ...
-NON_TEXT_REPLY = (
-    "Xin lỗi, hiện tôi chỉ đọc được tin nhắn chữ. Bạn vui lòng gõ câu hỏi nhé."
-)
+NON_TEXT_REPLY = "Xin lỗi, hiện tôi chỉ đọc được tin nhắn chữ. Bạn vui lòng gõ câu hỏi nhé."
 # Sentence shown above a numbered list of options (fallback when the platform
 # cannot show all options as buttons).
 NUMBERED_CHOICE_HINT = "Bạn vui lòng trả lời bằng số thứ tự của lựa chọn:"
@@ -172,9 +169,7 @@ class ChoiceMemory:
         self._choices: OrderedDict[str, list[str | None]] = OrderedDict()
 
     def remember(self, recipient_id: str, buttons: list[Mapping[str, Any]]) -> None:
-        payloads: list[str | None] = [
-            None if button_url(b) else button_payload(b) for b in buttons
-        ]
+        payloads: list[str | None] = [None if button_url(b) else button_payload(b) for b in buttons]
         self._choices[str(recipient_id)] = payloads
         self._choices.move_to_end(str(recipient_id))
         while len(self._choices) > self.capacity:

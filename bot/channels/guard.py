@@ -43,6 +43,8 @@ DEFAULT_RATES = {
 def sender_key(sender: str) -> str:
     """The limiter's client key for per-conversation limits (never mixed with addresses)."""
     return f"sender:{sender}"
+
+
 # Intent payloads (what buttons send) that start a handoff.
 HANDOFF_PAYLOADS = ("/request_human",)
 
@@ -115,12 +117,17 @@ class RateLimiter:
     ``hit`` checks and records in one step under a lock, so concurrent requests cannot all pass.
     """
 
-    def __init__(self, rates: dict[str, tuple[int, float]] | None = None, enabled: bool | None = None,
-                 max_keys: int = 50_000) -> None:
-        self.rates = rates if rates is not None else {
-            kind: _parse_rate(os.environ.get(f"DVC_RATE_{kind.upper()}"), default)
-            for kind, default in DEFAULT_RATES.items()
-        }
+    def __init__(
+        self, rates: dict[str, tuple[int, float]] | None = None, enabled: bool | None = None, max_keys: int = 50_000
+    ) -> None:
+        self.rates = (
+            rates
+            if rates is not None
+            else {
+                kind: _parse_rate(os.environ.get(f"DVC_RATE_{kind.upper()}"), default)
+                for kind, default in DEFAULT_RATES.items()
+            }
+        )
         self.enabled = limits_enabled() if enabled is None else enabled
         self.max_keys = max_keys
         self._hits: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()

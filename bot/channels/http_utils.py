@@ -16,7 +16,6 @@ from bot.channels.config import DEFAULT_HTTP_TIMEOUT_SECONDS
 logger = logging.getLogger(__name__)
 
 
-
 def json_error(status: int, error: str, message: str) -> HTTPResponse:
     """A JSON error response ``{"error": ..., "message": ...}``."""
     return response.json({"error": error, "message": message}, status=status)
@@ -58,9 +57,7 @@ async def post(
     """
     try:
         async with (
-            aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=timeout)
-            ) as session,
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
             session.post(
                 url,
                 json=json_body,
@@ -73,9 +70,7 @@ async def post(
             try:
                 data = json.loads(body) if body else None
             except ValueError:
-                return HttpResult(
-                    resp.status, None, f"non-JSON response: {body[:200]!r}"
-                )
+                return HttpResult(resp.status, None, f"non-JSON response: {body[:200]!r}")
             return HttpResult(resp.status, data)
     except asyncio.TimeoutError:  # not the builtin before Python 3.11
         return HttpResult(0, None, "timeout")

@@ -119,9 +119,7 @@ class Mailbox:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=2000")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)"
-            )
+            db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
             db.execute(
                 "CREATE TABLE IF NOT EXISTS events ("
                 " sender TEXT NOT NULL, id INTEGER NOT NULL, ts REAL NOT NULL,"
@@ -146,9 +144,7 @@ class Mailbox:
             self._db = db
             logger.info("%s mailbox: %s", self.label, db_path)
         except (sqlite3.Error, OSError):
-            logger.exception(
-                "%s: cannot open %s; history is kept in memory only.", self.label, db_path
-            )
+            logger.exception("%s: cannot open %s; history is kept in memory only.", self.label, db_path)
             self._db = None
 
     def _db_call(self, what: str, sql: str, args: tuple[Any, ...]) -> list[Any] | None:
@@ -208,8 +204,7 @@ class Mailbox:
         box.events.append(stored)
         self._db_call(
             "storing an event",
-            "INSERT OR REPLACE INTO events (sender, id, ts, client_msg_id, data)"
-            " VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO events (sender, id, ts, client_msg_id, data) VALUES (?, ?, ?, ?, ?)",
             (
                 sender,
                 stored["id"],
@@ -230,9 +225,7 @@ class Mailbox:
     def last_id(self, sender: str) -> int:
         return self._box(sender).last_id
 
-    def events_after(
-        self, sender: str, after: int, limit: int = MAX_EVENTS_PER_POLL
-    ) -> list[dict[str, Any]]:
+    def events_after(self, sender: str, after: int, limit: int = MAX_EVENTS_PER_POLL) -> list[dict[str, Any]]:
         box = self._box(sender)
         if after >= box.last_id:
             return []
@@ -297,16 +290,15 @@ def poll_window(args: Mapping[str, Any], max_wait: float) -> tuple[int, float]:
         after = int(args.get("after") or 0)
         wait = float(args.get("wait") or 0)
     except ValueError:
-        raise BadRequest(
-            "invalid_field", "'after' must be an integer and 'wait' a number."
-        ) from None
+        raise BadRequest("invalid_field", "'after' must be an integer and 'wait' a number.") from None
     if after < 0 or not math.isfinite(wait) or wait < 0:
         raise BadRequest("invalid_field", "'after' and 'wait' must not be negative.")
     return after, min(wait, max_wait)
 
 
-async def long_poll(mailbox: Mailbox, sender: str, after: int, wait: float, limit: int,
-                    changed: Callable[[], bool] | None = None) -> list[dict[str, Any]]:
+async def long_poll(
+    mailbox: Mailbox, sender: str, after: int, wait: float, limit: int, changed: Callable[[], bool] | None = None
+) -> list[dict[str, Any]]:
     """Up to ``limit`` events of ``sender`` after ``after``, waiting up to ``wait`` seconds for one.
 
     Returns at once (maybe with no events) when the mailbox's last id is below ``after`` (the store

@@ -70,17 +70,11 @@ class MessengerConfig:
     dedup_capacity: int = config.DEFAULT_DEDUP_CAPACITY
 
     @classmethod
-    def from_credentials(
-        cls, credentials: Mapping[str, Any] | None = None
-    ) -> "MessengerConfig":
+    def from_credentials(cls, credentials: Mapping[str, Any] | None = None) -> "MessengerConfig":
         c = credentials or {}
         return cls(
-            verify_token=str_or_none(
-                config_value(c, ["verify_token", "verify"], "FB_VERIFY_TOKEN")
-            ),
-            app_secret=str_or_none(
-                config_value(c, ["app_secret", "secret"], "FB_APP_SECRET")
-            ),
+            verify_token=str_or_none(config_value(c, ["verify_token", "verify"], "FB_VERIFY_TOKEN")),
+            app_secret=str_or_none(config_value(c, ["app_secret", "secret"], "FB_APP_SECRET")),
             page_access_token=str_or_none(
                 config_value(
                     c,
@@ -89,9 +83,7 @@ class MessengerConfig:
                 )
             ),
             dry_run=parse_bool(config_value(c, ["dry_run"], "FB_DRY_RUN")),
-            graph_version=str(
-                config_value(c, ["graph_version"], None, DEFAULT_GRAPH_VERSION)
-            ),
+            graph_version=str(config_value(c, ["graph_version"], None, DEFAULT_GRAPH_VERSION)),
             send_url_override=str_or_none(config_value(c, ["send_url"], "FB_SEND_URL")),
         )
 
@@ -111,9 +103,7 @@ def compute_signature(app_secret: str, raw_body: bytes) -> str:
     return SIGNATURE_PREFIX + digest
 
 
-def verify_signature(
-    header_value: str | None, app_secret: str, raw_body: bytes
-) -> bool:
+def verify_signature(header_value: str | None, app_secret: str, raw_body: bytes) -> bool:
     if not header_value:
         return False
     supplied = header_value.strip()
@@ -202,9 +192,7 @@ class MessengerOutput(WebhookOutput):
         )
         return False
 
-    async def _send_object(
-        self, recipient_id: str, message: dict[str, Any], human_agent: bool
-    ) -> bool:
+    async def _send_object(self, recipient_id: str, message: dict[str, Any], human_agent: bool) -> bool:
         return await self.send_message_object(recipient_id, message, human_agent)
 
     # -- buttons, images, custom payloads ----------------------------------- #
@@ -259,9 +247,7 @@ class MessengerOutput(WebhookOutput):
         """
         human_agent = bool(json_message.get("human_agent"))
         if human_agent and "text" in json_message and "attachment" not in json_message:
-            return await self.send_agent_message(
-                recipient_id, str(json_message["text"]), json_message.get("buttons")
-            )
+            return await self.send_agent_message(recipient_id, str(json_message["text"]), json_message.get("buttons"))
         return await self._send_custom_content(recipient_id, json_message, human_agent)
 
 
@@ -295,9 +281,7 @@ class MessengerInput(WebhookInput):
 
     def _warn_config(self) -> None:
         if not self.config.verify_token:
-            logger.warning(
-                "FB_VERIFY_TOKEN is not set: webhook verification will fail."
-            )
+            logger.warning("FB_VERIFY_TOKEN is not set: webhook verification will fail.")
 
     def get_output_channel(self) -> MessengerOutput:
         return MessengerOutput(self.config, self.choices)
@@ -366,24 +350,18 @@ class MessengerInput(WebhookInput):
             )
         if not self.config.verify_token:
             logger.error("Messenger verification: FB_VERIFY_TOKEN not configured.")
-            return json_error(
-                403, "verify_token_not_configured", "Verify token is not configured."
-            )
+            return json_error(403, "verify_token_not_configured", "Verify token is not configured.")
         if mode != "subscribe" or not hmac.compare_digest(
             token.encode("utf-8"), self.config.verify_token.encode("utf-8")
         ):
             logger.warning("Messenger verification: wrong mode or verify token.")
-            return json_error(
-                403, "verification_failed", "Invalid hub.mode or hub.verify_token."
-            )
+            return json_error(403, "verification_failed", "Invalid hub.mode or hub.verify_token.")
         logger.info("Messenger webhook verified.")
         return response.text(challenge)
 
     def _receive(self, request: Request, on_new_message: OnNewMessage) -> HTTPResponse:
         raw = request.body or b""
-        rejected = self._check_signature(
-            request, lambda header, secret: verify_signature(header, secret, raw)
-        )
+        rejected = self._check_signature(request, lambda header, secret: verify_signature(header, secret, raw))
         if rejected is not None:
             return rejected
 
@@ -418,9 +396,7 @@ class MessengerInput(WebhookInput):
             return False
         sender_id = self.conversation_id(first_id(event, ("sender",)))
         if not sender_id:
-            logger.warning(
-                "Messenger webhook: %s event without sender id skipped.", kind
-            )
+            logger.warning("Messenger webhook: %s event without sender id skipped.", kind)
             return False
         dedup_key = (
             f"mid:{mid}"

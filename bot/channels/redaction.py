@@ -15,7 +15,6 @@ from core.privacy import mark_redacted, redact_user_text
 logger = logging.getLogger(__name__)
 
 
-
 def redacting(
     on_new_message: Callable[[UserMessage], Awaitable[Any]],
 ) -> Callable[[UserMessage], Awaitable[Any]]:

@@ -135,14 +135,9 @@ class Outbox(Mailbox):
         if self._db is None:
             return
         try:
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS delivered"
-                " (sender TEXT PRIMARY KEY, upto INTEGER NOT NULL)"
-            )
+            self._db.execute("CREATE TABLE IF NOT EXISTS delivered (sender TEXT PRIMARY KEY, upto INTEGER NOT NULL)")
             # A sender whose messages have all expired starts again at id 1: so does its cursor.
-            self._db.execute(
-                "DELETE FROM delivered WHERE sender NOT IN (SELECT DISTINCT sender FROM events)"
-            )
+            self._db.execute("DELETE FROM delivered WHERE sender NOT IN (SELECT DISTINCT sender FROM events)")
         except sqlite3.Error:
             logger.exception("REST outbox: cannot prepare the delivery table.")
 
@@ -151,9 +146,7 @@ class Outbox(Mailbox):
         if sender in self._delivered:
             self._delivered.move_to_end(sender)
             return self._delivered[sender]
-        rows = self._db_call(
-            "reading a delivery cursor", "SELECT upto FROM delivered WHERE sender = ?", (sender,)
-        )
+        rows = self._db_call("reading a delivery cursor", "SELECT upto FROM delivered WHERE sender = ?", (sender,))
         upto = int(rows[0][0]) if rows else 0
         self._cache_delivered(sender, upto)
         return upto
@@ -259,9 +252,7 @@ class RestOutput(CollectingOutputChannel):
         **kwargs: Any,
     ) -> None:
         await self._persist_message(
-            self._message(
-                recipient_id, text=text, buttons=buttons, custom=self._agent_flag(kwargs)
-            )
+            self._message(recipient_id, text=text, buttons=buttons, custom=self._agent_flag(kwargs))
         )
 
     async def send_quick_replies(
@@ -286,9 +277,7 @@ class RestOutput(CollectingOutputChannel):
         else:
             await self.send_text_message(recipient_id, text, human_agent=True)
 
-    async def send_custom_json(
-        self, recipient_id: str, json_message: Any, **kwargs: Any
-    ) -> None:
+    async def send_custom_json(self, recipient_id: str, json_message: Any, **kwargs: Any) -> None:
         if isinstance(json_message, dict) and json_message.get("human_agent"):
             text = json_message.get("text")
             if text:
@@ -342,9 +331,7 @@ class RestInput(RasaRestInput):
         if sender_id is not None and len(str(sender_id)) > MAX_SENDER_CHARS:
             raise BadRequest("invalid_field", "Field 'sender' is too long.")
         if guard.text_too_long(text):
-            raise BadRequest(
-                "message_too_long", f"Field 'message' is longer than {guard.max_text_chars()} characters."
-            )
+            raise BadRequest("message_too_long", f"Field 'message' is longer than {guard.max_text_chars()} characters.")
         client = client_address(request)
         kinds = ["sends", *guard.kinds_of_text(text)]
         key = DEFAULT_SENDER_ID if sender_id is None else str(sender_id)
@@ -376,9 +363,7 @@ class RestInput(RasaRestInput):
 
         return stream
 
-    async def _receive(
-        self, request: Request, on_new_message: OnNewMessage
-    ) -> ResponseStream | HTTPResponse:
+    async def _receive(self, request: Request, on_new_message: OnNewMessage) -> ResponseStream | HTTPResponse:
         body = self._body(request)
         sender_id = body.get("sender", None)
         self._check(request, sender_id, body.get("message", None))
@@ -394,9 +379,7 @@ class RestInput(RasaRestInput):
         collector = CollectingOutputChannel()
         try:
             await on_new_message(
-                UserMessage(
-                    text, collector, sender_id, input_channel=input_channel, metadata=metadata
-                )
+                UserMessage(text, collector, sender_id, input_channel=input_channel, metadata=metadata)
             )
         except asyncio.CancelledError:
             logger.error("REST: handling a message timed out.")

@@ -6,9 +6,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 
-
 logger = logging.getLogger(__name__)
-
 
 
 class BackgroundTasks:

@@ -90,10 +90,7 @@ MAX_PENDING_PER_SENDER = 20
 # ids used for out-of-band messages are not checked against this.
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
 
-ERROR_REPLY = (
-    "Xin lỗi, hệ thống đang gặp sự cố nên chưa trả lời được. "
-    "Bạn vui lòng thử lại sau ít phút."
-)
+ERROR_REPLY = "Xin lỗi, hệ thống đang gặp sự cố nên chưa trả lời được. Bạn vui lòng thử lại sau ít phút."
 
 _STATIC_TYPES = {
     "widget.js": "application/javascript; charset=utf-8",
@@ -116,9 +113,8 @@ class WebChatConfig(MailboxConfig):
 # Static files
 # --------------------------------------------------------------------------- #
 
-DEMO_CONFIG_SCRIPT = (
-    'window.TroLyDVC = {server: "", title: "Trợ lý ảo Dịch vụ công"};'
-)
+DEMO_CONFIG_SCRIPT = 'window.TroLyDVC = {server: "", title: "Trợ lý ảo Dịch vụ công"};'
+
 
 def _csp() -> str:
     digest = hashlib.sha256(DEMO_CONFIG_SCRIPT.encode("utf-8")).digest()
@@ -177,9 +173,7 @@ def _text(body: Mapping[str, Any], key: str, required: bool) -> str | None:
     if not isinstance(value, str):
         raise BadRequest("invalid_field", f"Field '{key}' must be a string.")
     if len(value) > MAX_MESSAGE_CHARS:
-        raise BadRequest(
-            "message_too_long", f"Field '{key}' is longer than {MAX_MESSAGE_CHARS} characters."
-        )
+        raise BadRequest("message_too_long", f"Field '{key}' is longer than {MAX_MESSAGE_CHARS} characters.")
     value = value.replace("\x00", "").strip()
     if required and not value:
         raise BadRequest("missing_field", f"Field '{key}' must not be empty.")
@@ -342,15 +336,11 @@ class WebChatInput(InputChannel):
 
     # -- blueprint -------------------------------------------------------------- #
 
-    def blueprint(
-        self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
-    ) -> Blueprint:
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webchat = Blueprint("webchat_webhook", __name__)
 
         def bad(request: Request, exc: BadRequest | guard.Rejected) -> HTTPResponse:
-            logger.warning(
-                "Web chat %s %s: %s (%s).", request.method, request.path, exc.error, exc.message
-            )
+            logger.warning("Web chat %s %s: %s (%s).", request.method, request.path, exc.error, exc.message)
             resp = json_error(exc.status, exc.error, exc.message)
             if isinstance(exc, guard.Rejected):
                 resp.headers.update(exc.headers())

@@ -90,9 +90,11 @@ def cors_headers(origin: str | None, origins: frozenset[str], preflight: bool = 
         return {}
     headers = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
     if preflight:
-        headers.update({
-            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-            "Access-Control-Allow-Headers": f"Content-Type, {TOKEN_HEADER}",
-            "Access-Control-Max-Age": "600",
-        })
+        headers.update(
+            {
+                "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                "Access-Control-Allow-Headers": f"Content-Type, {TOKEN_HEADER}",
+                "Access-Control-Max-Age": "600",
+            }
+        )
     return headers

@@ -27,6 +27,7 @@ AGENT_LABEL = "Tổng đài viên"
 def _is_http_url(value: Any) -> bool:
     return isinstance(value, str) and re.match(r"^https?://[^\s]+$", value, re.I) is not None
 
+
 def _is_human_agent(kwargs: Mapping[str, Any]) -> bool:
     if kwargs.get("human_agent"):
         return True
@@ -83,9 +84,7 @@ class WebChatOutput(OutputChannel):
             return
         self.mailbox.append(str(recipient_id), event)
 
-    async def send_text_message(
-        self, recipient_id: str, text: str, **kwargs: Any
-    ) -> None:
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         kind = "agent" if _is_human_agent(kwargs) else "bot"
         self._append(recipient_id, type=kind, text=str(text or ""))
 
@@ -113,17 +112,13 @@ class WebChatOutput(OutputChannel):
     ) -> None:
         await self.send_text_with_buttons(recipient_id, text, quick_replies, **kwargs)
 
-    async def send_image_url(
-        self, recipient_id: str, image: str, **kwargs: Any
-    ) -> None:
+    async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
         if not _is_http_url(image):
             logger.warning("Web chat: ignoring an image that is not an http(s) URL.")
             return
         self._append(recipient_id, type="bot", image=image)
 
-    async def send_attachment(
-        self, recipient_id: str, attachment: Any, **kwargs: Any
-    ) -> None:
+    async def send_attachment(self, recipient_id: str, attachment: Any, **kwargs: Any) -> None:
         if isinstance(attachment, str) and attachment.strip():
             self._append(recipient_id, type="bot", text=attachment)
         else:
@@ -144,9 +139,7 @@ class WebChatOutput(OutputChannel):
             buttons=normalize_buttons(buttons or []),
         )
 
-    async def send_custom_json(
-        self, recipient_id: str, json_message: Any, **kwargs: Any
-    ) -> None:
+    async def send_custom_json(self, recipient_id: str, json_message: Any, **kwargs: Any) -> None:
         """``{"human_agent": true, "text": ...}`` is an agent message; the rest
         (``{"dvc": ...}`` decision metadata, unknown payloads) is never shown."""
         if not isinstance(json_message, dict):
@@ -155,8 +148,6 @@ class WebChatOutput(OutputChannel):
         if json_message.get("human_agent"):
             text = json_message.get("text")
             if text:
-                await self.send_agent_message(
-                    recipient_id, str(text), json_message.get("buttons")
-                )
+                await self.send_agent_message(recipient_id, str(text), json_message.get("buttons"))
             return
         logger.debug("Web chat: not showing custom payload %s.", list(json_message))

@@ -30,7 +30,6 @@ from bot.channels.tasks import BackgroundTasks
 logger = logging.getLogger(__name__)
 
 
-
 def is_human_agent(kwargs: Mapping[str, Any]) -> bool:
     """True if a response was written by a human agent (flag or custom payload)."""
     if kwargs.get("human_agent"):
@@ -90,7 +89,7 @@ class WebhookOutput(OutputChannel):
         """The platform's user id in a conversation id (``zalo:123`` -> ``123``)."""
         prefix = f"{cls.channel_name}:"
         text = str(recipient_id)
-        return text[len(prefix):] if text.startswith(prefix) else text
+        return text[len(prefix) :] if text.startswith(prefix) else text
 
     def __init__(self, config: Any = None, choices: ChoiceMemory | None = None) -> None:
         super().__init__()
@@ -99,9 +98,7 @@ class WebhookOutput(OutputChannel):
 
     # -- platform specifics ------------------------------------------------- #
 
-    async def _send_object(
-        self, recipient_id: str, message: dict[str, Any], human_agent: bool
-    ) -> bool:
+    async def _send_object(self, recipient_id: str, message: dict[str, Any], human_agent: bool) -> bool:
         raise NotImplementedError
 
     def _buttons_fit(self, buttons: list[dict[str, Any]]) -> bool:
@@ -118,9 +115,7 @@ class WebhookOutput(OutputChannel):
 
     # -- OutputChannel API -------------------------------------------------- #
 
-    async def send_text_message(
-        self, recipient_id: str, text: str, **kwargs: Any
-    ) -> bool:
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> bool:
         human_agent = is_human_agent(kwargs)
         ok = True
         for chunk in split_text(text, self.max_text_length):
@@ -136,9 +131,7 @@ class WebhookOutput(OutputChannel):
     ) -> bool:
         """Sends a human agent's reply (with the platform's agent tag, if any)."""
         if buttons:
-            return await self.send_text_with_buttons(
-                recipient_id, text, buttons, human_agent=True
-            )
+            return await self.send_text_with_buttons(recipient_id, text, buttons, human_agent=True)
         return await self.send_text_message(recipient_id, text, human_agent=True)
 
     async def send_text_with_buttons(
@@ -150,14 +143,10 @@ class WebhookOutput(OutputChannel):
     ) -> bool:
         human_agent = is_human_agent(kwargs)
         if not buttons:
-            return await self.send_text_message(
-                recipient_id, text, human_agent=human_agent
-            )
+            return await self.send_text_message(recipient_id, text, human_agent=human_agent)
         if not self._buttons_fit(buttons):
             self.choices.remember(self.platform_id(recipient_id), buttons)
-            return await self.send_text_message(
-                recipient_id, numbered_list(text, buttons), human_agent=human_agent
-            )
+            return await self.send_text_message(recipient_id, numbered_list(text, buttons), human_agent=human_agent)
         chunks = split_text(text, self.max_text_length) or [self.buttons_default_text]
         ok = True
         for chunk in chunks[:-1]:
@@ -173,31 +162,19 @@ class WebhookOutput(OutputChannel):
         quick_replies: list[dict[str, Any]],
         **kwargs: Any,
     ) -> bool:
-        return await self.send_text_with_buttons(
-            recipient_id, text, quick_replies, **kwargs
-        )
+        return await self.send_text_with_buttons(recipient_id, text, quick_replies, **kwargs)
 
-    async def send_image_url(
-        self, recipient_id: str, image: str, **kwargs: Any
-    ) -> bool:
-        return await self._send_object(
-            recipient_id, self._image_message(image), is_human_agent(kwargs)
-        )
+    async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> bool:
+        return await self._send_object(recipient_id, self._image_message(image), is_human_agent(kwargs))
 
-    async def send_custom_json(
-        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
-    ) -> bool:
+    async def send_custom_json(self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any) -> bool:
         """Custom payloads; see the subclass's ``_send_custom``."""
         if not isinstance(json_message, dict):
-            self.log.warning(
-                "Ignoring non-dict custom payload for %s.", self.channel_title
-            )
+            self.log.warning("Ignoring non-dict custom payload for %s.", self.channel_title)
             return False
         return await self._send_custom(recipient_id, json_message)
 
-    async def _send_custom_content(
-        self, recipient_id: str, json_message: dict[str, Any], human_agent: bool
-    ) -> bool:
+    async def _send_custom_content(self, recipient_id: str, json_message: dict[str, Any], human_agent: bool) -> bool:
         """Sends a raw platform message found in a custom payload, else ignores it.
 
         Never dumps the payload as JSON to citizens.
@@ -210,9 +187,7 @@ class WebhookOutput(OutputChannel):
         if isinstance(raw, dict):
             return await self._send_object(recipient_id, raw, human_agent)
         if "text" in json_message or "attachment" in json_message:
-            message = {
-                k: json_message[k] for k in self.custom_message_keys if k in json_message
-            }
+            message = {k: json_message[k] for k in self.custom_message_keys if k in json_message}
             return await self._send_object(recipient_id, message, human_agent)
         self.log.debug(
             "Ignoring custom payload without %s content: %s",
@@ -268,8 +243,7 @@ class WebhookInput(InputChannel):
         self.background = BackgroundTasks()
         if not self.signing_secret:
             self.log.warning(
-                "%s is not set: the %s webhook will reject every event "
-                "(signatures cannot be verified).",
+                "%s is not set: the %s webhook will reject every event (signatures cannot be verified).",
                 self.secret_env_var,
                 self.channel_title,
             )
@@ -347,32 +321,24 @@ class WebhookInput(InputChannel):
         metadata = mark_redacted(metadata, redacted) or {}
         self.background.submit(
             sender_id,
-            lambda: self._handle_text(
-                on_new_message, sender_id, text, message_id, metadata, resolve_numbers
-            ),
+            lambda: self._handle_text(on_new_message, sender_id, text, message_id, metadata, resolve_numbers),
             description,
         )
 
     def _submit_non_text(self, sender_id: str, description: str) -> None:
         """Answers a sticker/image/file/... with :data:`NON_TEXT_REPLY`."""
-        self.background.submit(
-            sender_id, lambda: self._reply_non_text(sender_id), description
-        )
+        self.background.submit(sender_id, lambda: self._reply_non_text(sender_id), description)
 
     # -- blueprint -------------------------------------------------------------- #
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
-        webhook_blueprint = Blueprint(
-            f"{self.channel_name}_webhook", type(self).__module__
-        )
+        webhook_blueprint = Blueprint(f"{self.channel_name}_webhook", type(self).__module__)
 
         @webhook_blueprint.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
             return response.json({"status": "ok", "channel": self.channel_name})
 
-        @webhook_blueprint.route(
-            "/webhook", methods=["GET"], name=self.webhook_get_route
-        )
+        @webhook_blueprint.route("/webhook", methods=["GET"], name=self.webhook_get_route)
         async def webhook_get(request: Request) -> HTTPResponse:
             return self._webhook_get(request)
 
@@ -399,9 +365,7 @@ class WebhookInput(InputChannel):
 
     # -- request helpers ------------------------------------------------------ #
 
-    def _check_signature(
-        self, request: Request, verify: Callable[[str, str], bool]
-    ) -> HTTPResponse | None:
+    def _check_signature(self, request: Request, verify: Callable[[str, str], bool]) -> HTTPResponse | None:
         """None if ``verify(header, signing_secret)`` accepts the request's signature.
 
         Otherwise the error response: the key is not configured, the header is
@@ -422,12 +386,8 @@ class WebhookInput(InputChannel):
             )
         header = request.headers.get(self.signature_header)
         if not header:
-            self.log.warning(
-                "%s webhook: missing %s header.", self.channel_title, self.signature_header
-            )
-            return json_error(
-                status, "missing_signature", f"Header {self.signature_header} is required."
-            )
+            self.log.warning("%s webhook: missing %s header.", self.channel_title, self.signature_header)
+            return json_error(status, "missing_signature", f"Header {self.signature_header} is required.")
         if not verify(header, secret):
             self.log.warning("%s webhook: invalid signature.", self.channel_title)
             return json_error(status, "invalid_signature", "Signature verification failed.")
@@ -438,12 +398,8 @@ class WebhookInput(InputChannel):
         try:
             return json.loads(raw.decode("utf-8")), None
         except (UnicodeDecodeError, ValueError):
-            self.log.warning(
-                "%s webhook: malformed JSON body (%d bytes).", self.channel_title, len(raw)
-            )
-            return None, json_error(
-                400, "invalid_json", "Request body is not valid JSON."
-            )
+            self.log.warning("%s webhook: malformed JSON body (%d bytes).", self.channel_title, len(raw))
+            return None, json_error(400, "invalid_json", "Request body is not valid JSON.")
 
     def _is_duplicate(self, dedup_key: str) -> bool:
         """True (and logged) if an event with ``dedup_key`` was received before."""

@@ -93,35 +93,24 @@ class ZaloConfig:
     timestamp_window: float = DEFAULT_TIMESTAMP_WINDOW
 
     @classmethod
-    def from_credentials(
-        cls, credentials: Mapping[str, Any] | None = None
-    ) -> "ZaloConfig":
+    def from_credentials(cls, credentials: Mapping[str, Any] | None = None) -> "ZaloConfig":
         c = credentials or {}
         try:
-            window = float(config_value(c, ["timestamp_window"], "ZALO_TIMESTAMP_WINDOW_SECONDS",
-                                        DEFAULT_TIMESTAMP_WINDOW))
+            window = float(
+                config_value(c, ["timestamp_window"], "ZALO_TIMESTAMP_WINDOW_SECONDS", DEFAULT_TIMESTAMP_WINDOW)
+            )
         except (TypeError, ValueError):
             window = DEFAULT_TIMESTAMP_WINDOW
         return cls(
             timestamp_window=window,
             app_id=str_or_none(config_value(c, ["app_id"], "ZALO_APP_ID")),
-            oa_secret_key=str_or_none(
-                config_value(c, ["oa_secret_key", "secret_key"], "ZALO_OA_SECRET_KEY")
-            ),
-            access_token=str_or_none(
-                config_value(c, ["access_token"], "ZALO_ACCESS_TOKEN")
-            ),
-            refresh_token=str_or_none(
-                config_value(c, ["refresh_token"], "ZALO_REFRESH_TOKEN")
-            ),
+            oa_secret_key=str_or_none(config_value(c, ["oa_secret_key", "secret_key"], "ZALO_OA_SECRET_KEY")),
+            access_token=str_or_none(config_value(c, ["access_token"], "ZALO_ACCESS_TOKEN")),
+            refresh_token=str_or_none(config_value(c, ["refresh_token"], "ZALO_REFRESH_TOKEN")),
             app_secret=str_or_none(config_value(c, ["app_secret"], "ZALO_APP_SECRET")),
             dry_run=parse_bool(config_value(c, ["dry_run"], "ZALO_DRY_RUN")),
-            token_file=str(
-                config_value(c, ["token_file"], "ZALO_TOKEN_FILE", DEFAULT_TOKEN_FILE)
-            ),
-            follow_intent=str(
-                config_value(c, ["follow_intent"], None, DEFAULT_FOLLOW_INTENT)
-            ),
+            token_file=str(config_value(c, ["token_file"], "ZALO_TOKEN_FILE", DEFAULT_TOKEN_FILE)),
+            follow_intent=str(config_value(c, ["follow_intent"], None, DEFAULT_FOLLOW_INTENT)),
             # Overridable for a local stand-in of the Zalo API (end-to-end tests).
             send_url=str(config_value(c, ["send_url"], "ZALO_SEND_URL", ZALO_SEND_URL)),
         )
@@ -172,9 +161,7 @@ class ZaloOutput(WebhookOutput):
             timeout=self.config.timeout,
         )
 
-    async def send_message_object(
-        self, recipient_id: str, message: dict[str, Any]
-    ) -> bool:
+    async def send_message_object(self, recipient_id: str, message: dict[str, Any]) -> bool:
         """Sends one Zalo ``message`` object; True only if Zalo answers error 0."""
         body = {"recipient": {"user_id": self.platform_id(recipient_id)}, "message": message}
         if self.dry_run:
@@ -211,9 +198,7 @@ class ZaloOutput(WebhookOutput):
         )
         return False
 
-    async def _send_object(
-        self, recipient_id: str, message: dict[str, Any], human_agent: bool
-    ) -> bool:
+    async def _send_object(self, recipient_id: str, message: dict[str, Any], human_agent: bool) -> bool:
         return await self.send_message_object(recipient_id, message)
 
     # -- buttons, images, custom payloads ----------------------------------- #
@@ -238,9 +223,7 @@ class ZaloOutput(WebhookOutput):
             title = " ".join(str(b.get("title")).split())
             url = button_url(b)
             if url:
-                result.append(
-                    {"title": title, "type": "oa.open.url", "payload": {"url": url}}
-                )
+                result.append({"title": title, "type": "oa.open.url", "payload": {"url": url}})
             else:
                 result.append(
                     {
@@ -289,9 +272,7 @@ class ZaloOutput(WebhookOutput):
             text = json_message.get("text")
             if not text:
                 return True
-            return await self.send_agent_message(
-                recipient_id, str(text), json_message.get("buttons")
-            )
+            return await self.send_agent_message(recipient_id, str(text), json_message.get("buttons"))
         return await self._send_custom_content(recipient_id, json_message, False)
 
 
@@ -409,9 +390,7 @@ class ZaloInput(WebhookInput):
         sender_id = self.conversation_id(first_id(event, ("sender", "follower", "user")))
         message = event.get("message")
         if message is not None and not isinstance(message, dict):
-            return json_error(
-                400, "invalid_payload", "Field 'message' must be an object."
-            )
+            return json_error(400, "invalid_payload", "Field 'message' must be an object.")
         message = message or {}
 
         if event_name == UNFOLLOW_EVENT:
@@ -427,9 +406,7 @@ class ZaloInput(WebhookInput):
             return json_error(400, "missing_field", "Sender id is required.")
 
         msg_id = message.get("msg_id")
-        dedup_key = (
-            f"msg:{msg_id}" if msg_id else f"{event_name}:{sender_id}:{timestamp}"
-        )
+        dedup_key = f"msg:{msg_id}" if msg_id else f"{event_name}:{sender_id}:{timestamp}"
         if self._is_duplicate(dedup_key):
             return response.json({"status": "duplicate"})
 
@@ -439,19 +416,13 @@ class ZaloInput(WebhookInput):
             if not isinstance(text, str) or not text.strip():
                 self.seen_events.discard(dedup_key)
                 logger.warning("Zalo webhook: user_send_text without text.")
-                return json_error(
-                    400, "missing_field", "Field 'message.text' is required."
-                )
-            self._submit_text(
-                on_new_message, sender_id, text, msg_id, metadata, "Zalo text message"
-            )
+                return json_error(400, "missing_field", "Field 'message.text' is required.")
+            self._submit_text(on_new_message, sender_id, text, msg_id, metadata, "Zalo text message")
         elif event_name == FOLLOW_EVENT:
             logger.debug("Zalo user %s followed the OA.", sender_id)
             self.background.submit(
                 sender_id,
-                lambda: self._handle_text(
-                    on_new_message, sender_id, self.config.follow_intent, None, metadata
-                ),
+                lambda: self._handle_text(on_new_message, sender_id, self.config.follow_intent, None, metadata),
                 "Zalo follow event",
             )
         else:  # user_send_sticker / image / gif / audio / video / file / ...

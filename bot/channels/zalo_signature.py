@@ -10,15 +10,10 @@ SIGNATURE_HEADER = "X-ZEvent-Signature"
 SIGNATURE_PREFIX = "mac="
 
 
-def compute_signature(
-    app_id: str, raw_body: bytes, timestamp: str, oa_secret_key: str
-) -> str:
+def compute_signature(app_id: str, raw_body: bytes, timestamp: str, oa_secret_key: str) -> str:
     """``mac=`` + hex(sha256(app_id + raw_body + timestamp + oa_secret_key))."""
     digest = hashlib.sha256(
-        app_id.encode("utf-8")
-        + raw_body
-        + timestamp.encode("utf-8")
-        + oa_secret_key.encode("utf-8")
+        app_id.encode("utf-8") + raw_body + timestamp.encode("utf-8") + oa_secret_key.encode("utf-8")
     ).hexdigest()
     return SIGNATURE_PREFIX + digest
 
@@ -36,9 +31,5 @@ def verify_signature(
     supplied = header_value.strip()
     if supplied[: len(SIGNATURE_PREFIX)].lower() == SIGNATURE_PREFIX:
         supplied = supplied[len(SIGNATURE_PREFIX) :]
-    expected = compute_signature(app_id, raw_body, timestamp, oa_secret_key)[
-        len(SIGNATURE_PREFIX) :
-    ]
-    return hmac.compare_digest(
-        supplied.lower().encode("utf-8"), expected.encode("utf-8")
-    )
+    expected = compute_signature(app_id, raw_body, timestamp, oa_secret_key)[len(SIGNATURE_PREFIX) :]
+    return hmac.compare_digest(supplied.lower().encode("utf-8"), expected.encode("utf-8"))

@@ -51,9 +51,7 @@ class ZaloTokenStore:
 
     @property
     def can_refresh(self) -> bool:
-        return bool(
-            self.refresh_token and self.config.app_id and self.config.app_secret
-        )
+        return bool(self.refresh_token and self.config.app_id and self.config.app_secret)
 
     def _read_file(self) -> dict[str, Any] | None:
         try:
@@ -66,14 +64,10 @@ class ZaloTokenStore:
         try:
             data = json.loads(self.token_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
-            logger.error(
-                "Ignoring unreadable Zalo token file %s: %s", self.token_file, e
-            )
+            logger.error("Ignoring unreadable Zalo token file %s: %s", self.token_file, e)
             return None
         if not isinstance(data, dict) or not data.get("access_token"):
-            logger.error(
-                "Ignoring Zalo token file %s without access_token.", self.token_file
-            )
+            logger.error("Ignoring Zalo token file %s without access_token.", self.token_file)
             return None
         self._file_mtime = stat.st_mtime
         return data
@@ -122,9 +116,7 @@ class ZaloTokenStore:
             payload.update({k: v for k, v in extra.items() if k not in payload})
         try:
             self.token_file.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(
-                dir=str(self.token_file.parent), prefix=".zalo_tokens.", suffix=".tmp"
-            )
+            fd, tmp = tempfile.mkstemp(dir=str(self.token_file.parent), prefix=".zalo_tokens.", suffix=".tmp")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:
                     json.dump(payload, fh, ensure_ascii=False, indent=2)
@@ -160,12 +152,7 @@ class ZaloTokenStore:
         async with self._lock:
             if self.access_token and self.access_token != failed_token:
                 return self.access_token
-            if (
-                self._file_changed()
-                and self._load_file()
-                and self.access_token
-                and self.access_token != failed_token
-            ):
+            if self._file_changed() and self._load_file() and self.access_token and self.access_token != failed_token:
                 logger.info("Using Zalo tokens refreshed by another process.")
                 return self.access_token
             if not self.can_refresh:
@@ -202,7 +189,5 @@ class ZaloTokenStore:
             else:
                 logger.warning("Zalo token refresh returned no new refresh token.")
             self.persist({"expires_in": data.get("expires_in")})
-            logger.info(
-                "Refreshed Zalo OA access token (%s).", mask_secret(self.access_token)
-            )
+            logger.info("Refreshed Zalo OA access token (%s).", mask_secret(self.access_token))
             return self.access_token

@@ -43,8 +43,13 @@ class UrgentIntentOverride(GraphComponent):
         self.intent = config.get("intent") or "ask_procedure"
 
     @classmethod
-    def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> UrgentIntentOverride:
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> UrgentIntentOverride:
         return cls(config)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
@@ -63,8 +68,11 @@ class UrgentIntentOverride(GraphComponent):
             message.set("urgent_original_intent", dict(intent), add_to_output=True)
             message.set(INTENT, {INTENT_NAME_KEY: self.intent, PREDICTED_CONFIDENCE_KEY: 1.0}, add_to_output=True)
             ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != self.intent]
-            message.set(INTENT_RANKING_KEY,
-                        [{INTENT_NAME_KEY: self.intent, PREDICTED_CONFIDENCE_KEY: 1.0}, *ranking], add_to_output=True)
+            message.set(
+                INTENT_RANKING_KEY,
+                [{INTENT_NAME_KEY: self.intent, PREDICTED_CONFIDENCE_KEY: 1.0}, *ranking],
+                add_to_output=True,
+            )
         return messages
 
 
@@ -81,8 +89,13 @@ class MessageShapeOverride(GraphComponent):
         return {}
 
     @classmethod
-    def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> MessageShapeOverride:
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> MessageShapeOverride:
         return cls()
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
@@ -100,6 +113,9 @@ class MessageShapeOverride(GraphComponent):
             message.set("shape_original_intent", dict(intent), add_to_output=True)
             message.set(INTENT, {INTENT_NAME_KEY: target, PREDICTED_CONFIDENCE_KEY: 1.0}, add_to_output=True)
             ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != target]
-            message.set(INTENT_RANKING_KEY,
-                        [{INTENT_NAME_KEY: target, PREDICTED_CONFIDENCE_KEY: 1.0}, *ranking], add_to_output=True)
+            message.set(
+                INTENT_RANKING_KEY,
+                [{INTENT_NAME_KEY: target, PREDICTED_CONFIDENCE_KEY: 1.0}, *ranking],
+                add_to_output=True,
+            )
         return messages

@@ -62,16 +62,12 @@ _CUT_LOOKBACK = 100
 
 # Fallback tokens: a URL/e-mail, or a run of letters/digits that may contain
 # single inner separators ("10,000", "3.5", "e-mail", "H'Mông").
-_SIMPLE_TOKEN_RE = re.compile(
-    rf"{URL_RE.pattern}|\w+(?:[.,'’-]\w+)*", re.IGNORECASE | re.VERBOSE
-)
+_SIMPLE_TOKEN_RE = re.compile(rf"{URL_RE.pattern}|\w+(?:[.,'’-]\w+)*", re.IGNORECASE | re.VERBOSE)
 
 _Span = tuple[int, int, str | None]  # start, end, forced token text
 
 
-@DefaultV1Recipe.register(
-    [DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER], is_trainable=False
-)
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER], is_trainable=False)
 class VietnameseTokenizer(Tokenizer):
     """Segments Vietnamese with underthesea; offsets point into the original text."""
 
@@ -145,11 +141,7 @@ class VietnameseTokenizer(Tokenizer):
             # featurizers still see something, as WhitespaceTokenizer does.
             stripped = work.strip()
             start = work.index(stripped)
-            tokens.append(
-                self._make_token(
-                    stripped, start, start + len(stripped), None, index_map
-                )
-            )
+            tokens.append(self._make_token(stripped, start, start + len(stripped), None, index_map))
         return tokens
 
     # ------------------------------------------------------------ internals
@@ -254,9 +246,7 @@ def _align(words: list[str], head: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _apply_abbreviations(
-    words: list[tuple[int, int]], abbreviations: list[tuple[int, int, str]]
-) -> list[_Span]:
+def _apply_abbreviations(words: list[tuple[int, int]], abbreviations: list[tuple[int, int, str]]) -> list[_Span]:
     """Make every abbreviation one token, cutting it out of the words it overlaps."""
     result: list[_Span] = [(s, e, expansion) for s, e, expansion in abbreviations]
     first = 0
@@ -324,6 +314,4 @@ def _merge_glued(spans: list[_Span], work: str) -> list[_Span]:
 
 
 def _simple_spans(work: str, start: int, end: int) -> list[_Span]:
-    return [
-        (m.start(), m.end(), None) for m in _SIMPLE_TOKEN_RE.finditer(work, start, end)
-    ]
+    return [(m.start(), m.end(), None) for m in _SIMPLE_TOKEN_RE.finditer(work, start, end)]

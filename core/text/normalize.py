@@ -115,9 +115,7 @@ def load_abbreviations(path: Path | None = None) -> dict[str, dict[str, str]]:
             seen.add(key)
         return loader.construct_mapping(node)
 
-    _UniqueKeyLoader.add_constructor(
-        yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping
-    )
+    _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
     path = Path(path) if path is not None else ABBREVIATIONS_FILE
     raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
@@ -131,22 +129,16 @@ def load_abbreviations(path: Path | None = None) -> dict[str, dict[str, str]]:
     for section in _SECTIONS:
         entries = raw.get(section) or {}
         if not isinstance(entries, dict):
-            raise AbbreviationFileError(
-                f"{path}: section {section!r} must be a mapping"
-            )
+            raise AbbreviationFileError(f"{path}: section {section!r} must be a mapping")
         result[section] = {}
         for key, value in entries.items():
             if not isinstance(key, str) or not isinstance(value, str):
-                raise AbbreviationFileError(
-                    f"{path}: {section}: {key!r}: {value!r} must be text"
-                )
+                raise AbbreviationFileError(f"{path}: {section}: {key!r}: {value!r} must be text")
             norm = _key(key)
             if not norm:
                 raise AbbreviationFileError(f"{path}: {section}: empty key")
             if norm in seen_keys:
-                raise AbbreviationFileError(
-                    f"{path}: key {key!r} appears in {seen_keys[norm]!r} and {section!r}"
-                )
+                raise AbbreviationFileError(f"{path}: key {key!r} appears in {seen_keys[norm]!r} and {section!r}")
             seen_keys[norm] = section
             result[section][norm] = nfc(value.strip())
     return result

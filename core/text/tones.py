@@ -15,9 +15,7 @@ from core.text.unicode import nfc
 _TONE_MARKS = "\u0300\u0301\u0303\u0309\u0323"
 
 
-def _build_tone_tables() -> tuple[
-    dict[str, tuple[str, str]], dict[tuple[str, str], str]
-]:
+def _build_tone_tables() -> tuple[dict[str, tuple[str, str]], dict[tuple[str, str], str]]:
     split: dict[str, tuple[str, str]] = {}
     join: dict[tuple[str, str], str] = {}
     ranges = (range(0x00C0, 0x0250), range(0x1E00, 0x1F00))
@@ -28,9 +26,7 @@ def _build_tone_tables() -> tuple[
             tones = [c for c in decomposed if c in _TONE_MARKS]
             if len(tones) != 1:
                 continue
-            base = unicodedata.normalize(
-                "NFC", "".join(c for c in decomposed if c not in _TONE_MARKS)
-            )
+            base = unicodedata.normalize("NFC", "".join(c for c in decomposed if c not in _TONE_MARKS))
             if len(base) != 1:
                 continue
             split[ch] = (base, tones[0])

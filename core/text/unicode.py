@@ -5,8 +5,6 @@ from __future__ import annotations
 import unicodedata
 
 
-
-
 def nfc(text: str) -> str:
     """Return ``text`` in Unicode NFC (composed) form.
 

@@ -63,8 +63,10 @@ class AgentsTable:
         now = time.time() if now is None else now
         try:
             with self.tx() as db:
-                db.run("INSERT INTO agents (username, display_name, password_hash, created_at) VALUES (?, ?, ?, ?)",
-                       (username, display_name, password_hash, now))
+                db.run(
+                    "INSERT INTO agents (username, display_name, password_hash, created_at) VALUES (?, ?, ?, ?)",
+                    (username, display_name, password_hash, now),
+                )
                 row = db.one("SELECT id FROM agents WHERE username = ?", (username,))
                 assert row is not None
                 self._audit(db, row["id"], "agent_created", None, username, now)
@@ -94,8 +96,9 @@ class AgentsTable:
 
     def list_agents(self) -> list[dict]:
         with self.tx() as db:
-            return db.all("SELECT id, username, display_name, created_at, last_seen, disabled FROM agents "
-                          "ORDER BY username")
+            return db.all(
+                "SELECT id, username, display_name, created_at, last_seen, disabled FROM agents ORDER BY username"
+            )
 
     def heartbeat(self, agent_id: int, now: float | None = None) -> None:
         with self.tx() as db:
@@ -108,30 +111,42 @@ class AgentsTable:
     def online_agents(self, window_seconds: float, now: float | None = None) -> int:
         now = time.time() if now is None else now
         with self.tx() as db:
-            row = db.one("SELECT COUNT(*) AS n FROM agents WHERE disabled = 0 AND last_seen >= ?",
-                         (now - window_seconds,))
+            row = db.one(
+                "SELECT COUNT(*) AS n FROM agents WHERE disabled = 0 AND last_seen >= ?", (now - window_seconds,)
+            )
         return int(row["n"]) if row else 0
 
-    def create_session(self, agent_id: int, token_hash: str, expires_at: float, ip: str | None,
-                       now: float | None = None) -> None:
+    def create_session(
+        self, agent_id: int, token_hash: str, expires_at: float, ip: str | None, now: float | None = None
+    ) -> None:
         now = time.time() if now is None else now
         with self.tx() as db:
             db.run("DELETE FROM sessions WHERE expires_at < ?", (now,))
-            db.run("INSERT INTO sessions (token_hash, agent_id, created_at, expires_at, ip) VALUES (?, ?, ?, ?, ?)",
-                   (token_hash, agent_id, now, expires_at, ip))
+            db.run(
+                "INSERT INTO sessions (token_hash, agent_id, created_at, expires_at, ip) VALUES (?, ?, ?, ?, ?)",
+                (token_hash, agent_id, now, expires_at, ip),
+            )
             self._audit(db, agent_id, "login", None, ip, now)
 
-    def session_agent(self, token_hash: str, now: float | None = None, idle_seconds: float | None = None,
-                      max_seconds: float | None = None) -> dict | None:
+    def session_agent(
+        self,
+        token_hash: str,
+        now: float | None = None,
+        idle_seconds: float | None = None,
+        max_seconds: float | None = None,
+    ) -> dict | None:
         """The session's agent, or None (unknown, expired, idle too long, disabled agent).
 
         With ``idle_seconds`` the session is extended on every use to ``now + idle_seconds``, never
         beyond ``created_at + max_seconds``: ``expires_at`` is the idle deadline."""
         now = time.time() if now is None else now
         with self.tx() as db:
-            row = db.one("SELECT a.id, a.username, a.display_name, a.role, s.created_at FROM sessions s "
-                         "JOIN agents a ON a.id = s.agent_id "
-                         "WHERE s.token_hash = ? AND s.expires_at > ? AND a.disabled = 0", (token_hash, now))
+            row = db.one(
+                "SELECT a.id, a.username, a.display_name, a.role, s.created_at FROM sessions s "
+                "JOIN agents a ON a.id = s.agent_id "
+                "WHERE s.token_hash = ? AND s.expires_at > ? AND a.disabled = 0",
+                (token_hash, now),
+            )
             if row is not None and idle_seconds:
                 until = now + idle_seconds
                 if max_seconds:
@@ -154,8 +169,9 @@ class AgentsTable:
             for scope, key in keys:
                 db.run("INSERT INTO login_failures (scope, key, ts) VALUES (?, ?, ?)", (scope, key, now))
 
-    def login_attempt(self, limits: list[tuple[str, str, int]], window: float,
-                      now: float | None = None) -> tuple[float, list[tuple[str, str]]]:
+    def login_attempt(
+        self, limits: list[tuple[str, str, int]], window: float, now: float | None = None
+    ) -> tuple[float, list[tuple[str, str]]]:
         """Atomically: ``(seconds to wait, [])`` if any ``(scope, key, limit)`` already has ``limit``
         failures in the last ``window`` seconds; else records one failure per key (the attempt
         counts as failed until :meth:`login_succeeded` says otherwise) and returns ``(0, keys)``.
@@ -165,8 +181,11 @@ class AgentsTable:
             if self.backend == "postgres":  # SQLite's BEGIN IMMEDIATE already serialises writers
                 db.run("SELECT pg_advisory_xact_lock(?)", (_PG_LOGIN_LOCK,))
             for scope, key, limit in limits:
-                row = db.one("SELECT COUNT(*) AS n, MIN(ts) AS first FROM login_failures "
-                             "WHERE scope = ? AND key = ? AND ts >= ?", (scope, key, now - window))
+                row = db.one(
+                    "SELECT COUNT(*) AS n, MIN(ts) AS first FROM login_failures "
+                    "WHERE scope = ? AND key = ? AND ts >= ?",
+                    (scope, key, now - window),
+                )
                 if row and int(row["n"]) >= limit:
                     return max(1.0, float(row["first"] or now) + window - now), []
             db.run("DELETE FROM login_failures WHERE ts < ?", (now - 86400,))
@@ -189,8 +208,10 @@ class AgentsTable:
     def login_failures(self, scope: str, key: str, since: float) -> tuple[int, float | None]:
         """(failures since ``since``, time of the oldest of them)."""
         with self.tx() as db:
-            row = db.one("SELECT COUNT(*) AS n, MIN(ts) AS first FROM login_failures "
-                         "WHERE scope = ? AND key = ? AND ts >= ?", (scope, key, since))
+            row = db.one(
+                "SELECT COUNT(*) AS n, MIN(ts) AS first FROM login_failures WHERE scope = ? AND key = ? AND ts >= ?",
+                (scope, key, since),
+            )
         return (int(row["n"]), row["first"]) if row else (0, None)
 
     def clear_login_failures(self, scope: str, key: str) -> None:
@@ -200,13 +221,17 @@ class AgentsTable:
     # ------------------------------------------------------------------ audit
 
     @staticmethod
-    def _audit(db: Tx, agent_id: int | None, action: str, handoff_id: str | None, detail: str | None,
-               now: float | None = None) -> None:
-        db.run("INSERT INTO audit (ts, agent_id, action, handoff_id, detail) VALUES (?, ?, ?, ?, ?)",
-               (time.time() if now is None else now, agent_id, action, handoff_id, detail))
+    def _audit(
+        db: Tx, agent_id: int | None, action: str, handoff_id: str | None, detail: str | None, now: float | None = None
+    ) -> None:
+        db.run(
+            "INSERT INTO audit (ts, agent_id, action, handoff_id, detail) VALUES (?, ?, ?, ?, ?)",
+            (time.time() if now is None else now, agent_id, action, handoff_id, detail),
+        )
 
-    def audit(self, agent_id: int | None, action: str, handoff_id: str | None = None,
-              detail: str | None = None) -> None:
+    def audit(
+        self, agent_id: int | None, action: str, handoff_id: str | None = None, detail: str | None = None
+    ) -> None:
         with self.tx() as db:
             self._audit(db, agent_id, action, handoff_id, detail)
 

@@ -25,27 +25,46 @@ CREATE TABLE IF NOT EXISTS callbacks (
 class CallbacksTable:
     """Call-back requests."""
 
-    def add_callback(self, sender_id: str, channel: str | None, name: str, phone: str, consent: str,
-                     handoff_id: str | None = None, now: float | None = None) -> int:
+    def add_callback(
+        self,
+        sender_id: str,
+        channel: str | None,
+        name: str,
+        phone: str,
+        consent: str,
+        handoff_id: str | None = None,
+        now: float | None = None,
+    ) -> int:
         now = time.time() if now is None else now
         with self.tx() as db:
-            db.run("INSERT INTO callbacks (handoff_id, sender_id, channel, name, phone, consent, created_at) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?)", (handoff_id, sender_id, channel, name, phone, consent, now))
+            db.run(
+                "INSERT INTO callbacks (handoff_id, sender_id, channel, name, phone, consent, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (handoff_id, sender_id, channel, name, phone, consent, now),
+            )
             row = db.one("SELECT MAX(id) AS id FROM callbacks WHERE sender_id = ?", (sender_id,))
             return int(row["id"]) if row else 0
 
     def list_callbacks(self, status: str = "open", limit: int = 200) -> list[dict]:
         with self.tx() as db:
-            return db.all("SELECT c.*, a.username AS done_by_username, h.claimed_by AS handoff_claimed_by, "
-                          "h.status AS handoff_status FROM callbacks c "
-                          "LEFT JOIN agents a ON a.id = c.done_by LEFT JOIN handoffs h ON h.id = c.handoff_id "
-                          "WHERE c.status = ? ORDER BY c.created_at LIMIT ?", (status, limit))
+            return db.all(
+                "SELECT c.*, a.username AS done_by_username, h.claimed_by AS handoff_claimed_by, "
+                "h.status AS handoff_status FROM callbacks c "
+                "LEFT JOIN agents a ON a.id = c.done_by LEFT JOIN handoffs h ON h.id = c.handoff_id "
+                "WHERE c.status = ? ORDER BY c.created_at LIMIT ?",
+                (status, limit),
+            )
 
     def finish_callback(self, callback_id: int, agent_id: int, now: float | None = None) -> bool:
         now = time.time() if now is None else now
         with self.tx() as db:
-            done = db.run("UPDATE callbacks SET status = 'done', done_by = ?, done_at = ? "
-                          "WHERE id = ? AND status = 'open'", (agent_id, now, callback_id)) == 1
+            done = (
+                db.run(
+                    "UPDATE callbacks SET status = 'done', done_by = ?, done_at = ? WHERE id = ? AND status = 'open'",
+                    (agent_id, now, callback_id),
+                )
+                == 1
+            )
             if done:
                 self._audit(db, agent_id, "callback_done", None, str(callback_id), now)
         return done

@@ -58,9 +58,17 @@ CREATE INDEX IF NOT EXISTS messages_by_handoff ON messages (handoff_id, ts);
 class HandoffsTable:
     """Handoffs and their messages."""
 
-    def create_handoff(self, sender_id: str, channel: str | None, reason: str, understanding: dict,
-                       transcript: list[dict], status: str = "queued", now: float | None = None,
-                       synced_until: float | None = None) -> dict:
+    def create_handoff(
+        self,
+        sender_id: str,
+        channel: str | None,
+        reason: str,
+        understanding: dict,
+        transcript: list[dict],
+        status: str = "queued",
+        now: float | None = None,
+        synced_until: float | None = None,
+    ) -> dict:
         """Store a new handoff with its transcript; returns the row plus ``position`` and ``existing``.
 
         A sender has at most one open (queued or claimed) handoff: asking again returns that one.
@@ -72,16 +80,29 @@ class HandoffsTable:
             try:
                 with self.tx() as db:
                     if status == "queued":
-                        existing = db.one("SELECT * FROM handoffs WHERE sender_id = ? "
-                                          "AND status IN ('queued', 'claimed')", (sender_id,))
+                        existing = db.one(
+                            "SELECT * FROM handoffs WHERE sender_id = ? AND status IN ('queued', 'claimed')",
+                            (sender_id,),
+                        )
                         if existing is not None:
                             return self._with_position(db, existing, existing=True)
                     handoff_id = uuid.uuid4().hex
                     last_ts = max([m.get("ts") or 0 for m in transcript] + [synced_until or 0])
-                    db.run("INSERT INTO handoffs (id, sender_id, channel, status, reason, understanding, created_at, "
-                           "updated_at, synced_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           (handoff_id, sender_id, channel, status, reason,
-                            json.dumps(understanding, ensure_ascii=False), now, now, last_ts or now))
+                    db.run(
+                        "INSERT INTO handoffs (id, sender_id, channel, status, reason, understanding, created_at, "
+                        "updated_at, synced_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            handoff_id,
+                            sender_id,
+                            channel,
+                            status,
+                            reason,
+                            json.dumps(understanding, ensure_ascii=False),
+                            now,
+                            now,
+                            last_ts or now,
+                        ),
+                    )
                     self._insert_messages(db, handoff_id, transcript)
                     row = db.one("SELECT * FROM handoffs WHERE id = ?", (handoff_id,))
                     assert row is not None
@@ -100,9 +121,11 @@ class HandoffsTable:
 
     @staticmethod
     def _position(db: Tx, row: dict) -> int:
-        found = db.one("SELECT COUNT(*) AS n FROM handoffs WHERE status = 'queued' AND "
-                       "(created_at < ? OR (created_at = ? AND id <= ?))",
-                       (row["created_at"], row["created_at"], row["id"]))
+        found = db.one(
+            "SELECT COUNT(*) AS n FROM handoffs WHERE status = 'queued' AND "
+            "(created_at < ? OR (created_at = ? AND id <= ?))",
+            (row["created_at"], row["created_at"], row["id"]),
+        )
         return int(found["n"]) if found else 0
 
     @staticmethod
@@ -122,8 +145,11 @@ class HandoffsTable:
 
     def get_handoff(self, handoff_id: str) -> dict | None:
         with self.tx() as db:
-            row = db.one("SELECT h.*, a.username AS claimed_by_username, a.display_name AS claimed_by_name "
-                         "FROM handoffs h LEFT JOIN agents a ON a.id = h.claimed_by WHERE h.id = ?", (handoff_id,))
+            row = db.one(
+                "SELECT h.*, a.username AS claimed_by_username, a.display_name AS claimed_by_name "
+                "FROM handoffs h LEFT JOIN agents a ON a.id = h.claimed_by WHERE h.id = ?",
+                (handoff_id,),
+            )
         return self._decode(row) if row else None
 
     def open_handoff_for_sender(self, sender_id: str) -> dict | None:
@@ -134,24 +160,34 @@ class HandoffsTable:
     def latest_handoff(self, sender_id: str) -> dict | None:
         """The sender's most recent handoff of any status."""
         with self.tx() as db:
-            row = db.one("SELECT * FROM handoffs WHERE sender_id = ? ORDER BY created_at DESC, id DESC LIMIT 1",
-                         (sender_id,))
+            row = db.one(
+                "SELECT * FROM handoffs WHERE sender_id = ? ORDER BY created_at DESC, id DESC LIMIT 1", (sender_id,)
+            )
         return self._decode(row) if row else None
 
     def list_handoffs(self, statuses: tuple[str, ...] = OPEN_STATUSES, limit: int = 200) -> list[dict]:
         marks = ", ".join("?" for _ in statuses)
         with self.tx() as db:
-            rows = db.all("SELECT h.*, a.username AS claimed_by_username, a.display_name AS claimed_by_name "
-                          f"FROM handoffs h LEFT JOIN agents a ON a.id = h.claimed_by WHERE h.status IN ({marks}) "
-                          "ORDER BY h.created_at, h.id LIMIT ?", (*statuses, limit))
+            rows = db.all(
+                "SELECT h.*, a.username AS claimed_by_username, a.display_name AS claimed_by_name "
+                f"FROM handoffs h LEFT JOIN agents a ON a.id = h.claimed_by WHERE h.status IN ({marks}) "
+                "ORDER BY h.created_at, h.id LIMIT ?",
+                (*statuses, limit),
+            )
         return [self._decode(r) for r in rows]
 
     def claim(self, handoff_id: str, agent_id: int, now: float | None = None) -> bool:
         """Atomic: True for exactly one of several agents claiming the same queued handoff."""
         now = time.time() if now is None else now
         with self.tx() as db:
-            won = db.run("UPDATE handoffs SET status = 'claimed', claimed_by = ?, claimed_at = ?, updated_at = ? "
-                         "WHERE id = ? AND status = 'queued'", (agent_id, now, now, handoff_id)) == 1
+            won = (
+                db.run(
+                    "UPDATE handoffs SET status = 'claimed', claimed_by = ?, claimed_at = ?, updated_at = ? "
+                    "WHERE id = ? AND status = 'queued'",
+                    (agent_id, now, now, handoff_id),
+                )
+                == 1
+            )
             if won:
                 self._audit(db, agent_id, "claim", handoff_id, None, now)
         return won
@@ -160,8 +196,14 @@ class HandoffsTable:
         """Put a claimed handoff back in the queue (only its agent can)."""
         now = time.time() if now is None else now
         with self.tx() as db:
-            done = db.run("UPDATE handoffs SET status = 'queued', claimed_by = NULL, claimed_at = NULL, updated_at = ? "
-                          "WHERE id = ? AND status = 'claimed' AND claimed_by = ?", (now, handoff_id, agent_id)) == 1
+            done = (
+                db.run(
+                    "UPDATE handoffs SET status = 'queued', claimed_by = NULL, claimed_at = NULL, updated_at = ? "
+                    "WHERE id = ? AND status = 'claimed' AND claimed_by = ?",
+                    (now, handoff_id, agent_id),
+                )
+                == 1
+            )
             if done:
                 self._audit(db, agent_id, "release", handoff_id, None, now)
         return done
@@ -172,9 +214,14 @@ class HandoffsTable:
             raise ValueError(status)
         now = time.time() if now is None else now
         with self.tx() as db:
-            done = db.run("UPDATE handoffs SET status = ?, closed_at = ?, updated_at = ? "
-                          "WHERE id = ? AND status = 'claimed' AND claimed_by = ?",
-                          (status, now, now, handoff_id, agent_id)) == 1
+            done = (
+                db.run(
+                    "UPDATE handoffs SET status = ?, closed_at = ?, updated_at = ? "
+                    "WHERE id = ? AND status = 'claimed' AND claimed_by = ?",
+                    (status, now, now, handoff_id, agent_id),
+                )
+                == 1
+            )
             if done:
                 self._audit(db, agent_id, status, handoff_id, None, now)
         return done
@@ -192,10 +239,19 @@ class HandoffsTable:
                 text = redact_secrets(text)  # enforced here: a citizen's secret never reaches the disk
             if not text.strip():
                 continue
-            added += db.run("INSERT INTO messages (handoff_id, ts, role, text, agent_id, source_key, delivery) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (handoff_id, source_key) DO NOTHING",
-                            (handoff_id, float(m.get("ts") or time.time()), role, text, m.get("agent_id"),
-                             m.get("source_key"), m.get("delivery")))
+            added += db.run(
+                "INSERT INTO messages (handoff_id, ts, role, text, agent_id, source_key, delivery) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (handoff_id, source_key) DO NOTHING",
+                (
+                    handoff_id,
+                    float(m.get("ts") or time.time()),
+                    role,
+                    text,
+                    m.get("agent_id"),
+                    m.get("source_key"),
+                    m.get("delivery"),
+                ),
+            )
         return added
 
     def add_messages(self, handoff_id: str, messages: list[dict], synced_until: float | None = None) -> int:
@@ -203,14 +259,19 @@ class HandoffsTable:
         with self.tx() as db:
             added = self._insert_messages(db, handoff_id, messages)
             if synced_until is not None:
-                db.run("UPDATE handoffs SET synced_until = ? WHERE id = ? AND synced_until < ?",
-                       (synced_until, handoff_id, synced_until))
+                db.run(
+                    "UPDATE handoffs SET synced_until = ? WHERE id = ? AND synced_until < ?",
+                    (synced_until, handoff_id, synced_until),
+                )
             if added:
                 db.run("UPDATE handoffs SET updated_at = ? WHERE id = ?", (time.time(), handoff_id))
         return added
 
     def messages(self, handoff_id: str) -> list[dict]:
         with self.tx() as db:
-            return db.all("SELECT m.id, m.ts, m.role, m.text, m.delivery, a.username AS agent "
-                          "FROM messages m LEFT JOIN agents a ON a.id = m.agent_id "
-                          "WHERE m.handoff_id = ? ORDER BY m.ts, m.id", (handoff_id,))
+            return db.all(
+                "SELECT m.id, m.ts, m.role, m.text, m.delivery, a.username AS agent "
+                "FROM messages m LEFT JOIN agents a ON a.id = m.agent_id "
+                "WHERE m.handoff_id = ? ORDER BY m.ts, m.id",
+                (handoff_id,),
+            )

@@ -17,8 +17,13 @@ def set_thresholds(monkeypatch: pytest.MonkeyPatch, thresholds: search_mod.Thres
     monkeypatch.setattr(search_mod.Thresholds, "load", classmethod(lambda cls, path=None: thresholds))
 
 
-def make_tracker(text: str = "", intent: str = "ask_procedure", slots: dict | None = None,
-                 entities: list[dict] | None = None, sender: str = "test-user") -> Tracker:
+def make_tracker(
+    text: str = "",
+    intent: str = "ask_procedure",
+    slots: dict | None = None,
+    entities: list[dict] | None = None,
+    sender: str = "test-user",
+) -> Tracker:
     latest = {
         "text": text,
         "intent": {"name": intent, "confidence": 0.99},

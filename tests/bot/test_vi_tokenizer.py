@@ -21,9 +21,7 @@ from bot.components.vi_tokenizer import VietnameseTokenizer
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return VietnameseTokenizer.create(
-        {**VietnameseTokenizer.get_default_config()}, None, None, None
-    )
+    return VietnameseTokenizer.create({**VietnameseTokenizer.get_default_config()}, None, None, None)
 
 
 def tokenize(tokenizer, text):
@@ -305,9 +303,7 @@ def test_letters_never_lose_all_tokens(tokenizer, monkeypatch):
 def test_segmenter_output_that_cannot_be_aligned(tokenizer, monkeypatch):
     import underthesea
 
-    monkeypatch.setattr(
-        underthesea, "word_tokenize", lambda *a, **k: ["tôi", "XYZ", "muốn"]
-    )
+    monkeypatch.setattr(underthesea, "word_tokenize", lambda *a, **k: ["tôi", "XYZ", "muốn"])
     text = "tôi muốn đăng ký"
     tokens = tokenize(tokenizer, text)
     assert [t.text for t in tokens] == ["tôi", "muốn", "đăng", "ký"]
@@ -339,7 +335,5 @@ def test_registered_as_message_tokenizer():
 
 def test_module_import_does_not_load_underthesea():
     source = Path(vi_tokenizer.__file__).read_text(encoding="utf-8")
-    top_level = [
-        line for line in source.splitlines() if line.startswith(("import ", "from "))
-    ]
+    top_level = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
     assert not [line for line in top_level if "underthesea" in line]

@@ -185,9 +185,7 @@ def test_urls_and_emails_left_intact():
     assert normalize(f"Xem {url} nhé") == f"xem {url} nhé"
     assert normalize("Vào dichvucong.gov.vn/dk nha") == "vào dichvucong.gov.vn/dk nha"
     assert normalize("mail Ko.TK@gmail.com ko") == "mail Ko.TK@gmail.com không"
-    assert find_abbreviations(f"{url} tk") == [
-        (len(url) + 1, len(url) + 3, "tài khoản")
-    ]
+    assert find_abbreviations(f"{url} tk") == [(len(url) + 1, len(url) + 3, "tài khoản")]
 
 
 def test_find_abbreviations_offsets():
@@ -262,10 +260,7 @@ def test_idempotent():
 
 
 def test_long_input_is_fast():
-    unit = (
-        "Tôi muốn kích hoạt tài khoản định danh điện tử mức 2 nhưng ko đc, "
-        "sđt 0912 345 678. Hoà "
-    )
+    unit = "Tôi muốn kích hoạt tài khoản định danh điện tử mức 2 nhưng ko đc, sđt 0912 345 678. Hoà "
     long_text = (unit * 200)[:10_000]
     blob_cases = [
         long_text,

@@ -60,17 +60,29 @@ def test_save_and_load_round_trip_and_a_missing_or_broken_file_gives_none(tmp_pa
 
 def test_bad_training_lines_are_skipped(tmp_path: Path):
     path = tmp_path / "train.jsonl"
-    path.write_text("\n".join([json.dumps({"text": "có người cầm dao trước cổng", "label": "threat"}),
-                               "{not json", json.dumps({"text": "x", "label": "unknown_label"}),
-                               json.dumps({"label": "none"}), json.dumps({"text": "quên mật khẩu", "label": "none"})]),
-                    encoding="utf-8")
+    path.write_text(
+        "\n".join(
+            [
+                json.dumps({"text": "có người cầm dao trước cổng", "label": "threat"}),
+                "{not json",
+                json.dumps({"text": "x", "label": "unknown_label"}),
+                json.dumps({"label": "none"}),
+                json.dumps({"text": "quên mật khẩu", "label": "none"}),
+            ]
+        ),
+        encoding="utf-8",
+    )
     assert read_examples(path) == [("có người cầm dao trước cổng", "threat"), ("quên mật khẩu", "none")]
 
 
 def test_the_situation_model_uses_the_classifier_only_with_the_encoder_it_was_trained_on():
     encoder = HashingEncoder()
-    texts = ["cầm dao đứng trước cổng dọa chém", "cầm mã tấu xông vào nhà dọa giết",
-             "quên mật khẩu vneid", "đăng ký tạm trú online"] * 5
+    texts = [
+        "cầm dao đứng trước cổng dọa chém",
+        "cầm mã tấu xông vào nhà dọa giết",
+        "quên mật khẩu vneid",
+        "đăng ký tạm trú online",
+    ] * 5
     labels = ["threat", "threat", "none", "none"] * 5
     classes, coef, intercept = fit(encoder.encode_queries(texts), labels)
     matching = DangerClassifier(classes, coef, intercept, 0.5, encoder.model_id)

@@ -13,8 +13,11 @@ def reply(*messages: dict) -> Reply:
     return Reply.from_rest(list(messages))
 
 
-ANSWER = reply({"text": "📌 Làm hộ chiếu\n\nLệ phí: miễn phí"}, {"text": "Câu trả lời có giúp ích không?", "buttons": []},  # noqa: E501
-               {"custom": {"dvc": {"decision": "answer", "guide_ids": ["dvc_passport"]}}})
+ANSWER = reply(
+    {"text": "📌 Làm hộ chiếu\n\nLệ phí: miễn phí"},
+    {"text": "Câu trả lời có giúp ích không?", "buttons": []},
+    {"custom": {"dvc": {"decision": "answer", "guide_ids": ["dvc_passport"]}}},
+)
 
 
 def test_guide_and_mentions():
@@ -27,12 +30,16 @@ def test_guide_and_mentions():
 
 
 def test_choices_abstain_offer_handoff_emergency():
-    clarify = reply({"text": "Bạn hỏi cái nào?", "buttons": [{"title": "A", "payload": "/choose_topic"}]},
-                    {"custom": {"dvc": {"decision": "clarify", "guide_ids": ["a", "b"]}}})
+    clarify = reply(
+        {"text": "Bạn hỏi cái nào?", "buttons": [{"title": "A", "payload": "/choose_topic"}]},
+        {"custom": {"dvc": {"decision": "clarify", "guide_ids": ["a", "b"]}}},
+    )
     assert check_turn({"choices": ["a", "b"]}, clarify) == []
     assert check_turn({"choices": ["a", "c"]}, clarify)
-    abstain = reply({"text": "Xin lỗi", "buttons": [{"title": "Gặp tổng đài viên", "payload": "/request_human"}]},
-                    {"custom": {"dvc": {"decision": "abstain", "guide_ids": []}}})
+    abstain = reply(
+        {"text": "Xin lỗi", "buttons": [{"title": "Gặp tổng đài viên", "payload": "/request_human"}]},
+        {"custom": {"dvc": {"decision": "abstain", "guide_ids": []}}},
+    )
     assert check_turn({"abstain": True, "offer_human": True, "handoff": False}, abstain) == []
     handoff = reply({"text": "Hiện ngoài giờ"}, {"custom": {"dvc": {"decision": "handoff", "guide_ids": []}}})
     assert check_turn({"handoff": True}, handoff) == []
@@ -50,12 +57,18 @@ def test_a_reply_asking_for_a_secret_always_fails():
 
 def test_the_file_format_is_checked(tmp_path: Path):
     good = tmp_path / "ok.yml"
-    good.write_text("conversations:\n  - id: a\n    category: follow_up\n    turns:\n      - user: hi\n"
-                    "        expect: {smalltalk: true}\n", encoding="utf-8")
+    good.write_text(
+        "conversations:\n  - id: a\n    category: follow_up\n    turns:\n      - user: hi\n"
+        "        expect: {smalltalk: true}\n",
+        encoding="utf-8",
+    )
     assert load_conversations(good)[0].turns[0].expect == {"smalltalk": True}
     bad = tmp_path / "bad.yml"
-    bad.write_text("conversations:\n  - id: a\n    category: follow_up\n    turns:\n      - user: hi\n"
-                   "        expect: {guidee: x}\n", encoding="utf-8")
+    bad.write_text(
+        "conversations:\n  - id: a\n    category: follow_up\n    turns:\n      - user: hi\n"
+        "        expect: {guidee: x}\n",
+        encoding="utf-8",
+    )
     with pytest.raises(FormatError, match="unknown expect key"):
         load_conversations(bad)
     bad.write_text("conversations:\n  - id: a\n    category: nope\n    turns: [{user: hi}]\n", encoding="utf-8")
@@ -65,11 +78,18 @@ def test_the_file_format_is_checked(tmp_path: Path):
 
 def test_summary_counts_turns_and_whole_conversations():
     ok, bad = reply({"text": "x"}), reply({"text": "y"})
-    results = [TurnResult("c1", "follow_up", 1, "a", True, [], ok), TurnResult("c1", "follow_up", 2, "b", True, ["x"], bad),  # noqa: E501
-               TurnResult("c2", "follow_up", 1, "a", True, [], ok)]
+    results = [
+        TurnResult("c1", "follow_up", 1, "a", True, [], ok),
+        TurnResult("c1", "follow_up", 2, "b", True, ["x"], bad),
+        TurnResult("c2", "follow_up", 1, "a", True, [], ok),
+    ]
     summary = summarise(results)
-    assert summary["categories"]["follow_up"] == {"turns": 3, "turns_passed": 2, "conversations": 2,
-                                                  "conversations_passed": 1}
+    assert summary["categories"]["follow_up"] == {
+        "turns": 3,
+        "turns_passed": 2,
+        "conversations": 2,
+        "conversations_passed": 1,
+    }
 
 
 def test_held_back_failing_turns_are_counted_not_shown():
@@ -77,8 +97,10 @@ def test_held_back_failing_turns_are_counted_not_shown():
 
     from dialogue.evaluate import Reply, TurnResult, print_report, summarise
 
-    results = [TurnResult("held-1", "danger", 1, "một câu bí mật", True, ["emergency=True"], Reply(messages=[])),
-               TurnResult("held-1", "danger", 2, "cảm ơn", True, [], Reply(messages=[]))]
+    results = [
+        TurnResult("held-1", "danger", 1, "một câu bí mật", True, ["emergency=True"], Reply(messages=[])),
+        TurnResult("held-1", "danger", 2, "cảm ơn", True, [], Reply(messages=[])),
+    ]
     summary = summarise(results)
     hidden, shown = io.StringIO(), io.StringIO()
     print_report("eval/dialogues-holdout.yml", summary, results, out=hidden, show_turns=False)

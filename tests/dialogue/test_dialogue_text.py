@@ -10,21 +10,39 @@ from dialogue.shape import reroute
 from dialogue.situations import match_patterns, safety_settled
 
 SITUATIONS = {
-    "threat": ["thằng say xỉn đang vác dao phay đuổi đánh vợ nó ngoài ngõ", "co ke cam sung dung truoc cong nha toi",
-               "mấy người lạ xông vào nhà uy hiếp bà tôi"],
-    "otp_now": ["một người tự xưng cảnh sát đang gọi, bảo đọc mã OTP để xác minh", "co nen doc ma xac thuc cho nguoi xung "  # noqa: E501
-                "cong an khong"],
-    "transfer_now": ["tôi đang ở cây ATM, người xưng viện kiểm sát bắt chuyển tiền vào tài khoản an toàn",
-                     "ho yeu cau toi chuyen khoan ngay de phuc vu dieu tra, toi sap chuyen"],
-    "money_lost": ["bố tôi bị lừa mất 30 triệu sau cuộc gọi giả danh công an", "tài khoản của tôi bị rút sạch tiền rồi"],  # noqa: E501
+    "threat": [
+        "thằng say xỉn đang vác dao phay đuổi đánh vợ nó ngoài ngõ",
+        "co ke cam sung dung truoc cong nha toi",
+        "mấy người lạ xông vào nhà uy hiếp bà tôi",
+    ],
+    "otp_now": [
+        "một người tự xưng cảnh sát đang gọi, bảo đọc mã OTP để xác minh",
+        "co nen doc ma xac thuc cho nguoi xung cong an khong",
+    ],
+    "transfer_now": [
+        "tôi đang ở cây ATM, người xưng viện kiểm sát bắt chuyển tiền vào tài khoản an toàn",
+        "ho yeu cau toi chuyen khoan ngay de phuc vu dieu tra, toi sap chuyen",
+    ],
+    "money_lost": [
+        "bố tôi bị lừa mất 30 triệu sau cuộc gọi giả danh công an",
+        "tài khoản của tôi bị rút sạch tiền rồi",
+    ],
     "stolen_phone": ["bị móc túi mất điện thoại, vneid vẫn đang đăng nhập", "toi danh roi dt, trong may con app vneid"],
     "wrong_data": ["quê quán trên tài khoản định danh bị ghi sai", "nam sinh tren vneid khong dung voi giay to"],
     "complaint": ["tôi muốn khiếu nại công an phường", "can bo mot cua gay kho de va doi tien boi duong"],
 }
-ORDINARY = ["đổi điện thoại mới thì đăng nhập vneid thế nào", "làm căn cước mất mấy ngày", "làm hộ chiếu có mất tiền không",  # noqa: E501
-            "làm sao để không bị lừa đảo qua điện thoại", "nhập sai mật khẩu nhiều lần bị khóa", "nộp phạt bằng chuyển khoản",  # noqa: E501
-            "công an có bao giờ gọi điện hỏi mã OTP không", "chuyển khẩu online", "dạo này vneid hay lỗi",
-            "ví giấy tờ để được những giấy tờ gì"]
+ORDINARY = [
+    "đổi điện thoại mới thì đăng nhập vneid thế nào",
+    "làm căn cước mất mấy ngày",
+    "làm hộ chiếu có mất tiền không",
+    "làm sao để không bị lừa đảo qua điện thoại",
+    "nhập sai mật khẩu nhiều lần bị khóa",
+    "nộp phạt bằng chuyển khoản",
+    "công an có bao giờ gọi điện hỏi mã OTP không",
+    "chuyển khẩu online",
+    "dạo này vneid hay lỗi",
+    "ví giấy tờ để được những giấy tờ gì",
+]
 
 
 @pytest.mark.parametrize("name, text", [(n, t) for n, ts in SITUATIONS.items() for t in ts])
@@ -43,8 +61,16 @@ def test_a_settled_danger_is_recognised():
     assert not safety_settled("làm hộ chiếu thế nào")
 
 
-@pytest.mark.parametrize("text, facet", [("lệ phí thế nào", "fee"), ("mat may ngay", "time"), ("cần mang gì theo", "documents"),  # noqa: E501
-                                         ("nộp chỗ nào", "where"), ("không làm có bị phạt không", "penalty")])
+@pytest.mark.parametrize(
+    "text, facet",
+    [
+        ("lệ phí thế nào", "fee"),
+        ("mat may ngay", "time"),
+        ("cần mang gì theo", "documents"),
+        ("nộp chỗ nào", "where"),
+        ("không làm có bị phạt không", "penalty"),
+    ],
+)
 def test_bare_follow_ups_have_a_facet_and_no_topic(text, facet):
     assert is_bare_follow_up(text)
     assert facet in facets_of(text)
@@ -56,7 +82,11 @@ def test_a_follow_up_naming_a_topic_is_not_bare():
 
 
 def test_the_section_that_fits_the_facet():
-    sections = [("Các bước", "1. Đăng nhập"), ("Giấy tờ cần chuẩn bị", "Thẻ căn cước"), ("Lệ phí, thời hạn", "Miễn phí, 7 ngày")]  # noqa: E501
+    sections = [
+        ("Các bước", "1. Đăng nhập"),
+        ("Giấy tờ cần chuẩn bị", "Thẻ căn cước"),
+        ("Lệ phí, thời hạn", "Miễn phí, 7 ngày"),
+    ]
     assert facet_section(sections, ["fee"]) == 2
     assert facet_section(sections, ["documents"]) == 1
     assert facet_section(sections, []) == -1
@@ -74,7 +104,9 @@ def test_an_ambiguous_question_asks_and_a_cue_answers():
     found = ch.ambiguous_pair("xin lý lịch tư pháp online", ranking)
     assert isinstance(found, tuple) and found[1] == ["vneid_criminal_record", "dvc_criminal_record"]
     assert ch.ambiguous_pair("xin lý lịch tư pháp trên máy tính", ranking) == "dvc_criminal_record"
-    assert ch.ambiguous_pair("xin lý lịch tư pháp", [("vneid_criminal_record", 0.8), ("dvc_criminal_record", 0.6)]) is None  # noqa: E501
+    assert (
+        ch.ambiguous_pair("xin lý lịch tư pháp", [("vneid_criminal_record", 0.8), ("dvc_criminal_record", 0.6)]) is None
+    )
 
 
 def test_ordinal_replies():
@@ -83,14 +115,17 @@ def test_ordinal_replies():
     assert ch.ordinal_choice("cai thu 3", 2) is None
 
 
-@pytest.mark.parametrize("text, intent, expected", [
-    ("ok cho mình gặp nhân viên", "affirm", "request_human"),
-    ("het bao nhieu tien vay", "goodbye", "ask_procedure"),
-    ("có mất phí không", "affirm", "ask_procedure"),
-    ("ok cảm ơn nhé", "thank", None),
-    ("bạn tên là gì", "chitchat", None),
-    ("/affirm", "affirm", None),
-])
+@pytest.mark.parametrize(
+    "text, intent, expected",
+    [
+        ("ok cho mình gặp nhân viên", "affirm", "request_human"),
+        ("het bao nhieu tien vay", "goodbye", "ask_procedure"),
+        ("có mất phí không", "affirm", "ask_procedure"),
+        ("ok cảm ơn nhé", "thank", None),
+        ("bạn tên là gì", "chitchat", None),
+        ("/affirm", "affirm", None),
+    ],
+)
 def test_message_shape_overrides_the_classifier(text, intent, expected):
     assert reroute(text, intent) == expected
 
@@ -113,18 +148,28 @@ def test_the_same_key_thing_in_two_close_guides_is_asked_about():
     assert ch.shared_thing_choices("làm thẻ căn cước trên vneid được không", ranking, [both], CARD) == list(CARD)
 
 
-@pytest.mark.parametrize("ranking, named, text", [
-    # the runner-up is too far below
-    ([("dvc_cccd_reissue", 0.70), ("vneid_child_under14", 0.58)], [frozenset(CARD)], "làm thẻ căn cước"),
-    # another key thing named is covered by only one of them: it tells them apart
-    ([("dvc_cccd_reissue", 0.61), ("vneid_child_under14", 0.58)],
-     [frozenset(CARD), frozenset({"dvc_cccd_reissue"})], "cấp lại thẻ căn cước bị mất"),
-    # the words of one guide's title that the other lacks tell them apart
-    ([("vneid_child_under14", 0.61), ("dvc_cccd_reissue", 0.58)], [frozenset(CARD)], "căn cước cho trẻ em 6 tuổi"),
-    # the key thing is covered by the top guide only
-    ([("dvc_cccd_reissue", 0.61), ("vneid_child_under14", 0.58)], [frozenset({"dvc_cccd_reissue"})], "làm căn cước"),
-    # no key thing named
-    ([("dvc_cccd_reissue", 0.61), ("vneid_child_under14", 0.58)], [], "làm sao vậy"),
-])
+@pytest.mark.parametrize(
+    "ranking, named, text",
+    [
+        # the runner-up is too far below
+        ([("dvc_cccd_reissue", 0.70), ("vneid_child_under14", 0.58)], [frozenset(CARD)], "làm thẻ căn cước"),
+        # another key thing named is covered by only one of them: it tells them apart
+        (
+            [("dvc_cccd_reissue", 0.61), ("vneid_child_under14", 0.58)],
+            [frozenset(CARD), frozenset({"dvc_cccd_reissue"})],
+            "cấp lại thẻ căn cước bị mất",
+        ),
+        # the words of one guide's title that the other lacks tell them apart
+        ([("vneid_child_under14", 0.61), ("dvc_cccd_reissue", 0.58)], [frozenset(CARD)], "căn cước cho trẻ em 6 tuổi"),
+        # the key thing is covered by the top guide only
+        (
+            [("dvc_cccd_reissue", 0.61), ("vneid_child_under14", 0.58)],
+            [frozenset({"dvc_cccd_reissue"})],
+            "làm căn cước",
+        ),
+        # no key thing named
+        ([("dvc_cccd_reissue", 0.61), ("vneid_child_under14", 0.58)], [], "làm sao vậy"),
+    ],
+)
 def test_no_question_when_something_tells_the_guides_apart(ranking, named, text):
     assert ch.shared_thing_choices(text, ranking, named, CARD) is None

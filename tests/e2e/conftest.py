@@ -60,8 +60,11 @@ class PlatformApi:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with api._lock:
                     api.sent.append((self.path.split("?")[0], json.loads(body or b"{}")))
-                reply = {"error": 0, "message": "Success", "data": {"message_id": "m"}} if self.path.startswith(
-                    "/zalo") else {"recipient_id": "r", "message_id": "m"}
+                reply = (
+                    {"error": 0, "message": "Success", "data": {"message_id": "m"}}
+                    if self.path.startswith("/zalo")
+                    else {"recipient_id": "r", "message_id": "m"}
+                )
                 data = json.dumps(reply).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

@@ -40,11 +40,19 @@ os.environ["HANDOFF_HOLIDAYS"] = ""
 def handoff_server(bot):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for name in ("alice", "bob"):
-        subprocess.run([sys.executable, "-m", "handoff.admin", "create-agent", name, "--password-stdin"],
-                       input=PASSWORD + "\n", text=True, env=env, cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "handoff.admin", "create-agent", name, "--password-stdin"],
+            input=PASSWORD + "\n",
+            text=True,
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
     (ROOT / "var" / "logs").mkdir(parents=True, exist_ok=True)
-    server = HandoffServer(DATABASE_URL, bot.rasa_url, ROOT / "var" / "logs" / "handoff-e2e.log",
-                           RASA_TOKEN=bot.rasa_token).start()
+    server = HandoffServer(
+        DATABASE_URL, bot.rasa_url, ROOT / "var" / "logs" / "handoff-e2e.log", RASA_TOKEN=bot.rasa_token
+    ).start()
     yield server
     server.stop()
     shutil.rmtree(WORK, ignore_errors=True)
@@ -53,8 +61,9 @@ def handoff_server(bot):
 def agent_client(server: HandoffServer, name: str) -> httpx.Client:
     response = httpx.post(server.url + "/api/login", json={"username": name, "password": PASSWORD}, timeout=30)
     assert response.status_code == 200, response.text
-    client = httpx.Client(base_url=server.url, timeout=60,
-                          headers={"Authorization": f"Bearer {response.json()['token']}"})
+    client = httpx.Client(
+        base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {response.json()['token']}"}
+    )
     assert client.post("/api/heartbeat").status_code == 200
     return client
 
@@ -77,8 +86,11 @@ def bob(handoff_server):
 def webchat_enabled(bot):
     response = httpx.get(bot.rasa_url + "/webhooks/webchat/", timeout=10)
     if response.status_code != 200:
-        pytest.fail("the web chat channel is not enabled: add `bot.channels.webchat.WebChatInput:` to "
-                    "credentials.yml (agent replies are delivered into it)", pytrace=False)
+        pytest.fail(
+            "the web chat channel is not enabled: add `bot.channels.webchat.WebChatInput:` to "
+            "credentials.yml (agent replies are delivered into it)",
+            pytrace=False,
+        )
 
 
 class WebChatCitizen:
@@ -95,8 +107,9 @@ class WebChatCitizen:
         self.events: list[dict] = []
 
     def send(self, text: str) -> None:
-        response = self.http.post("/send", json={"sender": self.sender, "message": text,
-                                                 "client_msg_id": uuid.uuid4().hex})
+        response = self.http.post(
+            "/send", json={"sender": self.sender, "message": text, "client_msg_id": uuid.uuid4().hex}
+        )
         assert response.status_code == 202, response.text
 
     def poll(self, wait: float = 5.0) -> tuple[list[dict], bool]:
@@ -142,8 +155,9 @@ def of_type(events: list[dict], kind: str) -> list[dict]:
     return [e for e in events if e.get("type") == kind]
 
 
-def find_handoff(client: httpx.Client, masked_sender: str | None = None, handoff_id: str | None = None,
-                 timeout: float = 30.0) -> dict:
+def find_handoff(
+    client: httpx.Client, masked_sender: str | None = None, handoff_id: str | None = None, timeout: float = 30.0
+) -> dict:
     deadline = time.time() + timeout
     while time.time() < deadline:
         queue = client.get("/api/queue").json()

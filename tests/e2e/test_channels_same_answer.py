@@ -35,8 +35,11 @@ def zalo_texts(api, user):
 
 
 def messenger_texts(api, psid):
-    return [body["message"].get("text", "") for body in api.messages("/messenger")
-            if body.get("recipient", {}).get("id") == psid and "message" in body]
+    return [
+        body["message"].get("text", "")
+        for body in api.messages("/messenger")
+        if body.get("recipient", {}).get("id") == psid and "message" in body
+    ]
 
 
 def test_same_question_same_answer_on_every_channel(client, platform_api):
@@ -47,39 +50,77 @@ def test_same_question_same_answer_on_every_channel(client, platform_api):
 
     # Zalo OA: signed like Zalo (mac = sha256(app_id + body + timestamp + OA secret key))
     user = f"z-{uuid.uuid4().hex[:8]}"
-    event = {"app_id": CHANNEL_SECRETS["ZALO_APP_ID"], "event_name": "user_send_text",
-             "timestamp": str(int(time.time() * 1000)),
-             "sender": {"id": user}, "recipient": {"id": "oa"},
-             "message": {"text": QUESTION, "msg_id": uuid.uuid4().hex}}
+    event = {
+        "app_id": CHANNEL_SECRETS["ZALO_APP_ID"],
+        "event_name": "user_send_text",
+        "timestamp": str(int(time.time() * 1000)),
+        "sender": {"id": user},
+        "recipient": {"id": "oa"},
+        "message": {"text": QUESTION, "msg_id": uuid.uuid4().hex},
+    }
     raw = json.dumps(event, ensure_ascii=False).encode()
-    mac = hashlib.sha256(CHANNEL_SECRETS["ZALO_APP_ID"].encode() + raw + event["timestamp"].encode()
-                         + CHANNEL_SECRETS["ZALO_OA_SECRET_KEY"].encode()).hexdigest()
-    response = client.post("/webhooks/zalo/webhook", content=raw,
-                           headers={"X-ZEvent-Signature": f"mac={mac}", "Content-Type": "application/json"})
+    mac = hashlib.sha256(
+        CHANNEL_SECRETS["ZALO_APP_ID"].encode()
+        + raw
+        + event["timestamp"].encode()
+        + CHANNEL_SECRETS["ZALO_OA_SECRET_KEY"].encode()
+    ).hexdigest()
+    response = client.post(
+        "/webhooks/zalo/webhook",
+        content=raw,
+        headers={"X-ZEvent-Signature": f"mac={mac}", "Content-Type": "application/json"},
+    )
     assert response.status_code == 200, response.text
     zalo = " ".join(wait_for(lambda: (t := zalo_texts(platform_api, user)) and any("giúp ích" in x for x in t) and t))
     assert TITLE in zalo and "1. " in zalo
 
     # Messenger: signed like Meta (X-Hub-Signature-256 = HMAC-SHA256 of the body with the app secret)
     psid = f"m-{uuid.uuid4().hex[:8]}"
-    payload = {"object": "page", "entry": [{"id": "page", "time": 1764300000000, "messaging": [
-        {"sender": {"id": psid}, "recipient": {"id": "page"}, "timestamp": 1764300000000,
-         "message": {"mid": uuid.uuid4().hex, "text": QUESTION}}]}]}
+    payload = {
+        "object": "page",
+        "entry": [
+            {
+                "id": "page",
+                "time": 1764300000000,
+                "messaging": [
+                    {
+                        "sender": {"id": psid},
+                        "recipient": {"id": "page"},
+                        "timestamp": 1764300000000,
+                        "message": {"mid": uuid.uuid4().hex, "text": QUESTION},
+                    }
+                ],
+            }
+        ],
+    }
     raw = json.dumps(payload, ensure_ascii=False).encode()
     signature = hmac.new(CHANNEL_SECRETS["FB_APP_SECRET"].encode(), raw, hashlib.sha256).hexdigest()
-    response = client.post("/webhooks/messenger/webhook", content=raw,
-                           headers={"X-Hub-Signature-256": f"sha256={signature}", "Content-Type": "application/json"})
+    response = client.post(
+        "/webhooks/messenger/webhook",
+        content=raw,
+        headers={"X-Hub-Signature-256": f"sha256={signature}", "Content-Type": "application/json"},
+    )
     assert response.status_code == 200, response.text
-    messenger = " ".join(wait_for(lambda: (t := messenger_texts(platform_api, psid))
-                                  and any("giúp ích" in x for x in t) and t))
+    messenger = " ".join(
+        wait_for(lambda: (t := messenger_texts(platform_api, psid)) and any("giúp ích" in x for x in t) and t)
+    )
     assert TITLE in messenger and "1. " in messenger
-    quick = [b["message"].get("quick_replies") for b in platform_api.messages("/messenger")
-             if b.get("recipient", {}).get("id") == psid and b.get("message", {}).get("quick_replies")]
+    quick = [
+        b["message"].get("quick_replies")
+        for b in platform_api.messages("/messenger")
+        if b.get("recipient", {}).get("id") == psid and b.get("message", {}).get("quick_replies")
+    ]
     assert quick, "the feedback buttons become Messenger quick replies"
 
     # A bad signature is refused on both (Zalo: 401; 400 before that for a body that is not a Zalo event)
     zalo_raw = json.dumps(event, ensure_ascii=False).encode()
-    assert client.post("/webhooks/zalo/webhook", content=zalo_raw,
-                       headers={"X-ZEvent-Signature": "mac=00", "Content-Type": "application/json"}).status_code == 401
+    assert (
+        client.post(
+            "/webhooks/zalo/webhook",
+            content=zalo_raw,
+            headers={"X-ZEvent-Signature": "mac=00", "Content-Type": "application/json"},
+        ).status_code
+        == 401
+    )
     bad_signature = {"X-Hub-Signature-256": "sha256=00", "Content-Type": "application/json"}
     assert client.post("/webhooks/messenger/webhook", content=raw, headers=bad_signature).status_code == 403

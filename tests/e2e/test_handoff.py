@@ -41,8 +41,9 @@ def dvc(replies: list[dict]) -> dict:
 
 def rest_inbox(bot, sender: str, after: int = 0, wait: float = 10.0) -> list[dict]:
     """What the REST channel's outbox has for ``sender`` (bot/channels/rest.py GET /messages)."""
-    response = httpx.get(bot.rasa_url + "/webhooks/rest/messages",
-                         params={"sender": sender, "after": after, "wait": wait}, timeout=60)
+    response = httpx.get(
+        bot.rasa_url + "/webhooks/rest/messages", params={"sender": sender, "after": after, "wait": wait}, timeout=60
+    )
     assert response.status_code == 200, response.text
     return response.json()["messages"]
 
@@ -90,8 +91,7 @@ def test_every_process_crashing_mid_handoff_loses_nothing(bot, handoff_server, a
     store keeps the record and the agent's session, and hand-back still resumes the bot."""
     sender, item = queued_rest_citizen(bot, alice)
     assert alice.post(f"/api/conversations/{item['id']}/claim").status_code == 200
-    assert alice.post(f"/api/conversations/{item['id']}/reply", json={"text": "Tôi đang kiểm tra."}).status_code \
-        == 200
+    assert alice.post(f"/api/conversations/{item['id']}/reply", json={"text": "Tôi đang kiểm tra."}).status_code == 200
 
     handoff_server.kill()
     bot.kill("rasa")
@@ -126,8 +126,10 @@ def age_conversation(sender: str, seconds: float) -> None:
         for row_id, data in rows:
             event = json.loads(data)
             event["timestamp"] -= seconds
-            db.execute("UPDATE events SET timestamp = ?, data = ? WHERE id = ?",
-                       (event["timestamp"], json.dumps(event), row_id))
+            db.execute(
+                "UPDATE events SET timestamp = ?, data = ? WHERE id = ?",
+                (event["timestamp"], json.dumps(event), row_id),
+            )
 
 
 def test_a_session_that_expires_during_a_handoff_stays_paused(bot, alice):
@@ -147,8 +149,11 @@ def test_webchat_citizen_gets_the_agents_reply_in_their_own_channel(bot, webchat
     citizen = WebChatCitizen(bot.rasa_url)
     try:
         citizen.send("cho tôi gặp nhân viên")
-        told = citizen.wait_for(lambda ev: any("hàng chờ" in e.get("text", "") or "người tiếp theo" in e.get("text", "")
-                                               for e in of_type(ev, "bot")))
+        told = citizen.wait_for(
+            lambda ev: any(
+                "hàng chờ" in e.get("text", "") or "người tiếp theo" in e.get("text", "") for e in of_type(ev, "bot")
+            )
+        )
         assert "đừng gửi mật khẩu" in " ".join(e.get("text", "") for e in told).lower()
 
         item = find_handoff(alice, masked_sender=mask_pii(citizen.sender))
@@ -176,8 +181,10 @@ def test_webchat_citizen_gets_the_agents_reply_in_their_own_channel(bot, webchat
         stored = " ".join(m["text"] for m in Store(DATABASE_URL).messages(item["id"]))
         assert "abc123" not in stored and "482913" not in stored
 
-        response = alice.post(f"/api/conversations/{item['id']}/reply",
-                              json={"text": "Chào bạn, tôi là tổng đài viên Alice. Bạn cần hỗ trợ gì?"})
+        response = alice.post(
+            f"/api/conversations/{item['id']}/reply",
+            json={"text": "Chào bạn, tôi là tổng đài viên Alice. Bạn cần hỗ trợ gì?"},
+        )
         assert response.status_code == 200 and response.json()["delivery"] == "pushed"
         got = citizen.wait_for(lambda ev: of_type(ev, "agent"), timeout=30)
         got += citizen.settle(quiet=2)
@@ -200,8 +207,11 @@ def test_handoff_server_crash_mid_conversation_loses_nothing(bot, webchat_enable
     citizen = WebChatCitizen(bot.rasa_url)
     try:
         citizen.send("tôi muốn nói chuyện với người thật")
-        citizen.wait_for(lambda ev: any("hàng chờ" in e.get("text", "") or "người tiếp theo" in e.get("text", "")
-                                        for e in of_type(ev, "bot")))
+        citizen.wait_for(
+            lambda ev: any(
+                "hàng chờ" in e.get("text", "") or "người tiếp theo" in e.get("text", "") for e in of_type(ev, "bot")
+            )
+        )
         item = find_handoff(alice, masked_sender=mask_pii(citizen.sender))
         alice.post(f"/api/conversations/{item['id']}/claim")
         alice.post(f"/api/conversations/{item['id']}/reply", json={"text": "Tôi đang xem hồ sơ của bạn."})
@@ -214,12 +224,13 @@ def test_handoff_server_crash_mid_conversation_loses_nothing(bot, webchat_enable
         handoff_server.start()
 
         view = alice.get(f"/api/conversations/{item['id']}").json()  # same session token
-        assert view["messages"][:len(before)] == before
+        assert view["messages"][: len(before)] == before
         assert view["messages"][-1]["text"] == "cảm ơn, tôi chờ"
         assert view["conversation"]["status"] == "claimed" and view["conversation"]["mine"]
         assert alice.post(f"/api/conversations/{item['id']}/reply", json={"text": "Xong rồi nhé."}).status_code == 200
-        assert [e["text"] for e in citizen.wait_for(lambda ev: of_type(ev, "agent"), timeout=30)
-                if e.get("type") == "agent"] == ["Xong rồi nhé."]
+        assert [
+            e["text"] for e in citizen.wait_for(lambda ev: of_type(ev, "agent"), timeout=30) if e.get("type") == "agent"
+        ] == ["Xong rồi nhé."]
         assert alice.post(f"/api/conversations/{item['id']}/close").status_code == 200
         citizen.wait_for(lambda ev: of_type(ev, "bot"), timeout=30)
     finally:
@@ -246,9 +257,9 @@ def test_no_agent_online_gives_the_hotline_and_takes_a_call_back(bot, handoff_se
     assert store.latest_handoff(sender)["status"] == "offline"
 
 
-
 # The two tests below need actions/answer.py wired to handoff.triggers / core.safety
 # (docs/handoff.md "When the bot hands off"): action_offer_handoff runs as its follow-up action.
+
 
 def test_two_abstentions_in_a_row_offer_a_person_and_accepting_queues(bot, alice):
     sender = f"rest-{uuid.uuid4().hex[:12]}"
@@ -307,6 +318,5 @@ def test_a_password_typed_to_the_bot_is_hidden_and_the_citizen_warned(bot):
     sender = f"rest-{uuid.uuid4().hex[:12]}"
     replies = rest_say(bot, sender, "mật khẩu của tôi là Abc@12345 mà không đăng nhập được vneid")
     assert replies[0]["text"].startswith("🔒"), replies
-    tracker = json.dumps(tracker_of(bot, sender).json(),
-                         ensure_ascii=False)
+    tracker = json.dumps(tracker_of(bot, sender).json(), ensure_ascii=False)
     assert "Abc@12345" not in tracker and "[đã ẩn]" in tracker

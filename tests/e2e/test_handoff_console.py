@@ -40,8 +40,11 @@ def test_console_login_claim_and_answer(bot, webchat_enabled, handoff_server, al
         citizen.wait_for(lambda ev: of_type(ev, "bot"))
         citizen.settle(quiet=2)
         citizen.send("cho tôi gặp nhân viên, sđt tôi 0912345678")
-        citizen.wait_for(lambda ev: any("hàng chờ" in e.get("text", "") or "người tiếp theo" in e.get("text", "")
-                                        for e in of_type(ev, "bot")))
+        citizen.wait_for(
+            lambda ev: any(
+                "hàng chờ" in e.get("text", "") or "người tiếp theo" in e.get("text", "") for e in of_type(ev, "bot")
+            )
+        )
         item = find_handoff(alice, masked_sender=mask_pii(citizen.sender))
 
         page.goto(handoff_server.url + "/console")
@@ -74,7 +77,8 @@ def test_console_login_claim_and_answer(bot, webchat_enabled, handoff_server, al
         page.screenshot(path=str(SHOTS / "handoff-console.png"))
         got = citizen.wait_for(lambda ev: of_type(ev, "agent"), timeout=30)
         assert [e["text"] for e in of_type(got, "agent")] == [
-            "Chào bạn, tôi là tổng đài viên. Bạn đã thử chức năng Quên mật khẩu chưa?"]
+            "Chào bạn, tôi là tổng đài viên. Bạn đã thử chức năng Quên mật khẩu chưa?"
+        ]
 
         page.click("#hand-back")
         citizen.wait_for(lambda ev: any(e.get("text") == RETURNED_TEXT for e in ev), timeout=30)

@@ -37,8 +37,16 @@ pytest_plugins = ["tests.e2e.conftest_handoff"]
 ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK = "/webhooks/rest/webhook"
 PHONE, ID_NUMBER, SECRET = "0912345678", "079123456789", "Abc123xyz"
-COUNTED = ("answered", "clarified", "abstained", "out_of_scope", "offered_handoff", "handoff", "feedback_helpful",
-           "feedback_not_helpful")
+COUNTED = (
+    "answered",
+    "clarified",
+    "abstained",
+    "out_of_scope",
+    "offered_handoff",
+    "handoff",
+    "feedback_helpful",
+    "feedback_not_helpful",
+)
 
 
 def say(bot, sender: str, text: str) -> list[dict]:
@@ -129,9 +137,11 @@ def test_report_counts_what_the_bot_decided_and_leaks_no_number(bot, tmp_path):
     for text in answerable + null:
         turn(f"ins-{uuid.uuid4().hex[:12]}", text)
     # Personal data in questions (the channel already hides the password; the store masks the numbers).
-    for text in (f"số điện thoại {PHONE} của tôi không nhận được mã OTP VNeID",
-                 f"số định danh {ID_NUMBER} của tôi bị sai ngày sinh trên VNeID",
-                 f"mật khẩu là {SECRET} mà đăng nhập VNeID vẫn báo sai, sđt {PHONE}"):
+    for text in (
+        f"số điện thoại {PHONE} của tôi không nhận được mã OTP VNeID",
+        f"số định danh {ID_NUMBER} của tôi bị sai ngày sinh trên VNeID",
+        f"mật khẩu là {SECRET} mà đăng nhập VNeID vẫn báo sai, sđt {PHONE}",
+    ):
         turn(f"ins-{uuid.uuid4().hex[:12]}", text)
     # An answer, then "not helpful" on it; and one "helpful".
     for intent in ("feedback_not_helpful", "feedback_helpful"):
@@ -160,9 +170,24 @@ def test_report_counts_what_the_bot_decided_and_leaks_no_number(bot, tmp_path):
     out = tmp_path / "report"
     started = time.perf_counter()
     wanted = recorded_counts()  # the whole database (other tests' conversations too)
-    result = subprocess.run([sys.executable, "-m", "insights.report", "--database-url", DATABASE_URL, "--out",
-                             str(out), "--since", "2000-01-01"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "insights.report",
+            "--database-url",
+            DATABASE_URL,
+            "--out",
+            str(out),
+            "--since",
+            "2000-01-01",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     elapsed = time.perf_counter() - started
     assert result.returncode == 0, result.stderr
     assert recorded_counts() == wanted, "something else recorded while the report ran"
@@ -179,9 +204,10 @@ def test_report_counts_what_the_bot_decided_and_leaks_no_number(bot, tmp_path):
     feedback = {row["guide_id"]: row for row in read_csv(out / "feedback.csv")}
     assert sum(int(r["not_helpful"]) for r in feedback.values()) == wanted["feedback_not_helpful"]
 
-    everything = result.stdout + result.stderr + "".join(
-        p.read_text(encoding="utf-8-sig") for p in sorted(out.iterdir()))
-    database = b"".join(p.read_bytes() for p in Path(DATABASE_URL[len("sqlite:///"):]).parent.glob("*.sqlite3*"))
+    everything = (
+        result.stdout + result.stderr + "".join(p.read_text(encoding="utf-8-sig") for p in sorted(out.iterdir()))
+    )
+    database = b"".join(p.read_bytes() for p in Path(DATABASE_URL[len("sqlite:///") :]).parent.glob("*.sqlite3*"))
     store = Store(DATABASE_URL)
     try:
         interactions = json.dumps(store.interactions(), ensure_ascii=False)

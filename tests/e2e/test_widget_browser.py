@@ -39,13 +39,19 @@ ATTACK = "<b>x</b><img src=x onerror=window.__xss=1>"
 def browser():
     """Headless Chromium. Listed before ``bot`` so a missing browser fails before the bot starts."""
     if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)) and not shutil.which(CHROMIUM):
-        pytest.fail(f"Chromium not found at {CHROMIUM}: install it with `apt-get install -y chromium` "
-                    "(or set CHROMIUM_PATH). The widget browser test cannot run without it.", pytrace=False)
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: install it with `apt-get install -y chromium` "
+            "(or set CHROMIUM_PATH). The widget browser test cannot run without it.",
+            pytrace=False,
+        )
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.fail("Playwright for Python is missing from .venv-actions: `pip install playwright` "
-                    "(do not run `playwright install`; the Debian Chromium is used).", pytrace=False)
+        pytest.fail(
+            "Playwright for Python is missing from .venv-actions: `pip install playwright` "
+            "(do not run `playwright install`; the Debian Chromium is used).",
+            pytrace=False,
+        )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
@@ -57,8 +63,9 @@ def browser():
 def test_widget_chat_reload_and_xss_in_a_real_browser(browser, bot):
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=1,
-                                  is_mobile=True, has_touch=True, locale="vi-VN")
+    context = browser.new_context(
+        viewport={"width": 360, "height": 740}, device_scale_factor=1, is_mobile=True, has_touch=True, locale="vi-VN"
+    )
     page = context.new_page()
     page_errors: list[str] = []
     console_errors: list[str] = []
@@ -176,5 +183,7 @@ def _scenario(page, context, rasa_url, expect):
 def _messages(log) -> list[tuple[str, str]]:
     """(event id, text) of every rendered server event, in order."""
     items = log.locator(".tl-msg[data-id]")
-    return [(items.nth(i).get_attribute("data-id"), " ".join(items.nth(i).inner_text().split()))
-            for i in range(items.count())]
+    return [
+        (items.nth(i).get_attribute("data-id"), " ".join(items.nth(i).inner_text().split()))
+        for i in range(items.count())
+    ]

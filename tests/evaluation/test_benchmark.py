@@ -37,11 +37,34 @@ def test_benchmark_writes_every_section(tmp_path, monkeypatch, capsys):
     assert [bm25.rank(g.title)[0] for g in guides] == [g.id for g in guides]
 
     out = tmp_path / "benchmark.md"
-    assert main(["--file", str(dev), "--out", str(out), "--index", str(tmp_path / "index"),
-                 "--knowledge", str(knowledge), "--model", "hashing", "--quick", "--passes", "1"]) == 0
+    assert (
+        main(
+            [
+                "--file",
+                str(dev),
+                "--out",
+                str(out),
+                "--index",
+                str(tmp_path / "index"),
+                "--knowledge",
+                str(knowledge),
+                "--model",
+                "hashing",
+                "--quick",
+                "--passes",
+                "1",
+            ]
+        )
+        == 0
+    )
     report = out.read_text(encoding="utf-8")
-    for heading in ("## Ranking (answerable lines)", "## Hybrid decision", "## Latency per question (ms)",
-                    "## Index build", "## Memory (MB)"):
+    for heading in (
+        "## Ranking (answerable lines)",
+        "## Hybrid decision",
+        "## Latency per question (ms)",
+        "## Index build",
+        "## Memory (MB)",
+    ):
         assert heading in report
     assert "BM25 baseline" in report and "hashing-256" in report
     incremental = next(line for line in report.splitlines() if line.startswith("| incremental"))
@@ -56,8 +79,9 @@ def test_rewriting_the_report_keeps_the_faiss_block(tmp_path):
     start, end = KEPT_BLOCK
     report = tmp_path / "benchmark.md"
     write_report(report, "# Search benchmark\nold numbers\n")
-    report.write_text(splice_block(report.read_text(encoding="utf-8"), f"{start}\nFAISS table\n{end}"),
-                      encoding="utf-8")
+    report.write_text(
+        splice_block(report.read_text(encoding="utf-8"), f"{start}\nFAISS table\n{end}"), encoding="utf-8"
+    )
     write_report(report, "# Search benchmark\nnew numbers\n")
     text = report.read_text(encoding="utf-8")
     assert "new numbers" in text and "old numbers" not in text

@@ -37,9 +37,23 @@ OUTCOMES = [
     Outcome("handoff", [], ["e"]),  # counts as abstained, rank 1
 ]
 
-REQUIRED_KEYS = {"lines", "answerable", "correct", "wrong", "clarify_hit", "clarify_miss", "abstained",
-                 "recall_at_1", "recall_at_3", "mrr", "null", "null_abstained", "null_clarified",
-                 "null_answered", "wrong_of_all"}
+REQUIRED_KEYS = {
+    "lines",
+    "answerable",
+    "correct",
+    "wrong",
+    "clarify_hit",
+    "clarify_miss",
+    "abstained",
+    "recall_at_1",
+    "recall_at_3",
+    "mrr",
+    "null",
+    "null_abstained",
+    "null_clarified",
+    "null_answered",
+    "wrong_of_all",
+}
 
 
 def test_score_gives_exact_fractions():
@@ -81,14 +95,20 @@ def test_report_breaks_down_by_kind():
 
 
 def test_summary_counts_uncovered_stopped_and_long_stories_right():
-    lines = [{"text": "a", "expect": None, "kind": "negative_uncovered"},
-             {"text": "b", "expect": None, "kind": "negative_uncovered"},
-             {"text": "c", "expect": "g1", "kind": "colloquial_long"},
-             {"text": "d", "expect": "g1", "kind": "colloquial_long"},
-             {"text": "e", "expect": "g1", "kind": "clean"}]
-    outcomes = [Outcome("abstain", [], ["g1"]), Outcome("answer", ["g2"], ["g2"]),
-                Outcome("answer", ["g1"], ["g1"]), Outcome("clarify", ["g1", "g2"], ["g1"]),
-                Outcome("answer", ["g1"], ["g1"])]
+    lines = [
+        {"text": "a", "expect": None, "kind": "negative_uncovered"},
+        {"text": "b", "expect": None, "kind": "negative_uncovered"},
+        {"text": "c", "expect": "g1", "kind": "colloquial_long"},
+        {"text": "d", "expect": "g1", "kind": "colloquial_long"},
+        {"text": "e", "expect": "g1", "kind": "clean"},
+    ]
+    outcomes = [
+        Outcome("abstain", [], ["g1"]),
+        Outcome("answer", ["g2"], ["g2"]),
+        Outcome("answer", ["g1"], ["g1"]),
+        Outcome("clarify", ["g1", "g2"], ["g1"]),
+        Outcome("answer", ["g1"], ["g1"]),
+    ]
     s = summary(lines, outcomes)
     assert (s["uncovered_stopped"], s["uncovered_lines"]) == (0.5, 2)
     assert (s["long_right"], s["long_lines"]) == (0.5, 2)
@@ -112,8 +132,13 @@ def test_all_correct_is_one():
     lines = [{"text": "x", "expect": "a", "kind": "k"}, {"text": "y", "expect": None, "kind": "k"}]
     outcomes = [Outcome("answer", ["a"], ["a", "b"]), Outcome("abstain", [], [])]
     result = score(lines, outcomes)
-    assert (result["correct"], result["recall_at_1"], result["mrr"], result["null_abstained"],
-            result["wrong_of_all"]) == (1.0, 1.0, 1.0, 1.0, 0.0)
+    assert (
+        result["correct"],
+        result["recall_at_1"],
+        result["mrr"],
+        result["null_abstained"],
+        result["wrong_of_all"],
+    ) == (1.0, 1.0, 1.0, 1.0, 0.0)
 
 
 def test_outcome_from_metadata():
@@ -125,10 +150,11 @@ def test_outcome_from_metadata():
 
 def test_read_lines_validates_with_line_numbers(tmp_path):
     good = tmp_path / "good.jsonl"
-    good.write_text('{"text": "a", "expect": "x"}\n\n{"text": "b", "expect": null, "kind": "null"}\n',
-                    encoding="utf-8")
-    assert read_lines(good) == [{"text": "a", "expect": "x", "kind": "unknown"},
-                                {"text": "b", "expect": None, "kind": "null"}]
+    good.write_text('{"text": "a", "expect": "x"}\n\n{"text": "b", "expect": null, "kind": "null"}\n', encoding="utf-8")
+    assert read_lines(good) == [
+        {"text": "a", "expect": "x", "kind": "unknown"},
+        {"text": "b", "expect": None, "kind": "null"},
+    ]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "a", "expect": "x"}\n{oops\n', encoding="utf-8")
     with pytest.raises(SystemExit, match=r"bad.jsonl:2: not JSON"):
@@ -177,8 +203,9 @@ def test_cli_json_prints_one_object_with_the_required_keys(served_tiny_index, tm
     assert REQUIRED_KEYS <= set(result["by_kind"]["main"])
 
 
-MISLABELLED = EVAL_FILE + [{"text": "Nộp phạt vi phạm giao thông online thế nào?", "expect": "vneid_activate",
-                            "kind": "mislabelled"}]
+MISLABELLED = EVAL_FILE + [
+    {"text": "Nộp phạt vi phạm giao thông online thế nào?", "expect": "vneid_activate", "kind": "mislabelled"}
+]
 
 
 def test_cli_table_mode_and_errors(served_tiny_index, tmp_path, capsys):
@@ -206,8 +233,20 @@ def test_print_table_header_has_separate_columns():
     out = io.StringIO()
     evaluate.print_table(report(LINES, OUTCOMES), out=out)
     header = out.getvalue().splitlines()[0].split()
-    assert header == ["kind", "lines", "correct", "wrong", "clarify_hit", "clarify_miss", "abstained",
-                      "recall_at_1", "recall_at_3", "mrr", "null_abstained", "wrong_of_all"]
+    assert header == [
+        "kind",
+        "lines",
+        "correct",
+        "wrong",
+        "clarify_hit",
+        "clarify_miss",
+        "abstained",
+        "recall_at_1",
+        "recall_at_3",
+        "mrr",
+        "null_abstained",
+        "wrong_of_all",
+    ]
 
 
 def test_cli_table_follows_the_current_stdout(served_tiny_index, tmp_path):
@@ -245,8 +284,16 @@ def test_rest_mode_reads_the_decision_from_custom_metadata(monkeypatch):
         def post(self, url, json):
             sent.append((url, json))
             if json["message"] == "q1":
-                return FakeResponse([{"text": "trả lời"}, {"custom": {"dvc": {
-                    "decision": "answer", "guide_ids": ["a"], "ranking": [{"id": "a"}, {"id": "b"}]}}}])
+                return FakeResponse(
+                    [
+                        {"text": "trả lời"},
+                        {
+                            "custom": {
+                                "dvc": {"decision": "answer", "guide_ids": ["a"], "ranking": [{"id": "a"}, {"id": "b"}]}
+                            }
+                        },
+                    ]
+                )
             return FakeResponse([{"text": "Xin chào!"}])
 
     import httpx

@@ -17,11 +17,28 @@ import pytest
 from handoff.store import Store
 
 PG_URL = os.environ.get("HANDOFF_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-HANDOFF_ENV = ("HANDOFF_DATABASE_URL", "HANDOFF_HOURS", "HANDOFF_HOLIDAYS", "HANDOFF_TZ", "HANDOFF_PORT",
-               "HANDOFF_AGENT_ONLINE_SECONDS", "RASA_URL", "RASA_TOKEN", "HOTLINE_NUMBER", "HOTLINE_NAME",
-               "HOTLINE_HOURS", "HANDOFF_LOGIN_MAX_FAILURES", "HANDOFF_LOGIN_WINDOW_SECONDS",
-               "HANDOFF_LOGIN_MAX_FAILURES_PER_IP", "HANDOFF_TRUSTED_PROXIES", "HANDOFF_TRUST_PROXY",
-               "HANDOFF_COOKIE_SECURE", "HANDOFF_IDLE_MINUTES", "HANDOFF_SESSION_HOURS", "DVC_RETENTION_DAYS")
+HANDOFF_ENV = (
+    "HANDOFF_DATABASE_URL",
+    "HANDOFF_HOURS",
+    "HANDOFF_HOLIDAYS",
+    "HANDOFF_TZ",
+    "HANDOFF_PORT",
+    "HANDOFF_AGENT_ONLINE_SECONDS",
+    "RASA_URL",
+    "RASA_TOKEN",
+    "HOTLINE_NUMBER",
+    "HOTLINE_NAME",
+    "HOTLINE_HOURS",
+    "HANDOFF_LOGIN_MAX_FAILURES",
+    "HANDOFF_LOGIN_WINDOW_SECONDS",
+    "HANDOFF_LOGIN_MAX_FAILURES_PER_IP",
+    "HANDOFF_TRUSTED_PROXIES",
+    "HANDOFF_TRUST_PROXY",
+    "HANDOFF_COOKIE_SECURE",
+    "HANDOFF_IDLE_MINUTES",
+    "HANDOFF_SESSION_HOURS",
+    "DVC_RETENTION_DAYS",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -51,8 +68,9 @@ class PostgresSchema:
         except psycopg.OperationalError as exc:
             if os.environ.get("HANDOFF_TEST_POSTGRES") == "skip":
                 pytest.skip(f"PostgreSQL unreachable and HANDOFF_TEST_POSTGRES=skip: {exc}")
-            pytest.fail(f"PostgreSQL is required for these tests but unreachable at {self.base_url}: {exc}",
-                        pytrace=False)
+            pytest.fail(
+                f"PostgreSQL is required for these tests but unreachable at {self.base_url}: {exc}", pytrace=False
+            )
         return self
 
     def __exit__(self, *exc: object) -> None:

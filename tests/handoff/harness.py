@@ -42,15 +42,27 @@ class HandoffServer:
     def __init__(self, database_url: str, rasa_url: str, log_path: Path, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "PYTHONPATH": str(ROOT), "HANDOFF_DATABASE_URL": database_url,
-                    "HANDOFF_PORT": str(self.port), "RASA_URL": rasa_url, **env}
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "HANDOFF_DATABASE_URL": database_url,
+            "HANDOFF_PORT": str(self.port),
+            "RASA_URL": rasa_url,
+            **env,
+        }
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> HandoffServer:
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "handoff.server"], cwd=ROOT, env=self.env,
-                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "handoff.server"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.process.poll() is not None:
@@ -115,8 +127,9 @@ class FakeRasa:
                     return self._reply(500, {"status": "failure"})
                 sender, rest, params = self._sender()
                 events = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.appended.append({"sender": sender, "events": events,
-                                      "params": {k: v[0] for k, v in params.items()}})
+                fake.appended.append(
+                    {"sender": sender, "events": events, "params": {k: v[0] for k, v in params.items()}}
+                )
                 tracker = fake.trackers.setdefault(sender, {"sender_id": sender, "events": [], "paused": True})
                 for e in events:
                     tracker["events"].append({**e, "timestamp": time.time()})
@@ -131,8 +144,14 @@ class FakeRasa:
 
     def user_says(self, sender: str, text: str) -> None:
         tracker = self.trackers.setdefault(sender, {"sender_id": sender, "events": [], "paused": True})
-        tracker["events"].append({"event": "user", "text": text, "timestamp": time.time(),
-                                  "parse_data": {"intent": {"name": "nlu_fallback"}}})
+        tracker["events"].append(
+            {
+                "event": "user",
+                "text": text,
+                "timestamp": time.time(),
+                "parse_data": {"intent": {"name": "nlu_fallback"}},
+            }
+        )
 
     def close(self) -> None:
         self.server.shutdown()

@@ -13,14 +13,23 @@ from tests.handoff.harness import ROOT
 
 def admin(url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HANDOFF_DATABASE_URL": url}
-    return subprocess.run([sys.executable, "-m", "handoff.admin", *args], input=stdin, capture_output=True,
-                          text=True, env=env, cwd=ROOT, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "handoff.admin", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_create_agent_with_password_from_stdin(tmp_path):
     url = f"sqlite:///{tmp_path / 'h.sqlite3'}"
-    done = admin(url, "create-agent", "Lan.Nguyen", "--name", "Nguyễn Thị Lan", "--password-stdin",
-                 stdin="mot-mat-khau-dai\n")
+    done = admin(
+        url, "create-agent", "Lan.Nguyen", "--name", "Nguyễn Thị Lan", "--password-stdin", stdin="mot-mat-khau-dai\n"
+    )
     assert done.returncode == 0, done.stderr
     store = Store(url)
     agent = store.agent_by_username("lan.nguyen")

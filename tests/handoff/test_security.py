@@ -27,14 +27,19 @@ PASSWORD = "mat-khau-rat-dai-1"
 
 
 def _handoff(store: Store, sender: str, now: float) -> str:
-    return store.create_handoff(sender, "webchat", "citizen_request", {"question": "q"},
-                                [{"ts": now, "role": "user", "text": "gặp nhân viên", "source_key": "k"}],
-                                now=now)["id"]
+    return store.create_handoff(
+        sender,
+        "webchat",
+        "citizen_request",
+        {"question": "q"},
+        [{"ts": now, "role": "user", "text": "gặp nhân viên", "source_key": "k"}],
+        now=now,
+    )["id"]
 
 
 def test_purge_removes_old_rows_and_keeps_open_work(store: Store) -> None:
     now = time.time()
-    agent = store.create_agent("alice", "Alice", passwords.hash_password(PASSWORD, n=2 ** 10))
+    agent = store.create_agent("alice", "Alice", passwords.hash_password(PASSWORD, n=2**10))
     old_closed = _handoff(store, "old", now - 40 * DAY)
     assert store.claim(old_closed, agent, now=now - 40 * DAY)
     assert store.finish(old_closed, agent, "closed", now=now - 40 * DAY)
@@ -54,7 +59,7 @@ def test_purge_removes_old_rows_and_keeps_open_work(store: Store) -> None:
 
 
 def test_sessions_end_when_idle_and_at_the_latest_after_the_maximum(store: Store) -> None:
-    agent = store.create_agent("bob", "Bob", passwords.hash_password(PASSWORD, n=2 ** 10))
+    agent = store.create_agent("bob", "Bob", passwords.hash_password(PASSWORD, n=2**10))
     t0 = 1_000_000.0
     store.create_session(agent, "h1", t0 + 600, None, now=t0)
     # used within the idle time: extended
@@ -80,8 +85,8 @@ def test_login_attempts_are_counted_atomically(store: Store) -> None:
 
 
 def test_password_cost_follows_owasp_and_old_hashes_are_upgraded() -> None:
-    assert (passwords.N, passwords.R, passwords.P) >= (2 ** 17, 8, 1) or os.environ.get("HANDOFF_SCRYPT_N")
-    weak = passwords.hash_password(PASSWORD, n=2 ** 14)
+    assert (passwords.N, passwords.R, passwords.P) >= (2**17, 8, 1) or os.environ.get("HANDOFF_SCRYPT_N")
+    weak = passwords.hash_password(PASSWORD, n=2**14)
     assert passwords.verify_password(PASSWORD, weak)
     assert passwords.needs_rehash(weak)
     assert not passwords.needs_rehash(passwords.hash_password(PASSWORD))
@@ -90,13 +95,15 @@ def test_password_cost_follows_owasp_and_old_hashes_are_upgraded() -> None:
 def test_cookie_is_secure_except_on_plain_http_localhost(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
     store = Store(url)
-    store.create_agent("alice", "Alice", passwords.hash_password(PASSWORD, n=2 ** 14))
+    store.create_agent("alice", "Alice", passwords.hash_password(PASSWORD, n=2**14))
     rasa = FakeRasa()
     server = HandoffServer(url, rasa.url, tmp_path / "c.log").start()
     try:
+
         def cookie(headers: dict[str, str]) -> str:
-            response = httpx.post(server.url + "/api/login", json={"username": "alice", "password": PASSWORD},
-                                  headers=headers, timeout=60)
+            response = httpx.post(
+                server.url + "/api/login", json={"username": "alice", "password": PASSWORD}, headers=headers, timeout=60
+            )
             assert response.status_code == 200, response.text
             return response.headers["set-cookie"].lower()
 
@@ -119,9 +126,10 @@ def test_retention_job_purges_every_store_rotates_logs_and_locks_down(tmp_path: 
     tracker = var / "rasa-tracker.sqlite3"
     with sqlite3.connect(tracker) as db:
         db.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id TEXT, timestamp REAL, data TEXT)")
-        db.executemany("INSERT INTO events (sender_id, timestamp, data) VALUES (?, ?, '{}')",
-                       [("gone", now - 40 * DAY), ("gone", now - 39 * DAY),
-                        ("active", now - 40 * DAY), ("active", now - DAY)])
+        db.executemany(
+            "INSERT INTO events (sender_id, timestamp, data) VALUES (?, ?, '{}')",
+            [("gone", now - 40 * DAY), ("gone", now - 39 * DAY), ("active", now - 40 * DAY), ("active", now - DAY)],
+        )
     mailboxes = {name: var / f"{name}.sqlite3" for name in ("webchat", "rest-outbox")}
     for path in mailboxes.values():
         with sqlite3.connect(path) as db:
@@ -142,9 +150,14 @@ def test_retention_job_purges_every_store_rotates_logs_and_locks_down(tmp_path: 
     for path in (tracker, log, dedupe):
         path.chmod(0o644)
     var.chmod(0o755)
-    for name, value in {"DVC_DATA_DIR": str(var), "RASA_TRACKER_DB": str(tracker),
-                        "WEBCHAT_DB": str(mailboxes["webchat"]), "REST_OUTBOX_DB": str(mailboxes["rest-outbox"]),
-                        "DVC_DEDUPE_DB": str(dedupe), "HANDOFF_DATABASE_URL": store_url}.items():
+    for name, value in {
+        "DVC_DATA_DIR": str(var),
+        "RASA_TRACKER_DB": str(tracker),
+        "WEBCHAT_DB": str(mailboxes["webchat"]),
+        "REST_OUTBOX_DB": str(mailboxes["rest-outbox"]),
+        "DVC_DEDUPE_DB": str(dedupe),
+        "HANDOFF_DATABASE_URL": store_url,
+    }.items():
         monkeypatch.setenv(name, value)
 
     report = retention.run(30)

@@ -53,16 +53,24 @@ def login(server: HandoffServer, name: str) -> httpx.Client:
     """A client authenticated with a bearer token (no CSRF header needed)."""
     response = httpx.post(server.url + "/api/login", json={"username": name, "password": PASSWORD})
     assert response.status_code == 200, response.text
-    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {response.json()['token']}"},
-                        timeout=20)
+    return httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {response.json()['token']}"}, timeout=20
+    )
 
 
 def new_handoff(store: Store, sender: str, channel: str = "webchat") -> str:
     messages = [{"ts": time.time() - 5, "role": "user", "text": "cho tôi gặp nhân viên", "source_key": "a"}]
-    return store.create_handoff(sender, channel, "citizen_request",
-                                {"question": "quên mật khẩu", "top_guides": [{"id": "vneid_forgot_password",
-                                                                              "title": "Quên mật khẩu", "score": 0.4}]},
-                                messages, synced_until=time.time() - 5)["id"]
+    return store.create_handoff(
+        sender,
+        channel,
+        "citizen_request",
+        {
+            "question": "quên mật khẩu",
+            "top_guides": [{"id": "vneid_forgot_password", "title": "Quên mật khẩu", "score": 0.4}],
+        },
+        messages,
+        synced_until=time.time() - 5,
+    )["id"]
 
 
 def test_every_api_route_but_login_refuses_anonymous_requests(env):
@@ -108,13 +116,16 @@ def test_two_agents_claiming_at_once_only_one_wins(env):
         statuses: dict[str, int] = {}
         barrier = threading.Barrier(2)
 
-        def claim(name: str, client: httpx.Client, handoff_id: str, barrier: threading.Barrier,
-                  statuses: dict[str, int]) -> None:
+        def claim(
+            name: str, client: httpx.Client, handoff_id: str, barrier: threading.Barrier, statuses: dict[str, int]
+        ) -> None:
             barrier.wait(timeout=20)
             statuses[name] = client.post(f"/api/conversations/{handoff_id}/claim").status_code
 
-        threads = [threading.Thread(target=claim, args=(*a, handoff_id, barrier, statuses))
-                   for a in (("alice", alice), ("bob", bob))]
+        threads = [
+            threading.Thread(target=claim, args=(*a, handoff_id, barrier, statuses))
+            for a in (("alice", alice), ("bob", bob))
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -139,7 +150,9 @@ def test_an_agent_cannot_act_on_another_agents_conversation(env, rasa):
     time.sleep(0.3)
     # nothing but the claim notice reached the citizen
     assert [c["events"] for c in rasa.appended if c["sender"] == sender] in (
-        [], [[{"event": "bot", "text": hm.CLAIMED_TEXT}]])
+        [],
+        [[{"event": "bot", "text": hm.CLAIMED_TEXT}]],
+    )
     assert store.get_handoff(handoff_id)["claimed_by_username"] == "alice"
     queue = bob.get("/api/queue").json()
     other = next(item for item in queue["others"] if item["id"] == handoff_id)
@@ -159,8 +172,9 @@ def test_reply_is_delivered_through_rasa_into_the_citizens_channel(env, rasa):
     assert call["sender"] == sender
     assert call["params"]["output_channel"] == "webchat" and call["params"]["execute_side_effects"] == "true"
     # the text once, flagged as a human agent's (a text inside "custom" too would be sent twice)
-    assert call["events"] == [{"event": "bot", "text": "Chào bạn, tôi là Alice.",
-                               "data": {"custom": {"human_agent": True}}}]
+    assert call["events"] == [
+        {"event": "bot", "text": "Chào bạn, tôi là Alice.", "data": {"custom": {"human_agent": True}}}
+    ]
     assert alice.post(f"/api/conversations/{handoff_id}/reply", json={"text": " "}).status_code == 400
     assert alice.post(f"/api/conversations/{handoff_id}/reply", json={"text": "x" * 2001}).status_code == 400
 
@@ -202,8 +216,10 @@ def test_new_citizen_messages_are_read_from_rasa_masked_and_redacted(env, rasa):
     assert len(alice.get(f"/api/conversations/{handoff_id}").json()["messages"]) == 4
 
 
-@pytest.mark.parametrize("action, status, utterance", [("close", "closed", "utter_handoff_closed"),
-                                                        ("hand-back", "returned", "utter_handoff_returned")])
+@pytest.mark.parametrize(
+    "action, status, utterance",
+    [("close", "closed", "utter_handoff_closed"), ("hand-back", "returned", "utter_handoff_returned")],
+)
 def test_close_and_hand_back_resume_the_bot(env, rasa, action, status, utterance):
     server, store = env
     alice = login(server, "alice")
@@ -298,12 +314,18 @@ def test_login_limits_are_atomic_and_a_stranger_cannot_lock_an_agent_out(tmp_pat
     store = Store(url)
     for name in ("alice", "bob"):
         store.create_agent(name, name, hash_password(PASSWORD))
-    server = HandoffServer(url, rasa.url, tmp_path / "rl.log", HANDOFF_TRUSTED_PROXIES="127.0.0.1",
-                           HANDOFF_LOGIN_MAX_FAILURES_PER_IP="8").start()
+    server = HandoffServer(
+        url, rasa.url, tmp_path / "rl.log", HANDOFF_TRUSTED_PROXIES="127.0.0.1", HANDOFF_LOGIN_MAX_FAILURES_PER_IP="8"
+    ).start()
     try:
+
         def attempt(user: str, password: str, forwarded: str) -> int:
-            return httpx.post(server.url + "/api/login", json={"username": user, "password": password},
-                              headers={"X-Forwarded-For": forwarded}, timeout=60).status_code
+            return httpx.post(
+                server.url + "/api/login",
+                json={"username": user, "password": password},
+                headers={"X-Forwarded-For": forwarded},
+                timeout=60,
+            ).status_code
 
         # 12 concurrent wrong passwords from one address: counted atomically, at most 5 get through
         with ThreadPoolExecutor(12) as pool:
@@ -334,8 +356,15 @@ def test_x_forwarded_for_is_ignored_without_a_trusted_proxy(tmp_path, rasa):
     store.create_agent("alice", "alice", hash_password(PASSWORD))
     server = HandoffServer(url, rasa.url, tmp_path / "xff.log").start()
     try:
-        codes = [httpx.post(server.url + "/api/login", json={"username": "alice", "password": "wrong"},
-                            headers={"X-Forwarded-For": f"10.1.1.{i}"}, timeout=60).status_code for i in range(6)]
+        codes = [
+            httpx.post(
+                server.url + "/api/login",
+                json={"username": "alice", "password": "wrong"},
+                headers={"X-Forwarded-For": f"10.1.1.{i}"},
+                timeout=60,
+            ).status_code
+            for i in range(6)
+        ]
         # a new forged address each time does not reset the count: the peer (127.0.0.1) is the client
         assert codes == [401] * 5 + [429]
     finally:

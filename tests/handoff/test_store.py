@@ -19,7 +19,7 @@ SECRET_MESSAGES = [
 
 
 def _agent(store: Store, name: str) -> int:
-    return store.create_agent(name, name.title(), hash_password("x" * 12, n=2 ** 4))
+    return store.create_agent(name, name.title(), hash_password("x" * 12, n=2**4))
 
 
 def test_create_queue_claim_finish(store):

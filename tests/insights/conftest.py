@@ -17,9 +17,19 @@ from tests.actions.action_kit import set_thresholds
 from tests.handoff.conftest import PostgresSchema
 from tests.retrieval.tiny_kb import TEST_THRESHOLDS, publish_tiny_index
 
-CLEARED = ("HANDOFF_HOURS", "HANDOFF_HOLIDAYS", "HANDOFF_TZ", "HOTLINE_NUMBER", "HOTLINE_NAME", "HOTLINE_HOURS",
-           "PROVINCE_NAME", "DVC_ANSWER_THRESHOLD", "DVC_MARGIN_THRESHOLD", "DVC_KNOWLEDGE_DIR",
-           recording.ENV_SWITCH)
+CLEARED = (
+    "HANDOFF_HOURS",
+    "HANDOFF_HOLIDAYS",
+    "HANDOFF_TZ",
+    "HOTLINE_NUMBER",
+    "HOTLINE_NAME",
+    "HOTLINE_HOURS",
+    "PROVINCE_NAME",
+    "DVC_ANSWER_THRESHOLD",
+    "DVC_MARGIN_THRESHOLD",
+    "DVC_KNOWLEDGE_DIR",
+    recording.ENV_SWITCH,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -6,12 +6,22 @@ import numpy as np
 
 from insights.grouping import EmbeddingVectors, Occurrence, TfidfVectors, cluster, group_questions, question_key
 
-LAND = ["làm sổ đỏ online ở đâu", "lam so do online o dau", "thủ tục làm sổ đỏ online",
-        "làm sổ đỏ trực tuyến ở đâu vậy"]
-MARRIAGE = ["đăng ký kết hôn online được không", "dang ky ket hon online duoc ko",
-            "đăng ký kết hôn trên mạng được không ạ"]
-OTHERS = ["lương hưu tháng này bao giờ chuyển vào tài khoản", "tỷ giá đô la hôm nay bao nhiêu",
-          "sang tên xe máy cũ online"]
+LAND = [
+    "làm sổ đỏ online ở đâu",
+    "lam so do online o dau",
+    "thủ tục làm sổ đỏ online",
+    "làm sổ đỏ trực tuyến ở đâu vậy",
+]
+MARRIAGE = [
+    "đăng ký kết hôn online được không",
+    "dang ky ket hon online duoc ko",
+    "đăng ký kết hôn trên mạng được không ạ",
+]
+OTHERS = [
+    "lương hưu tháng này bao giờ chuyển vào tài khoản",
+    "tỷ giá đô la hôm nay bao nhiêu",
+    "sang tên xe máy cũ online",
+]
 
 
 def occ(text: str, conversation: str = "c1", kind: str = "abstained", day: str = "2026-11-28", **kw) -> Occurrence:
@@ -40,8 +50,14 @@ def test_counts_conversations_records_kinds_examples_and_days():
         occ("lam so do online o dau", "c1", "offered_handoff", "2026-11-20"),  # same question, same conversation
         occ("làm sổ đỏ online ở đâu", "c1", "handoff", "2026-11-20", outcome="queued"),
         occ("thủ tục làm sổ đỏ online", "c2", "abstained", "2026-11-25", guesses=[{"id": "uncovered_land"}]),
-        occ("làm sổ đỏ online ở đâu", "c3", "feedback", "2026-11-27", outcome="not_helpful",
-            guesses=[{"id": "dvc_submit_dossier"}]),
+        occ(
+            "làm sổ đỏ online ở đâu",
+            "c3",
+            "feedback",
+            "2026-11-27",
+            outcome="not_helpful",
+            guesses=[{"id": "dvc_submit_dossier"}],
+        ),
     ]
     [group] = group_questions(occurrences, TfidfVectors(), 0.3)
     assert group.count == 3  # (c1, sổ đỏ online ở đâu), (c2, thủ tục...), (c3, sổ đỏ online ở đâu)
@@ -88,8 +104,13 @@ class TopicEncoder:
 def test_injected_encoder_groups_by_meaning_and_sees_restored_text():
     encoder = TopicEncoder()
     vectorize = EmbeddingVectors(encoder, restore=lambda t: t.replace("so do", "sổ đỏ"))
-    texts = ["so do mảnh đất mới mua", "xin giấy chứng nhận quyền sử dụng đất", "đăng ký cưới cần gì",
-             "kết hôn với người nước ngoài", "lương hưu chậm"]
+    texts = [
+        "so do mảnh đất mới mua",
+        "xin giấy chứng nhận quyền sử dụng đất",
+        "đăng ký cưới cần gì",
+        "kết hôn với người nước ngoài",
+        "lương hưu chậm",
+    ]
     groups = group_questions([occ(t, f"c{i}") for i, t in enumerate(texts)], vectorize, vectorize.threshold)
     found = members(groups)
     assert {"so do mảnh đất mới mua", "xin giấy chứng nhận quyền sử dụng đất"} in found

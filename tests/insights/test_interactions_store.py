@@ -19,17 +19,27 @@ def ts(text: str) -> float:
 
 
 def test_question_is_stored_masked_and_the_sender_only_as_a_salted_hash(store: Store):
-    store.record_interaction("abstained", "zalo-user-0912345678", channel="zalo", question=QUESTION,
-                             reason="low_confidence", guesses=[{"id": "vneid_login_problems", "score": 0.4123456}],
-                             intent="ask_procedure")
+    store.record_interaction(
+        "abstained",
+        "zalo-user-0912345678",
+        channel="zalo",
+        question=QUESTION,
+        reason="low_confidence",
+        guesses=[{"id": "vneid_login_problems", "score": 0.4123456}],
+        intent="ask_procedure",
+    )
     [row] = store.interactions()
     assert RAW_ID not in row["question"] and RAW_PHONE not in row["question"] and "abc123" not in row["question"]
     assert row["question"] == "cccd *********789, sđt *******678, mật khẩu là [đã ẩn] mà không đăng nhập được"
     assert "0912345678" not in row["conversation"] and len(row["conversation"]) == 16
     assert row["conversation"] == store.conversation_key("zalo-user-0912345678")
     assert row["conversation"] != store.conversation_key("zalo-user-0912345679")
-    assert (row["kind"], row["channel"], row["reason"], row["intent"]) == ("abstained", "zalo", "low_confidence",
-                                                                          "ask_procedure")
+    assert (row["kind"], row["channel"], row["reason"], row["intent"]) == (
+        "abstained",
+        "zalo",
+        "low_confidence",
+        "ask_procedure",
+    )
     assert row["guesses"] == [{"id": "vneid_login_problems", "score": 0.4123}]
 
 

@@ -10,43 +10,65 @@ import pytest
 from handoff.store import Store
 from insights import recording
 
-ANSWER = {"decision": "answer", "guide_ids": ["vneid_forgot_password"], "section": 0,
-          "ranking": [{"id": "vneid_forgot_password", "score": 0.81, "lexical": 0.7, "dense": 0.9},
-                      {"id": "vneid_passcode", "score": 0.52}, {"id": "vneid_activate", "score": 0.4},
-                      {"id": "dvc_passport", "score": 0.1}]}
+ANSWER = {
+    "decision": "answer",
+    "guide_ids": ["vneid_forgot_password"],
+    "section": 0,
+    "ranking": [
+        {"id": "vneid_forgot_password", "score": 0.81, "lexical": 0.7, "dense": 0.9},
+        {"id": "vneid_passcode", "score": 0.52},
+        {"id": "vneid_activate", "score": 0.4},
+        {"id": "dvc_passport", "score": 0.1},
+    ],
+}
 
 
-@pytest.mark.parametrize("meta, expected", [
-    (ANSWER, ("answered", None, None)),
-    ({"decision": "clarify", "guide_ids": ["a", "b"]}, ("clarified", None, None)),
-    ({"decision": "abstain", "reason": "out_of_scope"}, ("out_of_scope", None, "out_of_scope")),
-    ({"decision": "abstain", "reason": "low_confidence"}, ("abstained", None, "low_confidence")),
-    ({"decision": "abstain", "reason": "search_unavailable"}, ("abstained", None, "search_unavailable")),
-    ({"decision": "offer_handoff", "reason": "repeated_abstain"}, ("offered_handoff", None, "repeated_abstain")),
-    ({"decision": "handoff", "reason": "citizen_request", "handoff": "queued"},
-     ("handoff", "queued", "citizen_request")),
-    ({"decision": "feedback", "helpful": True}, ("feedback", "helpful", None)),
-    ({"decision": "feedback", "helpful": False}, ("feedback", "not_helpful", None)),
-    ({"human_agent": True}, None),
-])
+@pytest.mark.parametrize(
+    "meta, expected",
+    [
+        (ANSWER, ("answered", None, None)),
+        ({"decision": "clarify", "guide_ids": ["a", "b"]}, ("clarified", None, None)),
+        ({"decision": "abstain", "reason": "out_of_scope"}, ("out_of_scope", None, "out_of_scope")),
+        ({"decision": "abstain", "reason": "low_confidence"}, ("abstained", None, "low_confidence")),
+        ({"decision": "abstain", "reason": "search_unavailable"}, ("abstained", None, "search_unavailable")),
+        ({"decision": "offer_handoff", "reason": "repeated_abstain"}, ("offered_handoff", None, "repeated_abstain")),
+        (
+            {"decision": "handoff", "reason": "citizen_request", "handoff": "queued"},
+            ("handoff", "queued", "citizen_request"),
+        ),
+        ({"decision": "feedback", "helpful": True}, ("feedback", "helpful", None)),
+        ({"decision": "feedback", "helpful": False}, ("feedback", "not_helpful", None)),
+        ({"human_agent": True}, None),
+    ],
+)
 def test_classify(meta, expected):
     assert recording.classify(meta) == expected
 
 
 def test_a_decision_is_written_in_the_background(db_url):
-    assert recording.record_decision(ANSWER, sender_id="u1", channel="rest", question="quen mat khau vneid",
-                                     intent="ask_procedure")
+    assert recording.record_decision(
+        ANSWER, sender_id="u1", channel="rest", question="quen mat khau vneid", intent="ask_procedure"
+    )
     assert recording.flush(10)
     [row] = Store(db_url).interactions()
     assert (row["kind"], row["guide_id"], row["channel"], row["question"]) == (
-        "answered", "vneid_forgot_password", "rest", "quen mat khau vneid")
+        "answered",
+        "vneid_forgot_password",
+        "rest",
+        "quen mat khau vneid",
+    )
     assert [g["id"] for g in row["guesses"]] == ["vneid_forgot_password", "vneid_passcode", "vneid_activate"]
 
 
 def test_explicit_outcome_and_guesses_are_used_when_the_payload_has_none(db_url):
-    recording.record_decision({"decision": "handoff", "reason": "repeated_abstain"}, sender_id="u1", channel="zalo",
-                              question="sổ đỏ", outcome="offline:closed_hours",
-                              guesses=[{"id": "uncovered_land", "score": 0.6}])
+    recording.record_decision(
+        {"decision": "handoff", "reason": "repeated_abstain"},
+        sender_id="u1",
+        channel="zalo",
+        question="sổ đỏ",
+        outcome="offline:closed_hours",
+        guesses=[{"id": "uncovered_land", "score": 0.6}],
+    )
     recording.flush(10)
     [row] = Store(db_url).interactions()
     assert (row["kind"], row["outcome"], row["reason"]) == ("handoff", "offline:closed_hours", "repeated_abstain")

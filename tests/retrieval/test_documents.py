@@ -159,8 +159,10 @@ def test_empty_body_is_an_error_at_the_body_line(tmp_path):
     assert "trống" in problems[0].message
 
 
-@pytest.mark.parametrize("url", ["ftp://example.gov.vn/a", "www.example.gov.vn", "dichvucong.gov.vn",
-                                 "https://example.gov.vn/có khoảng trắng"])
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://example.gov.vn/a", "www.example.gov.vn", "dichvucong.gov.vn", "https://example.gov.vn/có khoảng trắng"],
+)
 def test_non_http_source_is_an_error(tmp_path, url):
     text = guide_text(sources=["https://example.gov.vn/ok", url])
     guide, problems = parse_guide(write(tmp_path, "sample_guide.md", text))
@@ -244,8 +246,10 @@ def test_duplicate_id_error_points_at_the_id_line(tmp_path):
 
 def test_render_fills_known_placeholders_only():
     values = {"hotline": "1022", "hotline_name": "Tổng đài 1022", "hotline_hours": "24/7", "province": "Bình Dương"}
-    assert render("Gọi {hotline_name} ({hotline}, {hotline_hours}) tại {province}.", values) == \
-        "Gọi Tổng đài 1022 (1022, 24/7) tại Bình Dương."
+    assert (
+        render("Gọi {hotline_name} ({hotline}, {hotline_hours}) tại {province}.", values)
+        == "Gọi Tổng đài 1022 (1022, 24/7) tại Bình Dương."
+    )
     # Unknown names and known names without a value stay as written.
     assert render("{hotline} {unknown} {province} {}", {"hotline": "9999"}) == "9999 {unknown} {province} {}"
     assert render("không có chỗ trống", values) == "không có chỗ trống"
@@ -285,8 +289,11 @@ def test_routing_entries_are_part_of_load_guides(tmp_path):
     write(tmp_path, "good_one.md", guide_text(id="good_one"))
     guides, problems = load_guides(tmp_path)
     assert problems == []
-    assert {g.id: g.kind for g in guides} == {"good_one": "guide", "handoff_complaint": "handoff",
-                                               "uncovered_land": "uncovered"}
+    assert {g.id: g.kind for g in guides} == {
+        "good_one": "guide",
+        "handoff_complaint": "handoff",
+        "uncovered_land": "uncovered",
+    }
 
 
 def test_no_routing_file_is_fine(tmp_path):
@@ -371,8 +378,12 @@ def test_real_guides_never_hard_code_the_province_hotline():
 
 
 def test_render_prints_hours_only_when_configured():
-    values = {"hotline": "1022", "hotline_name": "Tổng đài 1022", "hotline_hours": "",
-              "province": "Thành phố Hồ Chí Minh"}
+    values = {
+        "hotline": "1022",
+        "hotline_name": "Tổng đài 1022",
+        "hotline_hours": "",
+        "province": "Thành phố Hồ Chí Minh",
+    }
     assert render("Gọi {hotline} ({hotline_hours}) tại {province}.", values) == "Gọi 1022 tại Thành phố Hồ Chí Minh."
     assert render("gọi {hotline} ({hotline_hours})\nhoặc đến công an", values) == "gọi 1022\nhoặc đến công an"
     values["hotline_hours"] = "7h30-17h"

@@ -62,8 +62,12 @@ def problems_of(guide: Guide, values: dict[str, str], rules) -> list[Problem]:
 
 
 def test_defaults_are_true_today(defaults):
-    assert defaults == {"hotline": "1022", "hotline_name": "Tổng đài 1022", "hotline_hours": "",
-                        "province": "Thành phố Hồ Chí Minh"}
+    assert defaults == {
+        "hotline": "1022",
+        "hotline_name": "Tổng đài 1022",
+        "hotline_hours": "",
+        "province": "Thành phố Hồ Chí Minh",
+    }
 
 
 def test_every_rendered_guide_is_current_and_hedged(guides, defaults, rules):
@@ -87,10 +91,18 @@ def test_replies_read_naturally_with_and_without_hours(guides, defaults, hours):
 
 def test_the_check_fails_on_an_outdated_or_unhedged_guide(defaults, rules):
     """The test above can fail: the same rendering finds what the corrections removed."""
-    stale = Guide(id="dvc_criminal_record", title="Phiếu lý lịch tư pháp", summary="Nộp tại Sở Tư pháp {province}.",
-                  questions=["?"], sources=[], updated="2026-12-05",
-                  sections=[Section("Lệ phí", "- Lệ phí 200.000 đồng, trả kết quả sau 10 ngày làm việc.", 40),
-                            Section("Nơi nộp", "Đến công an xã, phường, thị trấn; gọi {hotline} 24/7.", 44)])
+    stale = Guide(
+        id="dvc_criminal_record",
+        title="Phiếu lý lịch tư pháp",
+        summary="Nộp tại Sở Tư pháp {province}.",
+        questions=["?"],
+        sources=[],
+        updated="2026-12-05",
+        sections=[
+            Section("Lệ phí", "- Lệ phí 200.000 đồng, trả kết quả sau 10 ngày làm việc.", 40),
+            Section("Nơi nộp", "Đến công an xã, phường, thị trấn; gọi {hotline} 24/7.", 44),
+        ],
+    )
     found = problems_of(stale, {**defaults, "province": "Bình Dương"}, rules)
     messages = " | ".join(p.message for p in found)
     for term in ('"Sở Tư pháp"', '"Bình Dương"', '"thị trấn"', '"24/7"', '"200.000 đồng"', '"10 ngày làm việc"'):
@@ -130,13 +142,19 @@ def unconfirmed_figures(text: str) -> list[tuple[str | None, str]]:
 
 
 def test_unconfirmed_figures_parse_from_the_sheet_format():
-    sample = ("## dvc_passport — Hộ chiếu  [partly sourced]\n"
-              "- Fee (**unconfirmed**): ~VND 200,000; re-issue ~VND 400,000. Time (**unconfirmed**): ~8 working days.\n"
-              "- Sourced: VND 500,000 fine.\n"
-              "## Corrections\n- Old mobile form 0274.1022 is **unconfirmed**; 18001096 too.\n")
+    sample = (
+        "## dvc_passport — Hộ chiếu  [partly sourced]\n"
+        "- Fee (**unconfirmed**): ~VND 200,000; re-issue ~VND 400,000. Time (**unconfirmed**): ~8 working days.\n"
+        "- Sourced: VND 500,000 fine.\n"
+        "## Corrections\n- Old mobile form 0274.1022 is **unconfirmed**; 18001096 too.\n"
+    )
     assert unconfirmed_figures(sample) == [
-        ("dvc_passport", "200.000 đồng"), ("dvc_passport", "400.000 đồng"), ("dvc_passport", "8 ngày làm việc"),
-        (None, "0274.1022"), (None, "1800 1096")]
+        ("dvc_passport", "200.000 đồng"),
+        ("dvc_passport", "400.000 đồng"),
+        ("dvc_passport", "8 ngày làm việc"),
+        (None, "0274.1022"),
+        (None, "1800 1096"),
+    ]
 
 
 @pytest.mark.skipif(not FACTS.exists(), reason="the facts sheet lives outside the repository (../shared)")
@@ -147,8 +165,11 @@ def test_outdated_yml_covers_every_unconfirmed_figure_of_the_facts_sheet(rules):
     for topic, figure in figures:
         if (topic, figure) in SOURCED_ELSEWHERE:
             continue
-        covered = [r for r in rules.unconfirmed + rules.outdated
-                   if r.regex.search(figure) and (topic is None or not r.topics or topic in r.topics)]
+        covered = [
+            r
+            for r in rules.unconfirmed + rules.outdated
+            if r.regex.search(figure) and (topic is None or not r.topics or topic in r.topics)
+        ]
         if not covered:
             missing.append(f"{topic}: {figure}")
     assert missing == [], "add these to knowledge/outdated.yml (unconfirmed):\n" + "\n".join(missing)

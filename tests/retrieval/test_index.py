@@ -104,8 +104,9 @@ def test_units_hold_neutral_words_instead_of_placeholders(tiny_index):
 def test_section_units_carry_title_and_heading(tiny_index):
     sections = [u for u in tiny_index.units if u.guide_id == "vneid_activate" and u.kind == "section"]
     assert [u.section for u in sections] == [0, 1]
-    assert sections[1].text.startswith("Kích hoạt tài khoản định danh điện tử VNeID. "
-                                       "Điện thoại không có NFC khi kích hoạt VNeID. ")
+    assert sections[1].text.startswith(
+        "Kích hoạt tài khoản định danh điện tử VNeID. Điện thoại không có NFC khi kích hoạt VNeID. "
+    )
 
 
 def test_long_sections_are_split_into_chunks():
@@ -131,7 +132,8 @@ def test_rebuild_embeds_only_changed_units(kb, index_dir):
     # One question of one guide changed: exactly that text is embedded.
     (kb / "vneid_forgot_password.md").write_text(
         FORGOT_PASSWORD.replace("  - reset mat khau vneid\n", "  - cách đặt lại mật khẩu VNeID khi quên\n"),
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     changed = CountingEncoder()
     path3, _, _ = build(kb, index_dir, changed)
     meta3 = read_meta(path3)
@@ -201,8 +203,9 @@ def test_no_valid_guide_publishes_nothing_and_keeps_current(kb, index_dir, encod
 
 def test_failed_embedding_leaves_the_served_build_untouched(kb, index_dir, encoder):
     good, _, _ = build(kb, index_dir, encoder)
-    (kb / "vneid_forgot_password.md").write_text(FORGOT_PASSWORD.replace("reset mat khau", "đặt lại mk"),
-                                                 encoding="utf-8")
+    (kb / "vneid_forgot_password.md").write_text(
+        FORGOT_PASSWORD.replace("reset mat khau", "đặt lại mk"), encoding="utf-8"
+    )
     with pytest.raises(RuntimeError):
         build(kb, index_dir, FailingEncoder())
     assert current_build(index_dir) == good
@@ -211,8 +214,9 @@ def test_failed_embedding_leaves_the_served_build_untouched(kb, index_dir, encod
 
 def test_crash_while_writing_a_build_never_moves_current(kb, index_dir, encoder, monkeypatch):
     good, _, _ = build(kb, index_dir, encoder)
-    (kb / "vneid_forgot_password.md").write_text(FORGOT_PASSWORD.replace("reset mat khau", "đặt lại mk"),
-                                                 encoding="utf-8")
+    (kb / "vneid_forgot_password.md").write_text(
+        FORGOT_PASSWORD.replace("reset mat khau", "đặt lại mk"), encoding="utf-8"
+    )
 
     def disk_full(*args, **kwargs):
         raise OSError("No space left on device")
@@ -245,7 +249,7 @@ def test_publish_is_an_atomic_pointer_swap_and_keeps_recent_builds(kb, index_dir
     assert not list(index_dir.glob(".CURRENT*"))  # the temporary pointer was renamed into place
     remaining = sorted(p.name for p in builds.iterdir() if not p.name.startswith("."))
     # The current build and the KEEP_BUILDS before it survive; older ones are pruned.
-    assert remaining == names[-(index_mod.KEEP_BUILDS + 1):]
+    assert remaining == names[-(index_mod.KEEP_BUILDS + 1) :]
     assert not first.exists()
     assert load_index(index_dir).path == builds / names[-1]
 
@@ -282,8 +286,10 @@ def test_current_pointing_at_a_missing_build(kb, index_dir, encoder):
         load_index(index_dir)
 
 
-@pytest.mark.parametrize("damage", ["garbage_units", "units_wrong_fields", "no_meta", "guides_not_a_list",
-                                    "vectors_wrong_shape", "future_format"])
+@pytest.mark.parametrize(
+    "damage",
+    ["garbage_units", "units_wrong_fields", "no_meta", "guides_not_a_list", "vectors_wrong_shape", "future_format"],
+)
 def test_unreadable_build_raises_index_load_error(kb, index_dir, encoder, damage):
     path, _, _ = build(kb, index_dir, encoder)
     if damage == "garbage_units":
@@ -321,8 +327,9 @@ def test_content_hash_changes_with_content_and_model(kb):
     base = index_mod.content_hash(guides, "hashing-256")
     assert index_mod.content_hash(list(reversed(guides)), "hashing-256") == base  # order does not matter
     assert index_mod.content_hash(guides, "other-model") != base
-    (kb / "vneid_activate.md").write_text(GUIDES["vneid_activate"].replace("mã kích hoạt", "mã xác thực"),
-                                          encoding="utf-8")
+    (kb / "vneid_activate.md").write_text(
+        GUIDES["vneid_activate"].replace("mã kích hoạt", "mã xác thực"), encoding="utf-8"
+    )
     changed, _ = load_guides(kb)
     assert index_mod.content_hash(changed, "hashing-256") != base
 

@@ -47,6 +47,7 @@ def ids(keyterms, text: str) -> list[str]:
 
 # --- extraction -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("text", ["Tôi bị nợ thuế thì làm sao", "toi bi no thue thi lam sao", "TÔI BỊ NỢ THUẾ ?"])
 def test_accented_unaccented_and_upper_case_find_the_same_term(tiny_terms, text):
     assert ids(tiny_terms, text) == ["uncovered_tax_debt"]
@@ -65,10 +66,19 @@ def test_the_longest_name_wins_over_a_shorter_one_inside_it(tiny_terms):
 def test_entities_come_in_message_order_with_labels(tiny_terms):
     entities = tiny_terms.extract("quên mật khẩu vneid, còn nộp phạt nguội?")
     assert [(e.term.id, e.term.label) for e in entities] == [
-        ("password", "FEATURE"), ("app_vneid", "AGENCY"), ("traffic_fine", "PROC")]
+        ("password", "FEATURE"),
+        ("app_vneid", "AGENCY"),
+        ("traffic_fine", "PROC"),
+    ]
     assert entities[0].start < entities[1].start < entities[2].start
-    assert entities[0].as_dict() == {"id": "password", "label": "FEATURE", "name": "mật khẩu",
-                                     "text": "quen mat khau", "uncovered": False, "background": False}
+    assert entities[0].as_dict() == {
+        "id": "password",
+        "label": "FEATURE",
+        "name": "mật khẩu",
+        "text": "quen mat khau",
+        "uncovered": False,
+        "background": False,
+    }
 
 
 def test_no_terms_in_empty_or_unrelated_text(tiny_terms):
@@ -98,8 +108,11 @@ def test_catalogue_entries_become_routing_entries(tiny_terms):
 def test_bad_files_are_reported_not_raised(tmp_path):
     folder = tmp_path / "bad"
     (folder / "uncovered").mkdir(parents=True)
-    (folder / "keyterms.yml").write_text("terms:\n  - {id: x, label: NOPE, names: [a]}\n  - {id: y, label: DOC}\n"
-                                         "  - {id: z, label: DOC, names: [hộ chiếu]}\n", encoding="utf-8")
+    (folder / "keyterms.yml").write_text(
+        "terms:\n  - {id: x, label: NOPE, names: [a]}\n  - {id: y, label: DOC}\n"
+        "  - {id: z, label: DOC, names: [hộ chiếu]}\n",
+        encoding="utf-8",
+    )
     (folder / "uncovered" / "broken.yml").write_text("procedures: [\n", encoding="utf-8")
     (folder / "uncovered" / "nolist.yml").write_text("field: x\n", encoding="utf-8")
     keyterms = load_keyterms(folder)
@@ -111,8 +124,9 @@ def test_bad_files_are_reported_not_raised(tmp_path):
 def test_an_unquoted_title_with_a_comma_is_reported(tmp_path):
     folder = tmp_path / "comma"
     (folder / "uncovered").mkdir(parents=True)
-    (folder / "uncovered" / "x.yml").write_text("field: X\nprocedures:\n  - {id: a, title: một, hai, names: [ba]}\n",
-                                                encoding="utf-8")
+    (folder / "uncovered" / "x.yml").write_text(
+        "field: X\nprocedures:\n  - {id: a, title: một, hai, names: [ba]}\n", encoding="utf-8"
+    )
     keyterms = load_keyterms(folder)
     assert any("ngoặc kép" in str(e) for e in keyterms.errors)
 
@@ -120,14 +134,17 @@ def test_an_unquoted_title_with_a_comma_is_reported(tmp_path):
 def test_a_name_under_two_terms_is_kept_by_the_first_and_reported(tmp_path):
     folder = tmp_path / "dup"
     folder.mkdir()
-    (folder / "keyterms.yml").write_text("terms:\n  - {id: a, label: DOC, names: [hộ chiếu]}\n"
-                                         "  - {id: b, label: DOC, names: [ho chieu]}\n", encoding="utf-8")
+    (folder / "keyterms.yml").write_text(
+        "terms:\n  - {id: a, label: DOC, names: [hộ chiếu]}\n  - {id: b, label: DOC, names: [ho chieu]}\n",
+        encoding="utf-8",
+    )
     keyterms = load_keyterms(folder)
     assert ids(keyterms, "làm hộ chiếu") == ["a"]
     assert any("ho chieu" in str(e) for e in keyterms.errors)
 
 
 # --- the real staff files ---------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def real_terms():
@@ -145,13 +162,16 @@ def test_real_catalogue_has_150_procedures_in_at_least_10_fields(real_terms):
     assert all(t.title and t.names for t in catalogue)
 
 
-@pytest.mark.parametrize("text, term", [
-    ("thu tuc dang ky ket hon voi nguoi nuoc ngoai", "uncovered_civil_marriage_foreign"),
-    ("làm sổ đỏ cho mảnh đất ông bà để lại", "uncovered_land_first_certificate"),
-    ("rút bhxh 1 lần", "uncovered_si_lump_sum"),
-    ("con tôi đi nghĩa vụ quân sự", "uncovered_mil_registration"),
-    ("xin giấy phép xây dựng nhà ở", "uncovered_build_permit"),
-])
+@pytest.mark.parametrize(
+    "text, term",
+    [
+        ("thu tuc dang ky ket hon voi nguoi nuoc ngoai", "uncovered_civil_marriage_foreign"),
+        ("làm sổ đỏ cho mảnh đất ông bà để lại", "uncovered_land_first_certificate"),
+        ("rút bhxh 1 lần", "uncovered_si_lump_sum"),
+        ("con tôi đi nghĩa vụ quân sự", "uncovered_mil_registration"),
+        ("xin giấy phép xây dựng nhà ở", "uncovered_build_permit"),
+    ],
+)
 def test_real_catalogue_recognises_common_uncovered_procedures(real_terms, text, term):
     assert term in ids(real_terms, text)
 
@@ -178,6 +198,7 @@ def test_extraction_is_cheap(real_terms):
 
 # --- the answerability check ------------------------------------------------------------------
 
+
 def test_uncovered_procedure_not_covered_by_the_guide_stops_the_answer(tiny_terms):
     entities = tiny_terms.extract("nộp phạt chậm nộp tờ khai thuế ở đâu")
     blocking = check_answerable(entities, "fines", {"fines": frozenset({"traffic_fine"})})
@@ -191,10 +212,15 @@ def test_a_covered_key_thing_named_first_keeps_the_answer(tiny_terms):
     assert check_answerable(entities, "pw", {"pw": frozenset({"password"})}).term.id == "uncovered_marriage"
 
 
-@pytest.mark.parametrize("text", ["đã đăng ký kết hôn, giờ quên mật khẩu vneid thì sao",
-                                  "chưa đk kết hôn có đổi mật khẩu vneid được không",
-                                  "dang ky ket hon roi, quen mat khau vneid",
-                                  "đăng ký kết hôn xong mà quên mật khẩu"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "đã đăng ký kết hôn, giờ quên mật khẩu vneid thì sao",
+        "chưa đk kết hôn có đổi mật khẩu vneid được không",
+        "dang ky ket hon roi, quen mat khau vneid",
+        "đăng ký kết hôn xong mà quên mật khẩu",
+    ],
+)
 def test_a_catalogue_procedure_marked_as_done_is_background_to_a_covered_question(tiny_terms, text):
     entities = tiny_terms.extract(text)
     assert [e.background for e in entities if e.term.uncovered] == [True]
@@ -222,8 +248,12 @@ def test_settle_check_turns_answer_into_a_routed_abstention(tiny_terms):
     entities = tiny_terms.extract("đăng ký kết hôn online")
     top = Ranked("fines", 0.9, 0.9, 0.9)
     action, guide_ids, stopper, label = settle_check("answer", ["fines"], top, entities, {})
-    assert (action, guide_ids, stopper.term.id, label) == ("abstain", [], "uncovered_marriage",
-                                                          "uncovered:uncovered_marriage")
+    assert (action, guide_ids, stopper.term.id, label) == (
+        "abstain",
+        [],
+        "uncovered_marriage",
+        "uncovered:uncovered_marriage",
+    )
 
 
 def test_settle_check_keeps_the_clarify_options_that_pass(tiny_terms):
@@ -242,26 +272,37 @@ def test_settle_check_routes_an_abstention_and_leaves_unnamed_questions_alone(ti
 
 # --- long messages ----------------------------------------------------------------------------
 
+
 def test_question_part_of_a_story():
-    story = ("Tôi năm nay 62 tuổi, con cái đi làm xa hết, hôm trước đứa cháu cài cho cái app định danh, "
-             "giờ tôi quên mất mật khẩu rồi, lấy lại mật khẩu thì làm sao hả bạn")
+    story = (
+        "Tôi năm nay 62 tuổi, con cái đi làm xa hết, hôm trước đứa cháu cài cho cái app định danh, "
+        "giờ tôi quên mất mật khẩu rồi, lấy lại mật khẩu thì làm sao hả bạn"
+    )
     assert question_part(story) == "lấy lại mật khẩu thì làm sao hả bạn"
 
 
 def test_question_part_starts_at_cho_toi_hoi():
-    story = ("Em mới sinh bé được 2 tuần, chồng em đi làm suốt không có thời gian lên phường, mẹ chồng bảo "
-             "giờ làm trên mạng được, cho em hỏi đăng ký khai sinh online cho bé thì làm thế nào ạ?")
+    story = (
+        "Em mới sinh bé được 2 tuần, chồng em đi làm suốt không có thời gian lên phường, mẹ chồng bảo "
+        "giờ làm trên mạng được, cho em hỏi đăng ký khai sinh online cho bé thì làm thế nào ạ?"
+    )
     assert question_part(story) == "cho em hỏi đăng ký khai sinh online cho bé thì làm thế nào ạ?"
 
 
-@pytest.mark.parametrize("text", ["quên mật khẩu vneid thì làm sao", "",
-                                  "một câu dài không có dấu phẩy nào cả mà vẫn đủ mười tám chữ để được "
-                                  "coi là dài lắm rồi đó"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "quên mật khẩu vneid thì làm sao",
+        "",
+        "một câu dài không có dấu phẩy nào cả mà vẫn đủ mười tám chữ để được coi là dài lắm rồi đó",
+    ],
+)
 def test_short_or_unsplittable_messages_have_no_question_part(text):
     assert question_part(text) == ""
 
 
 # --- in the searcher --------------------------------------------------------------------------
+
 
 @pytest.fixture
 def checked_searcher(tmp_path, encoder, tiny_terms):
@@ -270,8 +311,9 @@ def checked_searcher(tmp_path, encoder, tiny_terms):
     assert path is not None and not problems
     from retrieval.index import load_index
 
-    return Searcher(load_index(tmp_path / "index", expected_model=encoder.model_id), encoder, TEST_THRESHOLDS,
-                    tiny_terms)
+    return Searcher(
+        load_index(tmp_path / "index", expected_model=encoder.model_id), encoder, TEST_THRESHOLDS, tiny_terms
+    )
 
 
 def test_searcher_routes_a_question_naming_an_uncovered_procedure(checked_searcher):
@@ -299,8 +341,10 @@ def test_searcher_without_keyterms_answers_from_the_neighbour(checked_searcher):
 
 
 def test_long_story_scores_the_question_part_and_keeps_the_story(checked_searcher):
-    story = ("Tôi năm nay 62 tuổi, con cái đi làm xa hết, hôm trước đứa cháu cài cho cái app, đi chợ về thì "
-             "mệt quá, giờ tôi quên mật khẩu VNeID thì lấy lại thế nào?")
+    story = (
+        "Tôi năm nay 62 tuổi, con cái đi làm xa hết, hôm trước đứa cháu cài cho cái app, đi chợ về thì "
+        "mệt quá, giờ tôi quên mật khẩu VNeID thì lấy lại thế nào?"
+    )
     decision = checked_searcher.decide(story)
     assert decision.question_part and decision.question_part in story
     assert decision.query == story
@@ -324,20 +368,27 @@ def _fake_decision(action: str, guide: str, score: float, route: bool = False):
     return Decision(action, ranked, "", guide_ids=[guide] if action == "answer" else [])
 
 
-@pytest.mark.parametrize(("whole", "part", "chosen"), [
-    (("answer", "vneid_register_level2", 0.6), ("answer", "vneid_register_level1", 0.8), "whole"),
-    (("abstain", "vneid_register_level2", 0.4), ("answer", "vneid_register_level1", 0.7), "part"),
-    (("clarify", "vneid_register_level2", 0.6), ("answer", "vneid_register_level1", 0.7), "part"),
-    (("abstain", "uncovered_land", 0.7, True), ("answer", "vneid_register_level1", 0.8), "whole"),
-    (("abstain", "vneid_register_level2", 0.5), ("abstain", "vneid_register_level1", 0.4), "whole"),
-])
-def test_the_question_part_rescues_but_never_overrules_the_whole(checked_searcher, monkeypatch, whole, part,
-                                                                 chosen):
-    story = ("Hôm trước tôi có tự làm tài khoản mức 1 trên app rồi, giờ nghe nói muốn dùng đủ tính năng thì "
-             "phải lên mức 2, vậy tôi ra công an xã làm luôn được không?")
+@pytest.mark.parametrize(
+    ("whole", "part", "chosen"),
+    [
+        (("answer", "vneid_register_level2", 0.6), ("answer", "vneid_register_level1", 0.8), "whole"),
+        (("abstain", "vneid_register_level2", 0.4), ("answer", "vneid_register_level1", 0.7), "part"),
+        (("clarify", "vneid_register_level2", 0.6), ("answer", "vneid_register_level1", 0.7), "part"),
+        (("abstain", "uncovered_land", 0.7, True), ("answer", "vneid_register_level1", 0.8), "whole"),
+        (("abstain", "vneid_register_level2", 0.5), ("abstain", "vneid_register_level1", 0.4), "whole"),
+    ],
+)
+def test_the_question_part_rescues_but_never_overrules_the_whole(checked_searcher, monkeypatch, whole, part, chosen):
+    story = (
+        "Hôm trước tôi có tự làm tài khoản mức 1 trên app rồi, giờ nghe nói muốn dùng đủ tính năng thì "
+        "phải lên mức 2, vậy tôi ra công an xã làm luôn được không?"
+    )
     decisions = {"whole": _fake_decision(*whole), "part": _fake_decision(*part)}
-    monkeypatch.setattr(checked_searcher, "_decide_text",
-                        lambda text, context, entities: decisions["whole" if text == story else "part"])
+    monkeypatch.setattr(
+        checked_searcher,
+        "_decide_text",
+        lambda text, context, entities: decisions["whole" if text == story else "part"],
+    )
     decision = checked_searcher.decide(story)
     assert decision is decisions[chosen]
     assert decision.scored_part == (chosen == "part") and decision.query == story
@@ -347,21 +398,31 @@ def test_a_which_one_keeps_only_the_offered_guides_that_cover_what_is_named(tiny
     entities = tiny_terms.extract("quên mật khẩu thì làm sao")
     ranked = [Ranked("wallet", 0.60, 0, 0), Ranked("login", 0.59, 0, 0), Ranked("forgot", 0.58, 0, 0)]
     coverage = {"wallet": frozenset(), "login": frozenset({"password"}), "forgot": frozenset({"password"})}
-    assert prefer_covering("clarify", ["wallet", "login", "forgot"], ranked, entities, coverage, 0.5) == \
-        ("clarify", ["login", "forgot"])
+    assert prefer_covering("clarify", ["wallet", "login", "forgot"], ranked, entities, coverage, 0.5) == (
+        "clarify",
+        ["login", "forgot"],
+    )
     assert prefer_covering("clarify", ["wallet", "login"], ranked, entities, coverage, 0.5) == ("answer", ["login"])
 
 
 def test_a_which_one_between_guides_off_the_point_answers_the_close_guide_that_covers_it(tiny_terms):
     entities = tiny_terms.extract("bằng lái chưa hiện trong ví")
-    ranked = [Ranked("wallet", 0.60, 0, 0), Ranked("insurance", 0.59, 0, 0), Ranked("licence", 0.57, 0, 0),
-              Ranked("renewal", 0.40, 0, 0)]
+    ranked = [
+        Ranked("wallet", 0.60, 0, 0),
+        Ranked("insurance", 0.59, 0, 0),
+        Ranked("licence", 0.57, 0, 0),
+        Ranked("renewal", 0.40, 0, 0),
+    ]
     coverage = {"licence": frozenset({"licence"}), "renewal": frozenset({"licence"})}
-    assert prefer_covering("clarify", ["wallet", "insurance"], ranked, entities, coverage, 0.5) == \
-        ("answer", ["licence"])
+    assert prefer_covering("clarify", ["wallet", "insurance"], ranked, entities, coverage, 0.5) == (
+        "answer",
+        ["licence"],
+    )
     far = [Ranked("wallet", 0.70, 0, 0), Ranked("insurance", 0.69, 0, 0), Ranked("licence", 0.57, 0, 0)]
-    assert prefer_covering("clarify", ["wallet", "insurance"], far, entities, coverage, 0.5) == \
-        ("clarify", ["wallet", "insurance"])
+    assert prefer_covering("clarify", ["wallet", "insurance"], far, entities, coverage, 0.5) == (
+        "clarify",
+        ["wallet", "insurance"],
+    )
 
 
 def test_answers_and_unnamed_questions_are_left_alone(tiny_terms):
@@ -369,5 +430,7 @@ def test_answers_and_unnamed_questions_are_left_alone(tiny_terms):
     coverage = {"licence": frozenset({"licence"})}
     named = tiny_terms.extract("bằng lái chưa hiện")
     assert prefer_covering("answer", ["wallet"], ranked, named, coverage, 0.5) == ("answer", ["wallet"])
-    assert prefer_covering("clarify", ["wallet", "licence"], ranked, [], coverage, 0.5) == \
-        ("clarify", ["wallet", "licence"])
+    assert prefer_covering("clarify", ["wallet", "licence"], ranked, [], coverage, 0.5) == (
+        "clarify",
+        ["wallet", "licence"],
+    )

@@ -30,8 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 KARAOKE_QUESTION = "thủ tục cấp giấy phép karaoke"
 # The calibrated thresholds (retrieval/thresholds.json) are for EmbeddingGemma; the HashingEncoder's
 # trigram "dense" scores run higher, so the tests pin thresholds that suit it.
-HASHING_THRESHOLDS = Thresholds(dense_weight=0.5, top_k=2, answer=0.6, margin=0.03, clarify_floor=0.6,
-                                context_bonus=0.08)
+HASHING_THRESHOLDS = Thresholds(
+    dense_weight=0.5, top_k=2, answer=0.6, margin=0.03, clarify_floor=0.6, context_bonus=0.08
+)
 # Questions with a guide, asked before and after each change.
 CONTROL_QUESTIONS = {
     "quên passcode vneid": "vneid_passcode",
@@ -81,8 +82,14 @@ def served(tmp_path, monkeypatch):
     knowledge = tmp_path / "knowledge"
     shutil.copytree(ROOT / "knowledge", knowledge)
     index_dir = tmp_path / "index"
-    settings = dataclasses.replace(load_settings(), knowledge_dir=knowledge, index_dir=index_dir,
-                                   embedding_model="hashing", answer_threshold=None, margin_threshold=None)
+    settings = dataclasses.replace(
+        load_settings(),
+        knowledge_dir=knowledge,
+        index_dir=index_dir,
+        embedding_model="hashing",
+        answer_threshold=None,
+        margin_threshold=None,
+    )
     encoder = HashingEncoder()
     build, problems = build_index(knowledge, index_dir, encoder, log=lambda *_: None)
     assert build is not None and not [p for p in problems if p.severity == "error"]
@@ -142,8 +149,15 @@ def test_a_broken_guide_fails_the_check_and_leaves_the_served_index_untouched(se
     guide.write_text("\n".join(lines), encoding="utf-8")
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, "-m", "tools.check", "--knowledge", "knowledge"], check=False,
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.check", "--knowledge", "knowledge"],
+        check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"knowledge/vneid_passcode.md:{number}: LỖI: YAML sai cú pháp" in result.stdout
     assert "1 lỗi" in result.stdout.splitlines()[-1]

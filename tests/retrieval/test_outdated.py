@@ -34,31 +34,37 @@ def test_the_real_rules_cover_the_2025_reforms(rules):
     assert all(r.replace and r.since and r.reason for r in rules.outdated)
 
 
-@pytest.mark.parametrize("text", [
-    "Đến công an xã, phường, thị trấn nơi bạn ở.",
-    "Liên hệ công an huyện để được hỗ trợ.",
-    "Tổng đài 1022 Bình Dương hỗ trợ người dân.",
-    "Gọi 0274.1022 từ điện thoại di động.",
-    "Tổng đài 1022 hoạt động 24/7.",
-    "Cơ quan thuế (Tổng cục Thuế) quản lý mã số thuế.",
-    "Dữ liệu được bảo vệ theo Nghị định 13/2023/NĐ-CP.",
-    "Bạn cần thẻ CCCD gắn chip.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Đến công an xã, phường, thị trấn nơi bạn ở.",
+        "Liên hệ công an huyện để được hỗ trợ.",
+        "Tổng đài 1022 Bình Dương hỗ trợ người dân.",
+        "Gọi 0274.1022 từ điện thoại di động.",
+        "Tổng đài 1022 hoạt động 24/7.",
+        "Cơ quan thuế (Tổng cục Thuế) quản lý mã số thuế.",
+        "Dữ liệu được bảo vệ theo Nghị định 13/2023/NĐ-CP.",
+        "Bạn cần thẻ CCCD gắn chip.",
+    ],
+)
 def test_outdated_terms_are_found(rules, text):
     messages = found(rules, text)
     assert len(messages) == 1 and messages[0].startswith("thông tin lỗi thời"), messages
     assert "Hãy viết:" in messages[0] and "knowledge/outdated.yml" in messages[0]
 
 
-@pytest.mark.parametrize("text", [
-    "Trước đây tổng đài 1022 Bình Dương hoạt động 24/7.",  # history, said so
-    "Từ 1/7/2025 không còn thị trấn.",
-    "Nghị định 69/2024 thay thế Nghị định 59/2022 từ 1/7/2024.",
-    "Bạn cần thẻ căn cước hoặc thẻ căn cước công dân gắn chip.",
-    'Chọn "Xác thực NFC bằng thẻ CCCD gắn chip" rồi áp thẻ căn cước của bạn.',  # a menu label, quoted
-    "PayGov hoạt động từ 24/7/2020.",  # a date, not opening hours
-    "Đến thị trấnx.",  # not the whole word
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Trước đây tổng đài 1022 Bình Dương hoạt động 24/7.",  # history, said so
+        "Từ 1/7/2025 không còn thị trấn.",
+        "Nghị định 69/2024 thay thế Nghị định 59/2022 từ 1/7/2024.",
+        "Bạn cần thẻ căn cước hoặc thẻ căn cước công dân gắn chip.",
+        'Chọn "Xác thực NFC bằng thẻ CCCD gắn chip" rồi áp thẻ căn cước của bạn.',  # a menu label, quoted
+        "PayGov hoạt động từ 24/7/2020.",  # a date, not opening hours
+        "Đến thị trấnx.",  # not the whole word
+    ],
+)
 def test_history_labels_and_lookalikes_are_not_errors(rules, text):
     assert found(rules, text) == []
 
@@ -84,8 +90,14 @@ def test_unconfirmed_figures_need_a_hedge_in_their_sentence(rules):
 
 
 def test_a_hedged_lead_in_covers_its_list(rules):
-    lines = ["## Các bước", "Các bước dưới đây chưa có xác nhận chính thức:", "1. Nộp 200.000 đồng.",
-             "2. Chờ 10 ngày.", "", "Sau đó nhận 2 bản trong 5 ngày."]
+    lines = [
+        "## Các bước",
+        "Các bước dưới đây chưa có xác nhận chính thức:",
+        "1. Nộp 200.000 đồng.",
+        "2. Chờ 10 ngày.",
+        "",
+        "Sau đó nhận 2 bản trong 5 ngày.",
+    ]
     problems = scan(body_blocks(lines, 40), rules, "dvc_criminal_record")
     assert [p.line for p in problems] == [45], problems  # only the paragraph after the list
 
@@ -118,7 +130,9 @@ def test_a_broken_rules_file_is_reported_with_lines(tmp_path):
         "    since: '2025'\n"
         "    reason: bỏ cấp huyện\n"
         "unconfirmed:\n"
-        "  - pattern: '1800'\n", encoding="utf-8")
+        "  - pattern: '1800'\n",
+        encoding="utf-8",
+    )
     rules, errors = load_rules(tmp_path)
     messages = dict(errors)
     assert "review_months" in messages[1]
@@ -155,10 +169,17 @@ def test_outdated_text_is_an_error_with_file_and_line(folder, capsys):
     code = main(["--knowledge", str(folder)])
     out = capsys.readouterr().out.splitlines()
     assert code == 1
-    assert any(o.startswith(f"knowledge/vneid_register_level2.md:{line}: LỖI: thông tin lỗi thời \"thị trấn\"")
-               and "1/7/2025" in o and "xã, phường" in o for o in out), out
-    assert any(o.startswith(f"knowledge/vneid_criminal_record.md:{record_line}: LỖI: thông tin lỗi thời "
-                            "\"Sở Tư pháp\"") and "công an" in o for o in out), out
+    assert any(
+        o.startswith(f'knowledge/vneid_register_level2.md:{line}: LỖI: thông tin lỗi thời "thị trấn"')
+        and "1/7/2025" in o
+        and "xã, phường" in o
+        for o in out
+    ), out
+    assert any(
+        o.startswith(f'knowledge/vneid_criminal_record.md:{record_line}: LỖI: thông tin lỗi thời "Sở Tư pháp"')
+        and "công an" in o
+        for o in out
+    ), out
 
 
 def test_legal_references_are_checked_too(folder):
@@ -180,8 +201,12 @@ def test_missing_review_fields_and_bad_exceptions_are_errors(folder):
 
 def test_an_exception_section_needs_listing_to_be_exempt(folder):
     hotline = folder / "support_hotline_1022_binhduong.md"
-    replace_in(hotline, "  - section: Tổng đài 1022 Bình Dương trước khi sáp nhập\n"
-                        "    reason: kể lịch sử của tỉnh Bình Dương cũ, ở thì quá khứ\n", "")
+    replace_in(
+        hotline,
+        "  - section: Tổng đài 1022 Bình Dương trước khi sáp nhập\n"
+        "    reason: kể lịch sử của tỉnh Bình Dương cũ, ở thì quá khứ\n",
+        "",
+    )
     problems = [p for p in check_knowledge(folder).problems if p.path.endswith(hotline.name)]
     # The history section now reads as a present-day claim: hard-coded hotline numbers are reported.
     assert any("ghi cứng số tổng đài" in p.message for p in problems), problems
@@ -191,8 +216,10 @@ def test_hours_placeholder_must_be_in_brackets(folder):
     guide = folder / "vneid_passcode.md"
     line = replace_in(guide, "gọi {hotline} ({hotline_hours})", "gọi {hotline}, giờ làm việc {hotline_hours}")
     errors = [format_problem(p) for p in check_knowledge(folder).errors]
-    assert any(e.startswith(f"knowledge/vneid_passcode.md:{line}: LỖI: '{{hotline_hours}}' phải viết trong ngoặc")
-               for e in errors), errors
+    assert any(
+        e.startswith(f"knowledge/vneid_passcode.md:{line}: LỖI: '{{hotline_hours}}' phải viết trong ngoặc")
+        for e in errors
+    ), errors
 
 
 def test_an_outdated_configured_province_is_an_error(folder):

@@ -18,14 +18,18 @@ def searcher(tmp_path_factory):
     build, problems = build_index(KNOWLEDGE, index_dir, encoder=None, log=lambda *_: None)
     assert build is not None and not [p for p in problems if p.severity == "error"]
     # Lexical-only scores run lower than fused ones; these thresholds are for this test only.
-    return Searcher(load_index(index_dir), None, Thresholds(dense_weight=0.0, top_k=2, answer=0.3, margin=0.02,
-                                                            clarify_floor=0.3))
+    return Searcher(
+        load_index(index_dir), None, Thresholds(dense_weight=0.0, top_k=2, answer=0.3, margin=0.02, clarify_floor=0.3)
+    )
 
 
-@pytest.mark.parametrize(("question", "wants_steps"), [
-    ("quen mat khau vneid thi lam sao", True),
-    ("vì sao tôi hay quên mật khẩu vneid", False),
-])
+@pytest.mark.parametrize(
+    ("question", "wants_steps"),
+    [
+        ("quen mat khau vneid thi lam sao", True),
+        ("vì sao tôi hay quên mật khẩu vneid", False),
+    ],
+)
 def test_how_to_question_prefers_the_numbered_steps(searcher, question, wants_steps):
     guide_id = "vneid_forgot_password"
     decision = searcher.decide(question)

@@ -94,11 +94,14 @@ def test_thresholds_load_ignores_unknown_keys_and_missing_file(tmp_path):
 # ------------------------------------------------------------------ search on the tiny index
 
 
-@pytest.mark.parametrize("question, guide", [
-    ("Quên mật khẩu VNeID thì lấy lại thế nào?", "vneid_forgot_password"),
-    ("Kích hoạt tài khoản định danh điện tử VNeID như thế nào?", "vneid_activate"),
-    ("Nộp phạt vi phạm giao thông online thế nào?", "dvc_traffic_fines"),
-])
+@pytest.mark.parametrize(
+    "question, guide",
+    [
+        ("Quên mật khẩu VNeID thì lấy lại thế nào?", "vneid_forgot_password"),
+        ("Kích hoạt tài khoản định danh điện tử VNeID như thế nào?", "vneid_activate"),
+        ("Nộp phạt vi phạm giao thông online thế nào?", "dvc_traffic_fines"),
+    ],
+)
 def test_exact_sample_question_answers_from_its_guide(searcher, question, guide):
     decision = searcher.decide(question)
     assert decision.top.guide_id == guide
@@ -108,15 +111,18 @@ def test_exact_sample_question_answers_from_its_guide(searcher, question, guide)
     assert decision.top.dense > 0 and decision.top.lexical > 0  # both signals contribute
 
 
-@pytest.mark.parametrize("question, guide", [
-    ("quen mat khau vneid lay lai the nao", "vneid_forgot_password"),  # no diacritics
-    ("QUÊN MẬT KHẨU VNEID", "vneid_forgot_password"),  # upper case
-    ("quên mk vneid r, lấy lại sao", "vneid_forgot_password"),  # teencode
-    ("quen mk vneid r", "vneid_forgot_password"),  # teencode without diacritics
-    ("kich hoat tk dinh danh dien tu ntn", "vneid_activate"),
-    ("dt ko co nfc kich hoat vneid dc ko", "vneid_activate"),
-    ("nop phat giao thong o dau", "dvc_traffic_fines"),
-])
+@pytest.mark.parametrize(
+    "question, guide",
+    [
+        ("quen mat khau vneid lay lai the nao", "vneid_forgot_password"),  # no diacritics
+        ("QUÊN MẬT KHẨU VNEID", "vneid_forgot_password"),  # upper case
+        ("quên mk vneid r, lấy lại sao", "vneid_forgot_password"),  # teencode
+        ("quen mk vneid r", "vneid_forgot_password"),  # teencode without diacritics
+        ("kich hoat tk dinh danh dien tu ntn", "vneid_activate"),
+        ("dt ko co nfc kich hoat vneid dc ko", "vneid_activate"),
+        ("nop phat giao thong o dau", "dvc_traffic_fines"),
+    ],
+)
 def test_unaccented_and_teencode_questions_rank_the_right_guide_first(searcher, question, guide):
     decision = searcher.decide(question)
     assert decision.top.guide_id == guide
@@ -138,15 +144,18 @@ def test_restored_query_is_reported(searcher):
     assert decision.restored == "quên mật khẩu vneid"
 
 
-@pytest.mark.parametrize("question", [
-    "asdkjh qwe zzxq",
-    "xyzzy plugh 12345 ???",
-    "công thức nấu phở bò ngon",
-    "thời tiết hôm nay thế nào",
-    "vneid",  # too vague: the two VNeID guides are close and both weak
-    "",
-    "   ",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "asdkjh qwe zzxq",
+        "xyzzy plugh 12345 ???",
+        "công thức nấu phở bò ngon",
+        "thời tiết hôm nay thế nào",
+        "vneid",  # too vague: the two VNeID guides are close and both weak
+        "",
+        "   ",
+    ],
+)
 def test_gibberish_and_off_topic_abstain(searcher, question):
     decision = searcher.decide(question)
     assert decision.action == "abstain"
@@ -154,10 +163,13 @@ def test_gibberish_and_off_topic_abstain(searcher, question):
     assert decision.route is None or decision.top.kind != "guide"
 
 
-@pytest.mark.parametrize("question, route", [
-    ("Tôi muốn khiếu nại cán bộ tiếp nhận hồ sơ", "handoff:handoff_complaint"),
-    ("thủ tục đăng ký kết hôn cần giấy tờ gì", "uncovered:uncovered_marriage"),
-])
+@pytest.mark.parametrize(
+    "question, route",
+    [
+        ("Tôi muốn khiếu nại cán bộ tiếp nhận hồ sơ", "handoff:handoff_complaint"),
+        ("thủ tục đăng ký kết hôn cần giấy tờ gì", "uncovered:uncovered_marriage"),
+    ],
+)
 def test_question_matching_a_routing_entry_abstains_with_the_route(searcher, question, route):
     decision = searcher.decide(question)
     assert decision.top.kind != "guide"
@@ -191,8 +203,10 @@ def test_best_section_is_the_one_about_the_question(searcher):
     decision = searcher.decide("Điện thoại không có NFC thì kích hoạt VNeID được không?")
     assert decision.guide_ids == ["vneid_activate"]
     section = searcher.best_section(decision, "vneid_activate")
-    assert searcher.index.guides["vneid_activate"].sections[section].heading == \
-        "Điện thoại không có NFC khi kích hoạt VNeID"
+    assert (
+        searcher.index.guides["vneid_activate"].sections[section].heading
+        == "Điện thoại không có NFC khi kích hoạt VNeID"
+    )
     steps = searcher.decide("các bước kích hoạt tài khoản VNeID quét chip căn cước")
     assert searcher.best_section(steps, "vneid_activate") == 0
     assert searcher.best_section(steps, "handoff_complaint") == -1  # routing entries have no sections
@@ -224,8 +238,9 @@ def test_follow_up_boosts_the_previous_topic(searcher):
     followed = searcher.decide(FOLLOW_UP, context_topic="vneid_forgot_password")
     assert followed.used_context is True
     assert followed.top.guide_id == "vneid_forgot_password"
-    assert followed.top.score == pytest.approx(scores["vneid_forgot_password"] + TEST_THRESHOLDS.context_bonus,
-                                               abs=1e-5)
+    assert followed.top.score == pytest.approx(
+        scores["vneid_forgot_password"] + TEST_THRESHOLDS.context_bonus, abs=1e-5
+    )
     others = {r.guide_id: r.score for r in followed.ranked if r.guide_id != "vneid_forgot_password"}
     assert others == pytest.approx({k: v for k, v in scores.items() if k != "vneid_forgot_password"})
 
@@ -248,11 +263,14 @@ def test_context_is_ignored_for_a_self_contained_question_or_unknown_topic(searc
     assert unknown.used_context is False
 
 
-@pytest.mark.parametrize("question", [
-    "thẻ căn cước bị mất thì làm lại ở đâu vậy ạ",
-    "mã OTP không gửi về điện thoại khi đăng ký tài khoản",
-    "con tôi dưới 14 tuổi đăng ký tài khoản VNeID thế nào",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "thẻ căn cước bị mất thì làm lại ở đâu vậy ạ",
+        "mã OTP không gửi về điện thoại khi đăng ký tài khoản",
+        "con tôi dưới 14 tuổi đăng ký tài khoản VNeID thế nào",
+    ],
+)
 def test_self_contained_questions_starting_with_a_folded_marker_are_not_follow_ups(question):
     assert not Searcher.looks_like_follow_up(question)
 

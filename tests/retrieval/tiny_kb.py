@@ -14,8 +14,7 @@ from retrieval.search import Thresholds
 
 # Fixed decision thresholds, so the tests do not move when retrieval/thresholds.json is
 # re-calibrated for the real embedding model.
-TEST_THRESHOLDS = Thresholds(dense_weight=0.5, top_k=3, answer=0.55, margin=0.04, clarify_floor=0.5,
-                             context_bonus=0.08)
+TEST_THRESHOLDS = Thresholds(dense_weight=0.5, top_k=3, answer=0.55, margin=0.04, clarify_floor=0.5, context_bonus=0.08)
 
 FORGOT_PASSWORD = """\
 ---
@@ -170,13 +169,15 @@ def guide_text(**fields: object) -> str:
         else:
             lines.append(f"{key}: {value}")
     lines.append("---")
-    lines.append(textwrap.dedent("""
+    lines.append(
+        textwrap.dedent("""
         ## Các bước
         1. Bước một.
 
         ## Khi nào cần gọi tổng đài
         Gọi {hotline}.
-        """))
+        """)
+    )
     return "\n".join(lines)
 
 

@@ -56,12 +56,17 @@ KARAOKE_QUESTIONS = [
 ]
 
 
-def new_guide(guide_id: str = "giay_phep_karaoke", questions: list[str] | None = None, tags: str = "[karaoke]",
-              updated: str = "2026-11-28", extra: str = "", reviewed: str | None = None) -> str:
+def new_guide(
+    guide_id: str = "giay_phep_karaoke",
+    questions: list[str] | None = None,
+    tags: str = "[karaoke]",
+    updated: str = "2026-11-28",
+    extra: str = "",
+    reviewed: str | None = None,
+) -> str:
     items = "\n".join(f"  - {q}" for q in (KARAOKE_QUESTIONS if questions is None else questions))
     reviewed = reviewed or dt.date.today().isoformat()
-    return NEW_GUIDE.format(id=guide_id, questions=items, tags=tags, updated=updated, extra=extra,
-                            reviewed=reviewed)
+    return NEW_GUIDE.format(id=guide_id, questions=items, tags=tags, updated=updated, extra=extra, reviewed=reviewed)
 
 
 def copy_knowledge(tmp_path: Path) -> Path:
@@ -139,14 +144,16 @@ def broken(tmp_path, monkeypatch):
     where["dup"] = line_of(folder / "zz_ban_sao.md", "id: vneid_qr_sharing")
     # A typo in a placeholder.
     passport = folder / "dvc_passport.md"
-    passport.write_text(passport.read_text(encoding="utf-8").rstrip("\n") + "\nGọi {hotlne} nếu cần hỏi thêm.\n",
-                        encoding="utf-8")
+    passport.write_text(
+        passport.read_text(encoding="utf-8").rstrip("\n") + "\nGọi {hotlne} nếu cần hỏi thêm.\n", encoding="utf-8"
+    )
     where["placeholder"] = line_of(passport, "{hotlne}")
     # A question of vneid_lock_unlock copied (without diacritics) into dvc_track_status.
     stolen = first_question(folder / "vneid_lock_unlock.md")
     where["original"] = line_of(folder / "vneid_lock_unlock.md", stolen)
-    folded = unicodedata.normalize("NFC", "".join(
-        c for c in unicodedata.normalize("NFD", stolen) if not unicodedata.combining(c))).replace("đ", "d")
+    folded = unicodedata.normalize(
+        "NFC", "".join(c for c in unicodedata.normalize("NFD", stolen) if not unicodedata.combining(c))
+    ).replace("đ", "d")
     edit(folder / "dvc_track_status.md", "questions:\n", f"questions:\n  - {folded}\n")
     where["stolen"] = line_of(folder / "dvc_track_status.md", folded)
     return folder, where
@@ -180,8 +187,6 @@ def test_broken_copy_reports_each_problem_with_file_and_line(broken, capsys):
     assert f"Đã kiểm tra {files} tệp hướng dẫn ({files - 3} hợp lệ)" in summary
 
 
-
-
 # --------------------------------------------------------------------------- warnings only
 
 
@@ -189,10 +194,16 @@ def test_warnings_only_exit_zero(tmp_path, monkeypatch, capsys):
     folder = copy_knowledge(tmp_path)
     monkeypatch.chdir(tmp_path)
     guide = folder / "giay_phep_karaoke.md"
-    guide.write_text(new_guide(questions=KARAOKE_QUESTIONS[:3], tags='[karaoke, 1022, "giấy phép"]',
-                               updated="2020-01-02", reviewed="2020-01-02",
-                               extra="Cần hỏi thêm thì gọi tổng đài 1022."),
-                     encoding="utf-8")
+    guide.write_text(
+        new_guide(
+            questions=KARAOKE_QUESTIONS[:3],
+            tags='[karaoke, 1022, "giấy phép"]',
+            updated="2020-01-02",
+            reviewed="2020-01-02",
+            extra="Cần hỏi thêm thì gọi tổng đài 1022.",
+        ),
+        encoding="utf-8",
+    )
     nfd_line = "## Nộp hồ sơ xin giấy phép karaoke"
     edit(guide, nfd_line, unicodedata.normalize("NFD", nfd_line))
     code, out = run(capsys, "--knowledge", str(folder))
@@ -209,7 +220,8 @@ def test_warnings_only_exit_zero(tmp_path, monkeypatch, capsys):
     }
     for number, message in expected.items():
         assert any(o.startswith(f"knowledge/giay_phep_karaoke.md:{number}: cảnh báo: {message}") for o in mine), (
-            f"{number}: {message}\n{text}")
+            f"{number}: {message}\n{text}"
+        )
     assert "'giấy phép'" not in text  # a quoted tag is text
     assert "0 lỗi" in out[-1] and "nên xem lại các cảnh báo" in out[-1]
 
@@ -226,8 +238,9 @@ def test_review_age_is_configurable(tmp_path, monkeypatch, capsys):
     code, out = run(capsys, "--knowledge", str(folder), "--review-months", "3")
     stale = [o for o in out if "rà soát lần cuối" in o]
     assert code == 0 and len(stale) == 1
-    assert stale[0].startswith(f"knowledge/giay_phep_karaoke.md:{line_of(guide, 'reviewed:')}: cảnh báo: "
-                               f"bài rà soát lần cuối ngày {reviewed}")
+    assert stale[0].startswith(
+        f"knowledge/giay_phep_karaoke.md:{line_of(guide, 'reviewed:')}: cảnh báo: bài rà soát lần cuối ngày {reviewed}"
+    )
     assert "quá 3 tháng" in stale[0]
     # Without --review-months, review_months of knowledge/outdated.yml applies.
     (folder / "outdated.yml").write_text("review_months: 2\n", encoding="utf-8")
@@ -240,7 +253,8 @@ def test_a_valid_new_guide_adds_no_problem(tmp_path, real_report):
     (folder / "giay_phep_karaoke.md").write_text(new_guide(), encoding="utf-8")
     report = check_knowledge(folder)
     assert [(Path(p.path).name, p.line, p.severity) for p in report.problems] == [
-        (Path(p.path).name, p.line, p.severity) for p in real_report.problems]
+        (Path(p.path).name, p.line, p.severity) for p in real_report.problems
+    ]
     assert report.guides == report.files == real_report.files + 1
 
 
@@ -284,7 +298,8 @@ def test_routing_entries_are_compared_too(tmp_path, monkeypatch):
     routing = (folder / "routing.yml").read_text(encoding="utf-8")
     assert "thủ tục cấp sổ đỏ lần đầu" in routing
     (folder / "giay_phep_karaoke.md").write_text(
-        new_guide(questions=KARAOKE_QUESTIONS + ["Thủ tục cấp sổ đỏ lần đầu?"]), encoding="utf-8")
+        new_guide(questions=KARAOKE_QUESTIONS + ["Thủ tục cấp sổ đỏ lần đầu?"]), encoding="utf-8"
+    )
     karaoke_line = line_of(folder / "giay_phep_karaoke.md", "Thủ tục cấp sổ đỏ lần đầu?")
     route_line = line_of(folder / "routing.yml", "thủ tục cấp sổ đỏ lần đầu")
     report = check_knowledge(folder)

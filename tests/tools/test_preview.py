@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 GUIDES = ("vneid_passcode", "vneid_forgot_password", "dvc_passport")
 # The calibrated thresholds in retrieval/thresholds.json are for EmbeddingGemma; the HashingEncoder's
 # trigram "dense" scores run higher, so the tests pin thresholds that suit it.
-HASHING_THRESHOLDS = Thresholds(dense_weight=0.5, top_k=2, answer=0.6, margin=0.03, clarify_floor=0.6,
-                                context_bonus=0.08)
+HASHING_THRESHOLDS = Thresholds(
+    dense_weight=0.5, top_k=2, answer=0.6, margin=0.03, clarify_floor=0.6, context_bonus=0.08
+)
 
 
 @pytest.fixture()

@@ -16,8 +16,16 @@ from retrieval import service as service_mod
 from tests.actions.action_kit import set_thresholds
 from tests.retrieval.tiny_kb import TEST_THRESHOLDS, publish_tiny_index
 
-ENV_VARS = ("HOTLINE_NUMBER", "HOTLINE_NAME", "HOTLINE_HOURS", "PROVINCE_NAME", "DVC_ANSWER_THRESHOLD",
-            "DVC_MARGIN_THRESHOLD", "DVC_KNOWLEDGE_DIR", "DVC_DATA_DIR")
+ENV_VARS = (
+    "HOTLINE_NUMBER",
+    "HOTLINE_NAME",
+    "HOTLINE_HOURS",
+    "PROVINCE_NAME",
+    "DVC_ANSWER_THRESHOLD",
+    "DVC_MARGIN_THRESHOLD",
+    "DVC_KNOWLEDGE_DIR",
+    "DVC_DATA_DIR",
+)
 
 
 @pytest.fixture(autouse=True)

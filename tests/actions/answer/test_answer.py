@@ -26,7 +26,9 @@ GIBBERISH = "asdkjh qwe zzxq"
 # ("nhập mã OTP" is fine: that is typing it into the official app.)
 SECRET_REQUEST = re.compile(
     r"(gửi|cung cấp|nhắn|đọc|cho (tôi|mình|em) biết)\s+(lại\s+)?(cho\s+(tôi|mình|chúng tôi|em)\s+)?"
-    r"(mật khẩu|mã otp|otp|mã bảo vệ|passcode)", re.IGNORECASE)
+    r"(mật khẩu|mã otp|otp|mã bảo vệ|passcode)",
+    re.IGNORECASE,
+)
 # ... unless it is a warning: a negation shortly before it ("Xin đừng gửi mật khẩu").
 NEGATION = re.compile(r"\b(đừng|không|chớ)\b", re.IGNORECASE)
 
@@ -61,9 +63,10 @@ def state(events: list[dict]) -> dict:
 def assert_no_secret_request(text: str) -> None:
     """The bot may warn not to share a password/OTP; it must never ask for one."""
     for match in SECRET_REQUEST.finditer(text):
-        before = text[max(0, match.start() - 30):match.start()]
-        assert NEGATION.search(before), \
-            f"reply seems to ask for a secret: {text[max(0, match.start() - 40):match.end() + 20]!r}"
+        before = text[max(0, match.start() - 30) : match.start()]
+        assert NEGATION.search(before), (
+            f"reply seems to ask for a secret: {text[max(0, match.start() - 40) : match.end() + 20]!r}"
+        )
 
 
 # ------------------------------------------------------------------ ActionAnswerQuestion
@@ -76,24 +79,31 @@ def test_answer_contains_title_source_feedback_buttons_and_metadata(index_dir):
     assert "Nguồn: https://example.gov.vn/quen-mat-khau" in body
     assert "{hotline" not in body and "{province}" not in body  # placeholders are filled
     payloads = [b["payload"] for b in buttons(messages)]
-    assert payloads == [replies.payload("feedback_helpful", topic_id=FORGOT),
-                        replies.payload("feedback_not_helpful", topic_id=FORGOT)]
+    assert payloads == [
+        replies.payload("feedback_helpful", topic_id=FORGOT),
+        replies.payload("feedback_not_helpful", topic_id=FORGOT),
+    ]
     meta = dvc(messages)
     assert meta["decision"] == "answer"
     assert meta["guide_ids"] == [FORGOT]
     assert meta["route"] is None
     assert meta["ranking"][0]["id"] == FORGOT
     assert isinstance(meta["section"], int)
-    assert slots(events) == {"last_topic": FORGOT, "last_question": EXACT_QUESTION, "abstain_count": 0,
-                            "unhelpful_topic": None}
+    assert slots(events) == {
+        "last_topic": FORGOT,
+        "last_question": EXACT_QUESTION,
+        "abstain_count": 0,
+        "unhelpful_topic": None,
+    }
 
 
 def test_answer_shows_the_section_that_fits_and_fills_the_hotline(index_dir, monkeypatch):
     monkeypatch.setenv("HOTLINE_NUMBER", "9999")
     monkeypatch.setenv("HOTLINE_HOURS", "7h-17h")
     monkeypatch.setenv("PROVINCE_NAME", "Tỉnh Thử")
-    messages, _ = run_action(ActionAnswerQuestion(),
-                             make_tracker("không nhận được OTP để đặt lại mật khẩu VNeID thì gọi tổng đài nào"))
+    messages, _ = run_action(
+        ActionAnswerQuestion(), make_tracker("không nhận được OTP để đặt lại mật khẩu VNeID thì gọi tổng đài nào")
+    )
     body = texts(messages)[0]
     assert dvc(messages)["guide_ids"] == [FORGOT]
     assert "Khi nào cần gọi tổng đài:" in body
@@ -135,15 +145,22 @@ def test_abstain_text_uses_the_configured_hotline(index_dir, monkeypatch):
 def test_a_complaint_gets_the_advice_then_the_offer_of_a_person(index_dir):
     messages, events = run_action(ActionAnswerQuestion(), make_tracker("Tôi muốn khiếu nại cán bộ tiếp nhận hồ sơ"))
     meta = dvc(messages)
-    assert (meta["decision"], meta["situation"], meta["resolved_from"]) == ("advice", "complaint", "situation:complaint")  # noqa: E501
+    assert (meta["decision"], meta["situation"], meta["resolved_from"]) == (
+        "advice",
+        "complaint",
+        "situation:complaint",
+    )
     assert [e["name"] for e in events if e["event"] == "followup"] == ["action_offer_handoff"]
     assert state(events)["offer_reason"] == "policy:handoff_complaint"
     assert "last_topic" not in slots(events)
 
 
-@pytest.mark.parametrize("question, route", [
-    ("thủ tục đăng ký kết hôn cần giấy tờ gì", "uncovered:uncovered_marriage"),
-])
+@pytest.mark.parametrize(
+    "question, route",
+    [
+        ("thủ tục đăng ký kết hôn cần giấy tờ gì", "uncovered:uncovered_marriage"),
+    ],
+)
 def test_routing_entries_are_never_answered(index_dir, question, route):
     messages, events = run_action(ActionAnswerQuestion(), make_tracker(question))
     meta = dvc(messages)
@@ -185,10 +202,13 @@ def test_close_guides_ask_the_citizen_to_choose(index_dir, monkeypatch):
 
 
 def test_follow_up_uses_the_last_topic(index_dir, monkeypatch):
-    set_thresholds(monkeypatch, Thresholds(dense_weight=0.5, top_k=3, answer=0.35, margin=0.04,
-                                           clarify_floor=0.5, context_bonus=0.08))
-    messages, _ = run_action(ActionAnswerQuestion(),
-                             make_tracker("còn nếu không có NFC thì sao?", slots={"last_topic": FORGOT}))
+    set_thresholds(
+        monkeypatch,
+        Thresholds(dense_weight=0.5, top_k=3, answer=0.35, margin=0.04, clarify_floor=0.5, context_bonus=0.08),
+    )
+    messages, _ = run_action(
+        ActionAnswerQuestion(), make_tracker("còn nếu không có NFC thì sao?", slots={"last_topic": FORGOT})
+    )
     meta = dvc(messages)
     assert (meta["decision"], meta["guide_ids"], meta["resolved_from"]) == ("answer", [FORGOT], "follow_up")
     assert meta["context"] == {"topic": FORGOT}
@@ -212,8 +232,15 @@ def test_long_section_is_clipped_with_a_pointer_to_the_source():
     from retrieval.documents import Guide, Section
 
     long_text = "\n".join(f"{i}. Bước làm thủ tục số {i} trên ứng dụng VNeID, đọc kỹ hướng dẫn." for i in range(60))
-    guide = Guide(id="g", title="Tiêu đề", summary="Tóm tắt.", questions=["q"], sources=["https://x.gov.vn/a"],
-                  updated="2026-11-28", sections=[Section("Các bước", long_text, 10)])
+    guide = Guide(
+        id="g",
+        title="Tiêu đề",
+        summary="Tóm tắt.",
+        questions=["q"],
+        sources=["https://x.gov.vn/a"],
+        updated="2026-11-28",
+        sections=[Section("Các bước", long_text, 10)],
+    )
     messages = replies.answer_messages(guide, 0, replies.Hotline(), None)
     body = messages[0]["text"]
     assert "(Hướng dẫn còn tiếp" in body
@@ -241,9 +268,12 @@ def test_payload_is_valid_rasa_intent_syntax():
 
 
 def test_chosen_topic_answers_from_that_guide(index_dir):
-    tracker = make_tracker('/choose_topic{"topic_id": "vneid_activate"}', intent="choose_topic",
-                           entities=[{"entity": "topic_id", "value": ACTIVATE}],
-                           slots={"last_question": "điện thoại không có NFC thì sao", "abstain_count": 2})
+    tracker = make_tracker(
+        '/choose_topic{"topic_id": "vneid_activate"}',
+        intent="choose_topic",
+        entities=[{"entity": "topic_id", "value": ACTIVATE}],
+        slots={"last_question": "điện thoại không có NFC thì sao", "abstain_count": 2},
+    )
     messages, events = run_action(ActionAnswerChosenTopic(), tracker)
     body = texts(messages)[0]
     assert "Kích hoạt tài khoản định danh điện tử VNeID" in body
@@ -255,23 +285,26 @@ def test_chosen_topic_answers_from_that_guide(index_dir):
 
 
 def test_chosen_topic_that_does_not_exist_abstains(index_dir):
-    tracker = make_tracker("/choose_topic", intent="choose_topic",
-                           entities=[{"entity": "topic_id", "value": "no_such_topic"}])
+    tracker = make_tracker(
+        "/choose_topic", intent="choose_topic", entities=[{"entity": "topic_id", "value": "no_such_topic"}]
+    )
     messages, events = run_action(ActionAnswerChosenTopic(), tracker)
     assert dvc(messages) == {"decision": "abstain", "guide_ids": [], "reason": "unknown_topic"}
     assert events == []
 
 
 def test_chosen_topic_without_index_abstains(monkeypatch):
-    tracker = make_tracker("/choose_topic", intent="choose_topic",
-                           entities=[{"entity": "topic_id", "value": FORGOT}])
+    tracker = make_tracker("/choose_topic", intent="choose_topic", entities=[{"entity": "topic_id", "value": FORGOT}])
     messages, _ = run_action(ActionAnswerChosenTopic(), tracker)
     assert dvc(messages)["reason"] == "search_unavailable"
 
 
 def test_chosen_topic_that_is_a_routing_entry_is_not_answered(index_dir):
-    tracker = make_tracker('/choose_topic{"topic_id": "handoff_complaint"}', intent="choose_topic",
-                           entities=[{"entity": "topic_id", "value": "handoff_complaint"}])
+    tracker = make_tracker(
+        '/choose_topic{"topic_id": "handoff_complaint"}',
+        intent="choose_topic",
+        entities=[{"entity": "topic_id", "value": "handoff_complaint"}],
+    )
     messages, _ = run_action(ActionAnswerChosenTopic(), tracker)
     assert dvc(messages)["decision"] != "answer"
 
@@ -280,8 +313,11 @@ def test_chosen_topic_that_is_a_routing_entry_is_not_answered(index_dir):
 
 
 def test_helpful_feedback_thanks_and_records_the_topic():
-    tracker = make_tracker('/feedback_helpful{"topic_id": "vneid_activate"}', intent="feedback_helpful",
-                           entities=[{"entity": "topic_id", "value": ACTIVATE}])
+    tracker = make_tracker(
+        '/feedback_helpful{"topic_id": "vneid_activate"}',
+        intent="feedback_helpful",
+        entities=[{"entity": "topic_id", "value": ACTIVATE}],
+    )
     messages, events = run_action(ActionRecordFeedback(), tracker)
     assert "Cảm ơn" in texts(messages)[0]
     assert buttons(messages) == []
@@ -320,9 +356,14 @@ def test_request_human_gives_the_hotline_and_warns_about_secrets(monkeypatch):
 
 def test_no_reply_ever_asks_for_a_password_or_otp(index_dir, monkeypatch):
     replies_seen: list[str] = []
-    for question in [EXACT_QUESTION, "quen mat khau vneid", "không nhận được OTP để đặt lại mật khẩu VNeID",
-                     "Điện thoại không có NFC thì kích hoạt VNeID được không?", GIBBERISH,
-                     "Tôi muốn khiếu nại cán bộ tiếp nhận hồ sơ"]:
+    for question in [
+        EXACT_QUESTION,
+        "quen mat khau vneid",
+        "không nhận được OTP để đặt lại mật khẩu VNeID",
+        "Điện thoại không có NFC thì kích hoạt VNeID được không?",
+        GIBBERISH,
+        "Tôi muốn khiếu nại cán bộ tiếp nhận hồ sơ",
+    ]:
         for intent in ("ask_procedure", "out_of_scope"):
             messages, _ = run_action(ActionAnswerQuestion(), make_tracker(question, intent=intent))
             replies_seen += texts(messages)
@@ -345,8 +386,9 @@ def test_no_reply_ever_asks_for_a_password_or_otp(index_dir, monkeypatch):
 
 def test_actions_are_declared_in_the_domain():
     domain = yaml.safe_load((PROJECT / "domain.yml").read_text(encoding="utf-8"))
-    names = {a().name() for a in (ActionAnswerQuestion, ActionAnswerChosenTopic, ActionRecordFeedback,
-                                  ActionRequestHuman)}
+    names = {
+        a().name() for a in (ActionAnswerQuestion, ActionAnswerChosenTopic, ActionRecordFeedback, ActionRequestHuman)
+    }
     assert names <= set(domain["actions"])
     assert {"last_topic", "last_question", "abstain_count"} <= set(domain["slots"])
     assert "topic_id" in domain["entities"]

@@ -28,11 +28,23 @@ def index_dir(tmp_path, monkeypatch):
 
 def ask(text: str, abstain_count: float = 0, unhelpful_topic: str | None = None) -> tuple[list[dict], list[dict]]:
     latest = {"text": text, "intent": {"name": "ask_procedure", "confidence": 0.9}, "entities": []}
-    tracker = Tracker.from_dict({
-        "sender_id": "u", "slots": {"last_topic": None, "last_question": None, "abstain_count": abstain_count,
-                                    "unhelpful_topic": unhelpful_topic},
-        "latest_message": latest, "events": [{"event": "user", "text": text, "parse_data": latest}],
-        "paused": False, "followup_action": None, "active_loop": {}, "latest_action_name": "action_listen"})
+    tracker = Tracker.from_dict(
+        {
+            "sender_id": "u",
+            "slots": {
+                "last_topic": None,
+                "last_question": None,
+                "abstain_count": abstain_count,
+                "unhelpful_topic": unhelpful_topic,
+            },
+            "latest_message": latest,
+            "events": [{"event": "user", "text": text, "parse_data": latest}],
+            "paused": False,
+            "followup_action": None,
+            "active_loop": {},
+            "latest_action_name": "action_listen",
+        }
+    )
     dispatcher = CollectingDispatcher()
     events = asyncio.run(ActionAnswerQuestion().run(dispatcher, tracker, {}))
     return dispatcher.messages, [dict(e) for e in events]
@@ -89,9 +101,11 @@ def test_asking_something_else_after_not_helpful_is_answered(index_dir):
     messages, events = ask(FORGOT, unhelpful_topic="dvc_traffic_fines")
     assert followups(events) == []
     assert [m["custom"]["dvc"]["guide_ids"] for m in messages if (m.get("custom") or {}).get("dvc")] == [
-        ["vneid_forgot_password"]]
+        ["vneid_forgot_password"]
+    ]
     assert {"event": "slot", "name": "unhelpful_topic", "value": None} in [
-        {k: e.get(k) for k in ("event", "name", "value")} for e in events]
+        {k: e.get(k) for k in ("event", "name", "value")} for e in events
+    ]
 
 
 def test_a_hidden_password_gets_a_warning(index_dir):

@@ -13,8 +13,11 @@ def kinds(events: list[dict]) -> list[str]:
 
 
 def test_without_a_handoff_the_new_session_starts_like_rasa_s(db: Store):  # noqa: F811
-    messages, events = run(ActionSessionStart(), tracker("xin chào", "greet"),
-                           {"session_config": {"carry_over_slots_to_new_session": False}})
+    messages, events = run(
+        ActionSessionStart(),
+        tracker("xin chào", "greet"),
+        {"session_config": {"carry_over_slots_to_new_session": False}},
+    )
     assert messages == []
     assert kinds(events) == ["session_started", "action"]
     assert events[-1]["name"] == "action_listen"
@@ -38,10 +41,14 @@ def test_closed_or_offline_handoffs_do_not_pause(db: Store):  # noqa: F811
 
 
 def test_slots_are_carried_over_when_the_domain_says_so(db: Store):  # noqa: F811
-    _, events = run(ActionSessionStart(), tracker("alo", "greet", slots={"last_topic": "vneid_activate"}),
-                    {"session_config": {"carry_over_slots_to_new_session": True}})
+    _, events = run(
+        ActionSessionStart(),
+        tracker("alo", "greet", slots={"last_topic": "vneid_activate"}),
+        {"session_config": {"carry_over_slots_to_new_session": True}},
+    )
     assert {"event": "slot", "name": "last_topic", "value": "vneid_activate"} in [
-        {k: e.get(k) for k in ("event", "name", "value")} for e in events]
+        {k: e.get(k) for k in ("event", "name", "value")} for e in events
+    ]
 
 
 def test_an_unreadable_store_starts_the_session_unpaused(monkeypatch):

@@ -19,19 +19,32 @@ EXACT_QUESTION = "Quên mật khẩu VNeID thì lấy lại thế nào?"
 GIBBERISH = "asdkjh qwe zzxq"
 
 
-def tracker(text: str, intent: str = "ask_procedure", slots: dict | None = None, history: list[dict] | None = None,
-            entities: list[dict] | None = None, sender: str = "citizen-1", channel: str = "zalo") -> Tracker:
+def tracker(
+    text: str,
+    intent: str = "ask_procedure",
+    slots: dict | None = None,
+    history: list[dict] | None = None,
+    entities: list[dict] | None = None,
+    sender: str = "citizen-1",
+    channel: str = "zalo",
+) -> Tracker:
     now = time.time()
     latest = {"text": text, "intent": {"name": intent, "confidence": 0.97}, "entities": entities or []}
     events = [{"timestamp": now - 50 + i, **e} for i, e in enumerate(history or [])]
-    events.append({"event": "user", "text": text, "parse_data": latest, "input_channel": channel,
-                   "timestamp": now - 1})
-    return Tracker.from_dict({
-        "sender_id": sender,
-        "slots": {"last_topic": None, "last_question": None, "abstain_count": 0, **(slots or {})},
-        "latest_message": latest, "events": events, "paused": False, "followup_action": None,
-        "active_loop": {}, "latest_action_name": "action_listen", "latest_input_channel": channel,
-    })
+    events.append({"event": "user", "text": text, "parse_data": latest, "input_channel": channel, "timestamp": now - 1})
+    return Tracker.from_dict(
+        {
+            "sender_id": sender,
+            "slots": {"last_topic": None, "last_question": None, "abstain_count": 0, **(slots or {})},
+            "latest_message": latest,
+            "events": events,
+            "paused": False,
+            "followup_action": None,
+            "active_loop": {},
+            "latest_action_name": "action_listen",
+            "latest_input_channel": channel,
+        }
+    )
 
 
 def decisions(messages: list[dict]) -> list[dict]:
@@ -56,7 +69,12 @@ def test_answer_is_recorded_with_guide_guesses_channel_and_hashed_sender(index_d
     [row] = recorded(db_url)
     meta = decisions(messages)[0]
     assert (row["kind"], row["guide_id"], row["question"], row["channel"], row["intent"]) == (
-        "answered", FORGOT, EXACT_QUESTION, "zalo", "ask_procedure")
+        "answered",
+        FORGOT,
+        EXACT_QUESTION,
+        "zalo",
+        "ask_procedure",
+    )
     assert [g["id"] for g in row["guesses"]] == [r["id"] for r in meta["ranking"]]
     assert row["conversation"] != "citizen-1" and row["conversation"] == Store(db_url).conversation_key("citizen-1")
 
@@ -68,8 +86,11 @@ def test_abstain_then_offer_are_two_rows_with_the_bots_guesses(index_dir, db_url
     offer_messages, _ = run_action(ActionOfferHandoff(), tracker(GIBBERISH, history=[bot_event(abstain)]))
     abstained, offered = recorded(db_url)
     assert (abstained["kind"], abstained["reason"], abstained["question"]) == ("abstained", "low_confidence", GIBBERISH)
-    assert (offered["kind"], offered["reason"], offered["question"]) == ("offered_handoff", "repeated_abstain",
-                                                                        GIBBERISH)
+    assert (offered["kind"], offered["reason"], offered["question"]) == (
+        "offered_handoff",
+        "repeated_abstain",
+        GIBBERISH,
+    )
     assert offered["guesses"] == abstained["guesses"] != []
     assert decisions(offer_messages)[0]["decision"] == "offer_handoff"
 
@@ -90,14 +111,24 @@ def test_clarification_then_the_chosen_guide(index_dir, db_url, monkeypatch):
     set_thresholds(monkeypatch, Thresholds(answer=0.3, margin=0.5, clarify_floor=0.3))
     messages, _ = run_action(ActionAnswerQuestion(), tracker("vneid"))
     assert decisions(messages)[0]["decision"] == "clarify"
-    run_action(ActionAnswerChosenTopic(), tracker('/choose_topic{"topic_id": "vneid_activate"}', intent="choose_topic",
-                                                  entities=[{"entity": "topic_id", "value": "vneid_activate"}],
-                                                  slots={"last_question": "vneid"}))
+    run_action(
+        ActionAnswerChosenTopic(),
+        tracker(
+            '/choose_topic{"topic_id": "vneid_activate"}',
+            intent="choose_topic",
+            entities=[{"entity": "topic_id", "value": "vneid_activate"}],
+            slots={"last_question": "vneid"},
+        ),
+    )
     clarified, chosen = recorded(db_url)
     assert (clarified["kind"], clarified["question"]) == ("clarified", "vneid")
     assert len(clarified["guesses"]) >= 2
     assert (chosen["kind"], chosen["outcome"], chosen["guide_id"], chosen["question"]) == (
-        "answered", "chosen", "vneid_activate", "vneid")
+        "answered",
+        "chosen",
+        "vneid_activate",
+        "vneid",
+    )
 
 
 def test_search_unavailable_is_recorded(db_url):  # no index_dir: nothing published
@@ -108,22 +139,38 @@ def test_search_unavailable_is_recorded(db_url):  # no index_dir: nothing publis
 
 @pytest.mark.parametrize("intent, outcome", [("feedback_helpful", "helpful"), ("feedback_not_helpful", "not_helpful")])
 def test_feedback_is_recorded_per_guide_with_the_question_it_was_about(db_url, intent, outcome):
-    run_action(ActionRecordFeedback(), tracker(f'/{intent}{{"topic_id": "{FORGOT}"}}', intent=intent,
-                                               entities=[{"entity": "topic_id", "value": FORGOT}],
-                                               slots={"last_question": "quen mk vneid"}))
+    run_action(
+        ActionRecordFeedback(),
+        tracker(
+            f'/{intent}{{"topic_id": "{FORGOT}"}}',
+            intent=intent,
+            entities=[{"entity": "topic_id", "value": FORGOT}],
+            slots={"last_question": "quen mk vneid"},
+        ),
+    )
     [row] = recorded(db_url)
-    assert (row["kind"], row["outcome"], row["guide_id"], row["question"]) == ("feedback", outcome, FORGOT,
-                                                                              "quen mk vneid")
+    assert (row["kind"], row["outcome"], row["guide_id"], row["question"]) == (
+        "feedback",
+        outcome,
+        FORGOT,
+        "quen mk vneid",
+    )
 
 
 def test_handoff_is_recorded_with_its_status_and_the_citizens_question(db_url, monkeypatch):
     monkeypatch.setenv("HANDOFF_HOURS", "24/7")  # open, but no agent online: offline
     ranking = [{"id": FORGOT, "score": 0.41}]
-    history = [{"event": "user", "text": "đổi số điện thoại 0987654321 trên vneid",
-                "parse_data": {"intent": {"name": "ask_procedure"}}},
-               bot_event({"decision": "abstain", "reason": "low_confidence", "ranking": ranking})]
-    messages, _ = run_action(ActionRequestHuman(), tracker("cho tôi gặp nhân viên", intent="request_human",
-                                                           history=history))
+    history = [
+        {
+            "event": "user",
+            "text": "đổi số điện thoại 0987654321 trên vneid",
+            "parse_data": {"intent": {"name": "ask_procedure"}},
+        },
+        bot_event({"decision": "abstain", "reason": "low_confidence", "ranking": ranking}),
+    ]
+    messages, _ = run_action(
+        ActionRequestHuman(), tracker("cho tôi gặp nhân viên", intent="request_human", history=history)
+    )
     [row] = recorded(db_url)
     assert decisions(messages)[0]["decision"] == "handoff"
     assert (row["kind"], row["outcome"], row["reason"]) == ("handoff", "offline:no_agent", "citizen_request")

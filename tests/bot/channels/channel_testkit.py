@@ -25,9 +25,7 @@ class FakeAgent:
     async def handle_message(self, message: UserMessage) -> None:
         self.messages.append(message)
         if self.reply:
-            await message.output_channel.send_text_message(
-                message.sender_id, self.reply
-            )
+            await message.output_channel.send_text_message(message.sender_id, self.reply)
 
 
 class AsgiResponse:

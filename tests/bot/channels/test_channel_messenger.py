@@ -37,9 +37,7 @@ def make_config(**overrides: Any) -> MessengerConfig:
     return MessengerConfig(**values)
 
 
-def text_event(
-    text: str, mid: str, psid: str = "psid-1", **message: Any
-) -> dict[str, Any]:
+def text_event(text: str, mid: str, psid: str = "psid-1", **message: Any) -> dict[str, Any]:
     return {
         "sender": {"id": psid},
         "recipient": {"id": "page-1"},
@@ -51,19 +49,12 @@ def text_event(
 def batch(*entries: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "object": "page",
-        "entry": [
-            {"id": "page-1", "time": 1718000000000, "messaging": events}
-            for events in entries
-        ],
+        "entry": [{"id": "page-1", "time": 1718000000000, "messaging": events} for events in entries],
     }
 
 
 def signed(payload: Any, secret: str = APP_SECRET) -> dict[str, Any]:
-    raw = (
-        payload
-        if isinstance(payload, bytes)
-        else json.dumps(payload, ensure_ascii=False).encode()
-    )
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode()
     return {
         "body": raw,
         "headers": {
@@ -157,16 +148,13 @@ async def test_good_signature_reaches_rasa_and_reply_is_sent() -> None:
     agent.reply = "Bạn có thể nộp hồ sơ trên Cổng dịch vụ công."
     with aioresponses() as m:
         m.post(SEND_URL, payload=OK)
-        resp = await client.post(
-            WEBHOOK, **signed(batch([text_event("Nộp hồ sơ ở đâu?", "mid.1")]))
-        )
+        resp = await client.post(WEBHOOK, **signed(batch([text_event("Nộp hồ sơ ở đâu?", "mid.1")])))
         assert resp.status == 200, resp.text
         await channel.wait_idle()
         bodies = sent(m)
-    assert [
-        (msg.text, msg.sender_id, msg.message_id, msg.input_channel)
-        for msg in agent.messages
-    ] == [("Nộp hồ sơ ở đâu?", "messenger:psid-1", "mid.1", "messenger")]
+    assert [(msg.text, msg.sender_id, msg.message_id, msg.input_channel) for msg in agent.messages] == [
+        ("Nộp hồ sơ ở đâu?", "messenger:psid-1", "mid.1", "messenger")
+    ]
     assert isinstance(agent.messages[0].output_channel, MessengerOutput)
     assert agent.messages[0].metadata["messenger"]["page_id"] == "page-1"
     assert bodies == [
@@ -187,9 +175,7 @@ async def test_good_signature_reaches_rasa_and_reply_is_sent() -> None:
         ({"X-Hub-Signature": "sha1=abc"}, "missing_signature"),
     ],
 )
-async def test_bad_or_missing_signature_403(
-    headers: dict[str, str], error: str
-) -> None:
+async def test_bad_or_missing_signature_403(headers: dict[str, str], error: str) -> None:
     channel = MessengerInput(make_config())
     _, agent, client = build_app(channel)
     raw = json.dumps(batch([text_event("hi", "mid.x")])).encode()
@@ -203,9 +189,7 @@ async def test_bad_or_missing_signature_403(
 async def test_wrong_secret_and_no_secret_403() -> None:
     channel = MessengerInput(make_config())
     _, _, client = build_app(channel)
-    resp = await client.post(
-        WEBHOOK, **signed(batch([text_event("hi", "mid.x")]), secret="other")
-    )
+    resp = await client.post(WEBHOOK, **signed(batch([text_event("hi", "mid.x")]), secret="other"))
     assert resp.status == 403
 
     channel = MessengerInput(make_config(app_secret=None))
@@ -248,9 +232,7 @@ async def test_batch_with_three_events_gives_three_messages() -> None:
     payload = batch(
         [
             text_event("Xin chào", "mid.a", psid="p1"),
-            text_event(
-                "Đổi CCCD", "mid.b", psid="p2", quick_reply={"payload": "/ask_cccd"}
-            ),
+            text_event("Đổi CCCD", "mid.b", psid="p2", quick_reply={"payload": "/ask_cccd"}),
         ],
         [
             {
@@ -299,9 +281,7 @@ async def test_replayed_mid_processed_once() -> None:
     # Same mid inside one batch, too.
     resp = await client.post(
         WEBHOOK,
-        **signed(
-            batch([text_event("Lặp", "mid.twice"), text_event("Lặp", "mid.twice")])
-        ),
+        **signed(batch([text_event("Lặp", "mid.twice"), text_event("Lặp", "mid.twice")])),
     )
     assert resp.json()["accepted"] == 1
     await channel.wait_idle()
@@ -343,9 +323,7 @@ async def test_attachment_gets_polite_reply() -> None:
 
 async def test_long_text_split_at_2000() -> None:
     output = MessengerOutput(make_config())
-    text = "\n".join(
-        f"Bước {i}: chuẩn bị giấy tờ và nộp trực tuyến." for i in range(120)
-    )
+    text = "\n".join(f"Bước {i}: chuẩn bị giấy tờ và nộp trực tuyến." for i in range(120))
     assert len(text) > MAX_TEXT_LENGTH * 2
     with aioresponses() as m:
         m.post(SEND_URL, payload=OK, repeat=True)
@@ -365,9 +343,7 @@ async def test_buttons_become_quick_replies() -> None:
     ]
     with aioresponses() as m:
         m.post(SEND_URL, payload=OK)
-        await output.send_response(
-            "p1", {"text": "Bạn cần hỗ trợ gì?", "buttons": buttons}
-        )
+        await output.send_response("p1", {"text": "Bạn cần hỗ trợ gì?", "buttons": buttons})
         bodies = sent(m)
     quick = bodies[0]["message"]["quick_replies"]
     assert bodies[0]["messaging_type"] == "RESPONSE"
@@ -385,18 +361,14 @@ async def test_more_than_13_buttons_numbered_and_answer_mapped() -> None:
     buttons = [{"title": f"Thủ tục {i}", "payload": f"/proc_{i}"} for i in range(1, 15)]
     with aioresponses() as m:
         m.post(SEND_URL, payload=OK)
-        await channel.get_output_channel().send_text_with_buttons(
-            "p1", "Chọn:", buttons
-        )
+        await channel.get_output_channel().send_text_with_buttons("p1", "Chọn:", buttons)
         bodies = sent(m)
     message = bodies[0]["message"]
     assert "quick_replies" not in message
     assert NUMBERED_CHOICE_HINT in message["text"]
     assert "14. Thủ tục 14" in message["text"]
 
-    await client.post(
-        WEBHOOK, **signed(batch([text_event("14", "mid.answer", psid="p1")]))
-    )
+    await client.post(WEBHOOK, **signed(batch([text_event("14", "mid.answer", psid="p1")])))
     await channel.wait_idle()
     assert agent.messages[-1].text == "/proc_14"
 
@@ -407,21 +379,12 @@ async def test_human_agent_tag() -> None:
     assert output.name() == "messenger"
     with aioresponses() as m:
         m.post(SEND_URL, payload=OK, repeat=True)
-        assert (
-            await output.send_agent_message("p1", "Chào anh, tôi là cán bộ hỗ trợ.")
-            is True
-        )
-        await output.send_response(
-            "p1", {"text": "Hồ sơ đã được duyệt.", "custom": {"human_agent": True}}
-        )
-        await output.send_response(
-            "p1", {"custom": {"human_agent": True, "text": "Còn gì nữa không ạ?"}}
-        )
+        assert await output.send_agent_message("p1", "Chào anh, tôi là cán bộ hỗ trợ.") is True
+        await output.send_response("p1", {"text": "Hồ sơ đã được duyệt.", "custom": {"human_agent": True}})
+        await output.send_response("p1", {"custom": {"human_agent": True, "text": "Còn gì nữa không ạ?"}})
         await output.send_response("p1", {"text": "Tin của bot."})
         bodies = sent(m)
-    assert [
-        (b.get("messaging_type"), b.get("tag"), b["message"]["text"]) for b in bodies
-    ] == [
+    assert [(b.get("messaging_type"), b.get("tag"), b["message"]["text"]) for b in bodies] == [
         ("MESSAGE_TAG", "HUMAN_AGENT", "Chào anh, tôi là cán bộ hỗ trợ."),
         ("MESSAGE_TAG", "HUMAN_AGENT", "Hồ sơ đã được duyệt."),
         ("MESSAGE_TAG", "HUMAN_AGENT", "Còn gì nữa không ạ?"),

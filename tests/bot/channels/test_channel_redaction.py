@@ -131,9 +131,7 @@ def webchat_send(message: str, client_msg_id: str, **extra: str) -> dict[str, An
     }
 
 
-async def test_webchat_redacts_message_and_display(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_webchat_redacts_message_and_display(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     db = tmp_path / "webchat.sqlite3"
     channel = WebChatInput(WebChatConfig(db_path=str(db)))
@@ -161,8 +159,11 @@ async def test_webchat_redacts_message_and_display(
     assert REDACTED_METADATA_KEY not in button.metadata
     assert third.text == f"OTP {REDACTED}" and third.metadata[REDACTED_METADATA_KEY] is True
 
-    poll = await client.get("/webhooks/webchat/poll", query={"sender": "w-redact", "after": "0"},
-                            headers={"X-Webchat-Token": webchat_token("w-redact")})
+    poll = await client.get(
+        "/webhooks/webchat/poll",
+        query={"sender": "w-redact", "after": "0"},
+        headers={"X-Webchat-Token": webchat_token("w-redact")},
+    )
     shown = [e["text"] for e in poll.json()["events"]]
     assert shown == [
         f"mật khẩu là {REDACTED} mà không đăng nhập được",

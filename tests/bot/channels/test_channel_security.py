@@ -53,8 +53,12 @@ async def test_webchat_conversations_are_issued_and_bound(tmp_path: Path) -> Non
 
     assert (await client.post("/webhooks/webchat/send", **send(sender, {"X-Webchat-Token": token}))).status == 202
     # no token, a wrong one, another conversation's, a REST citizen's id: all 403, nothing reaches Rasa
-    for who, headers in ((sender, {}), (sender, {"X-Webchat-Token": "0" * 64}),
-                         (other["sender"], {"X-Webchat-Token": token}), ("r-citizen-1", {"X-Webchat-Token": token})):
+    for who, headers in (
+        (sender, {}),
+        (sender, {"X-Webchat-Token": "0" * 64}),
+        (other["sender"], {"X-Webchat-Token": token}),
+        ("r-citizen-1", {"X-Webchat-Token": token}),
+    ):
         assert (await client.post("/webhooks/webchat/send", **send(who, headers))).status == 403
         poll = await client.get("/webhooks/webchat/poll", query={"sender": who}, headers=headers)
         assert poll.status == 403 and poll.json()["error"] == "forbidden"
@@ -85,8 +89,12 @@ async def test_webchat_cors_only_for_configured_origins(tmp_path: Path, monkeypa
 
 
 def zalo(tmp_path: Path, **overrides: Any) -> ZaloInput:
-    values: dict[str, Any] = {"app_id": "app", "oa_secret_key": "oa-secret", "dry_run": True,
-                              "token_file": str(tmp_path / "t.json")}
+    values: dict[str, Any] = {
+        "app_id": "app",
+        "oa_secret_key": "oa-secret",
+        "dry_run": True,
+        "token_file": str(tmp_path / "t.json"),
+    }
     values.update(overrides)
     return ZaloInput(ZaloConfig(**values))
 
@@ -97,11 +105,18 @@ def messenger() -> MessengerInput:
 
 @pytest.mark.parametrize("kind", ["webchat", "rest", "zalo", "messenger"])
 async def test_big_bodies_are_413_and_other_content_types_415(tmp_path: Path, kind: str) -> None:
-    channel = {"webchat": lambda: webchat(tmp_path),
-               "rest": lambda: RestInput(RestConfig(db_path=":memory:")),
-               "zalo": lambda: zalo(tmp_path), "messenger": messenger}[kind]()
-    path = {"webchat": "/webhooks/webchat/send", "rest": "/webhooks/rest/webhook",
-            "zalo": "/webhooks/zalo/webhook", "messenger": "/webhooks/messenger/webhook"}[kind]
+    channel = {
+        "webchat": lambda: webchat(tmp_path),
+        "rest": lambda: RestInput(RestConfig(db_path=":memory:")),
+        "zalo": lambda: zalo(tmp_path),
+        "messenger": messenger,
+    }[kind]()
+    path = {
+        "webchat": "/webhooks/webchat/send",
+        "rest": "/webhooks/rest/webhook",
+        "zalo": "/webhooks/zalo/webhook",
+        "messenger": "/webhooks/messenger/webhook",
+    }[kind]
     _, agent, client = build_app(channel)
     big = await client.post(path, body=MIB, headers=JSON)
     assert big.status == 413 and big.json()["error"] == "payload_too_large"
@@ -117,12 +132,18 @@ async def test_long_text_is_cut_before_nlu_on_the_platforms(tmp_path: Path, monk
     monkeypatch.setenv("DVC_MAX_TEXT_CHARS", "100")
     channel = zalo(tmp_path)
     _, agent, client = build_app(channel)
-    event = {"app_id": "app", "event_name": "user_send_text", "timestamp": str(int(time.time() * 1000)),
-             "sender": {"id": "u"}, "message": {"text": "a" * 5000, "msg_id": "long"}}
+    event = {
+        "app_id": "app",
+        "event_name": "user_send_text",
+        "timestamp": str(int(time.time() * 1000)),
+        "sender": {"id": "u"},
+        "message": {"text": "a" * 5000, "msg_id": "long"},
+    }
     raw = json.dumps(event).encode()
     mac = compute_signature("app", raw, event["timestamp"], "oa-secret")
-    assert (await client.post("/webhooks/zalo/webhook", body=raw,
-                              headers={**JSON, "X-ZEvent-Signature": mac})).status == 200
+    assert (
+        await client.post("/webhooks/zalo/webhook", body=raw, headers={**JSON, "X-ZEvent-Signature": mac})
+    ).status == 200
     await channel.wait_idle()
     assert [len(m.text) for m in agent.messages] == [100]
 
@@ -161,11 +182,15 @@ async def test_a_burst_of_rest_sends_and_new_ids_is_429(monkeypatch: Any) -> Non
     monkeypatch.setenv("DVC_RATE_SENDS", "4/60")
     monkeypatch.setenv("DVC_RATE_CONVERSATIONS", "2/3600")
     _, agent, client = build_app(RestInput(RestConfig(db_path=":memory:")))
-    new_ids = [(await client.post("/webhooks/rest/webhook", **as_json({"sender": f"s{i}", "message": "hi"}))).status
-               for i in range(3)]
+    new_ids = [
+        (await client.post("/webhooks/rest/webhook", **as_json({"sender": f"s{i}", "message": "hi"}))).status
+        for i in range(3)
+    ]
     assert new_ids == [200, 200, 429]
-    same_id = [(await client.post("/webhooks/rest/webhook", **as_json({"sender": "s0", "message": "hi"}))).status
-               for _ in range(3)]
+    same_id = [
+        (await client.post("/webhooks/rest/webhook", **as_json({"sender": "s0", "message": "hi"}))).status
+        for _ in range(3)
+    ]
     assert same_id == [200, 200, 429]
     assert len(agent.messages) == 4
 
@@ -174,11 +199,15 @@ async def test_a_burst_on_one_conversation_is_429_while_other_conversations_go_o
     monkeypatch.setenv("DVC_RATE_LIMITS", "on")
     monkeypatch.setenv("DVC_RATE_SENDER_SENDS", "3/60")
     _, agent, client = build_app(RestInput(RestConfig(db_path=":memory:")))
-    burst = [(await client.post("/webhooks/rest/webhook", **as_json({"sender": "bot-1", "message": "hi"}))).status
-             for _ in range(5)]
+    burst = [
+        (await client.post("/webhooks/rest/webhook", **as_json({"sender": "bot-1", "message": "hi"}))).status
+        for _ in range(5)
+    ]
     assert burst == [200, 200, 200, 429, 429]
-    others = [(await client.post("/webhooks/rest/webhook", **as_json({"sender": f"p{i}", "message": "hi"}))).status
-              for i in range(5)]
+    others = [
+        (await client.post("/webhooks/rest/webhook", **as_json({"sender": f"p{i}", "message": "hi"}))).status
+        for i in range(5)
+    ]
     assert others == [200] * 5  # the same address, other conversations: the default address limits hold
     assert len(agent.messages) == 8
 
@@ -189,8 +218,10 @@ async def test_default_address_limits_let_a_hotline_evaluation_through(monkeypat
     for kind in ("SENDS", "CONVERSATIONS", "HANDOFFS", "SENDER_SENDS"):
         monkeypatch.delenv(f"DVC_RATE_{kind}", raising=False)
     _, agent, client = build_app(RestInput(RestConfig(db_path=":memory:")))
-    statuses = {(await client.post("/webhooks/rest/webhook", **as_json({"sender": f"n{i}", "message": "x"}))).status
-                for i in range(300)}
+    statuses = {
+        (await client.post("/webhooks/rest/webhook", **as_json({"sender": f"n{i}", "message": "x"}))).status
+        for i in range(300)
+    }
     assert statuses == {200}
 
 
@@ -198,8 +229,10 @@ async def test_limits_can_be_turned_off_for_evaluation(monkeypatch: Any) -> None
     monkeypatch.setenv("DVC_RATE_LIMITS", "off")
     monkeypatch.setenv("DVC_RATE_SENDS", "1/60")
     _, _, client = build_app(RestInput(RestConfig(db_path=":memory:")))
-    statuses = {(await client.post("/webhooks/rest/webhook", **as_json({"sender": f"e{i}", "message": "x"}))).status
-                for i in range(20)}
+    statuses = {
+        (await client.post("/webhooks/rest/webhook", **as_json({"sender": f"e{i}", "message": "x"}))).status
+        for i in range(20)
+    }
     assert statuses == {200}
 
 
@@ -209,8 +242,13 @@ async def test_limits_can_be_turned_off_for_evaluation(monkeypatch: Any) -> None
 
 
 def zalo_event(timestamp_ms: int, msg_id: str) -> dict[str, Any]:
-    event = {"app_id": "app", "event_name": "user_send_text", "timestamp": str(timestamp_ms),
-             "sender": {"id": "u1"}, "message": {"text": "chào", "msg_id": msg_id}}
+    event = {
+        "app_id": "app",
+        "event_name": "user_send_text",
+        "timestamp": str(timestamp_ms),
+        "sender": {"id": "u1"},
+        "message": {"text": "chào", "msg_id": msg_id},
+    }
     raw = json.dumps(event).encode()
     mac = compute_signature("app", raw, event["timestamp"], "oa-secret")
     return {"body": raw, "headers": {**JSON, "X-ZEvent-Signature": mac}}
@@ -233,8 +271,15 @@ async def test_zalo_signed_timestamp_must_be_the_events(tmp_path: Path) -> None:
     """A signature over one timestamp cannot vouch for a body whose event has another."""
     channel = zalo(tmp_path)
     _, agent, client = build_app(channel)
-    body = json.dumps({"app_id": "app", "event_name": "user_send_text", "timestamp": "1",
-                       "message": {"text": "x", "msg_id": "a", "timestamp": "2"}, "sender": {"id": "u"}}).encode()
+    body = json.dumps(
+        {
+            "app_id": "app",
+            "event_name": "user_send_text",
+            "timestamp": "1",
+            "message": {"text": "x", "msg_id": "a", "timestamp": "2"},
+            "sender": {"id": "u"},
+        }
+    ).encode()
     mac = compute_signature("app", body, "2", "oa-secret")  # signed with the nested value
     resp = await client.post("/webhooks/zalo/webhook", body=body, headers={**JSON, "X-ZEvent-Signature": mac})
     assert resp.status == 401
@@ -254,17 +299,31 @@ async def test_dedupe_survives_a_restart(tmp_path: Path) -> None:
     await restarted.wait_idle()
     assert len(agent.messages) == 1 and agent2.messages == []
 
-    payload = {"object": "page", "entry": [{"id": "p", "messaging": [
-        {"sender": {"id": "psid"}, "recipient": {"id": "p"}, "timestamp": now,
-         "message": {"mid": "m.1", "text": "hi"}}]}]}
+    payload = {
+        "object": "page",
+        "entry": [
+            {
+                "id": "p",
+                "messaging": [
+                    {
+                        "sender": {"id": "psid"},
+                        "recipient": {"id": "p"},
+                        "timestamp": now,
+                        "message": {"mid": "m.1", "text": "hi"},
+                    }
+                ],
+            }
+        ],
+    }
     raw = json.dumps(payload).encode()
     sig = "sha256=" + hmac.new(b"fb-secret", raw, hashlib.sha256).hexdigest()
     counts = []
     for _ in range(2):
         channel = messenger()
         _, fb_agent, fb_client = build_app(channel)
-        resp = await fb_client.post("/webhooks/messenger/webhook", body=raw,
-                                    headers={**JSON, "X-Hub-Signature-256": sig})
+        resp = await fb_client.post(
+            "/webhooks/messenger/webhook", body=raw, headers={**JSON, "X-Hub-Signature-256": sig}
+        )
         counts.append(resp.json()["accepted"])
         await channel.wait_idle()
     assert counts == [1, 0]

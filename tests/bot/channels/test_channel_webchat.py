@@ -149,8 +149,9 @@ async def test_poll_returns_only_events_after_the_given_id(tmp_path: Path) -> No
     assert [e["id"] for e in later["events"]] == [5, 6]
     assert (await poll(client, after=6))["events"] == []
     # another sender sees nothing of it
-    other = await client.get(POLL, query={"sender": "w-other", "after": "0"},
-                             headers={"X-Webchat-Token": webchat_token("w-other")})
+    other = await client.get(
+        POLL, query={"sender": "w-other", "after": "0"}, headers={"X-Webchat-Token": webchat_token("w-other")}
+    )
     assert other.json()["events"] == []
 
 
@@ -172,9 +173,7 @@ async def test_long_poll_wakes_when_a_message_arrives(tmp_path: Path) -> None:
     if events[-1]["type"] == "user":  # the reply was not there yet: the next poll waits for it
         rest = await asyncio.wait_for(poll(client, after=events[-1]["id"], wait=20), 5)
         events = events + rest["events"]
-    assert [(e["type"], e["text"]) for e in events] == [
-        ("user", "quên mật khẩu vneid"), ("bot", "Đây là câu trả lời.")
-    ]
+    assert [(e["type"], e["text"]) for e in events] == [("user", "quên mật khẩu vneid"), ("bot", "Đây là câu trả lời.")]
 
 
 async def test_long_poll_times_out_with_no_events(tmp_path: Path) -> None:
@@ -259,7 +258,11 @@ async def test_memory_is_bounded_and_older_events_come_from_sqlite(tmp_path: Pat
     assert len(channel.mailbox._boxes[SENDER].events) == 3
     _, _, client = build_app(channel)
     assert [e["text"] for e in (await poll(client, after=5))["events"]] == [
-        "tin 6", "tin 7", "tin 8", "tin 9", "tin 10"
+        "tin 6",
+        "tin 7",
+        "tin 8",
+        "tin 9",
+        "tin 10",
     ]
     for other in ("w-a", "w-b", "w-c"):
         await out.send_text_message(other, "xin chào")
@@ -299,17 +302,22 @@ async def test_unwritable_database_falls_back_to_memory(tmp_path: Path, caplog: 
 
 async def test_dvc_metadata_is_never_delivered_and_buttons_are(tmp_path: Path) -> None:
     channel = make_channel(tmp_path)
-    agent = ScriptedAgent([
-        {"text": "📌 Quên mật khẩu VNeID\n\nNguồn: https://vneid.gov.vn/"},
-        {"text": "Câu trả lời có giúp ích không?", "buttons": [
-            {"title": "👍 Có", "payload": '/feedback_helpful{"topic_id": "x"}'},
-            {"title": "👎 Chưa", "payload": "/feedback_not_helpful"},
-            {"title": "Cổng DVC", "type": "web_url", "url": "https://dichvucong.gov.vn"},
-            {"title": "Xấu", "url": "javascript:alert(1)"},
-        ]},
-        {"custom": {"dvc": {"decision": "answer", "guide_ids": ["x"], "score": 0.9}}},
-        {"custom": {"something": "else"}},
-    ])
+    agent = ScriptedAgent(
+        [
+            {"text": "📌 Quên mật khẩu VNeID\n\nNguồn: https://vneid.gov.vn/"},
+            {
+                "text": "Câu trả lời có giúp ích không?",
+                "buttons": [
+                    {"title": "👍 Có", "payload": '/feedback_helpful{"topic_id": "x"}'},
+                    {"title": "👎 Chưa", "payload": "/feedback_not_helpful"},
+                    {"title": "Cổng DVC", "type": "web_url", "url": "https://dichvucong.gov.vn"},
+                    {"title": "Xấu", "url": "javascript:alert(1)"},
+                ],
+            },
+            {"custom": {"dvc": {"decision": "answer", "guide_ids": ["x"], "score": 0.9}}},
+            {"custom": {"something": "else"}},
+        ]
+    )
     app, _, client = build_app(channel)
     app.ctx.agent = agent
     await client.post(SEND, **body())
@@ -383,16 +391,12 @@ async def test_html_in_messages_is_stored_as_plain_text(tmp_path: Path) -> None:
         (json.dumps({"sender": SENDER, "message": "   "}).encode(), "missing_field"),
         (json.dumps({"sender": SENDER, "message": 12}).encode(), "invalid_field"),
         (json.dumps({"sender": SENDER, "message": ["a"]}).encode(), "invalid_field"),
-        (json.dumps({"sender": SENDER, "message": "a" * (MAX_MESSAGE_CHARS + 1)}).encode(),
-         "message_too_long"),
-        (json.dumps({"sender": SENDER, "message": "x", "client_msg_id": {"a": 1}}).encode(),
-         "invalid_field"),
+        (json.dumps({"sender": SENDER, "message": "a" * (MAX_MESSAGE_CHARS + 1)}).encode(), "message_too_long"),
+        (json.dumps({"sender": SENDER, "message": "x", "client_msg_id": {"a": 1}}).encode(), "invalid_field"),
         (json.dumps({"sender": SENDER, "message": "x", "display": 5}).encode(), "invalid_field"),
     ],
 )
-async def test_bad_send_is_a_400_with_a_json_error(
-    tmp_path: Path, caplog: Any, raw: bytes, error: str
-) -> None:
+async def test_bad_send_is_a_400_with_a_json_error(tmp_path: Path, caplog: Any, raw: bytes, error: str) -> None:
     channel = make_channel(tmp_path)
     _, agent, client = build_app(channel)
     with caplog.at_level(logging.WARNING, logger="bot.channels.webchat"):
@@ -449,10 +453,7 @@ async def test_too_many_waiting_messages_are_refused(tmp_path: Path) -> None:
     agent.gate = asyncio.Event()
     app, _, client = build_app(channel)
     app.ctx.agent = agent
-    statuses = [
-        (await client.post(SEND, **body(f"câu {i}", client_msg_id=f"m-{i}"))).status
-        for i in range(25)
-    ]
+    statuses = [(await client.post(SEND, **body(f"câu {i}", client_msg_id=f"m-{i}"))).status for i in range(25)]
     assert statuses.count(202) == 20 and statuses.count(429) == 5
     agent.gate.set()
     await channel.wait_idle()

@@ -144,9 +144,7 @@ async def test_signature_prefix_case_and_configured_app_id(tmp_path: Path) -> No
     channel = ZaloInput(make_config(tmp_path))
     _, _, client = build_app(channel)
     req = signed(event())
-    req["headers"]["X-ZEvent-Signature"] = (
-        req["headers"]["X-ZEvent-Signature"].upper().replace("MAC=", "mac=")
-    )
+    req["headers"]["X-ZEvent-Signature"] = req["headers"]["X-ZEvent-Signature"].upper().replace("MAC=", "mac=")
     resp = await client.post(WEBHOOK, **req)
     assert resp.status == 200
 
@@ -159,9 +157,7 @@ async def test_signature_prefix_case_and_configured_app_id(tmp_path: Path) -> No
         ({"X-ZEvent-Signature": "garbage"}, "invalid_signature"),
     ],
 )
-async def test_bad_or_missing_signature_rejected(
-    tmp_path: Path, headers: dict[str, str], error: str
-) -> None:
+async def test_bad_or_missing_signature_rejected(tmp_path: Path, headers: dict[str, str], error: str) -> None:
     channel = ZaloInput(make_config(tmp_path))
     _, agent, client = build_app(channel)
     raw = json.dumps(event()).encode()
@@ -202,9 +198,7 @@ async def test_replayed_msg_id_processed_once(tmp_path: Path) -> None:
     req = signed(event(msg_id="dup-1"))
     first = await client.post(WEBHOOK, **req)
     second = await client.post(WEBHOOK, **req)
-    third = await client.post(
-        WEBHOOK, **signed(event(msg_id="dup-1", timestamp="1718000009999"))
-    )
+    third = await client.post(WEBHOOK, **signed(event(msg_id="dup-1", timestamp="1718000009999")))
     assert (first.status, second.status, third.status) == (200, 200, 200)
     assert second.json()["status"] == "duplicate"
     assert third.json()["status"] == "duplicate"
@@ -264,8 +258,7 @@ async def test_missing_fields_400(tmp_path: Path) -> None:
 
     no_ts = event()
     del no_ts["timestamp"]
-    resp = await client.post(WEBHOOK, body=json.dumps(no_ts).encode(),
-                             headers={"Content-Type": "application/json"})
+    resp = await client.post(WEBHOOK, body=json.dumps(no_ts).encode(), headers={"Content-Type": "application/json"})
     assert resp.status == 400 and resp.json()["error"] == "missing_field"
 
     no_name = event()
@@ -290,26 +283,18 @@ async def test_sticker_and_image_get_polite_reply(tmp_path: Path) -> None:
     _, agent, client = build_app(channel)
     with aioresponses() as m:
         m.post(ZALO_SEND_URL, payload=OK, repeat=True)
-        resp = await client.post(
-            WEBHOOK, **signed(event("user_send_sticker", msg_id="s1"))
-        )
+        resp = await client.post(WEBHOOK, **signed(event("user_send_sticker", msg_id="s1")))
         assert resp.status == 200
-        resp = await client.post(
-            WEBHOOK, **signed(event("user_send_image", text=None, msg_id="i1"))
-        )
+        resp = await client.post(WEBHOOK, **signed(event("user_send_image", text=None, msg_id="i1")))
         assert resp.status == 200
         await channel.wait_idle()
         bodies = sent_bodies(m)
     assert agent.messages == []
     assert [b["message"]["text"] for b in bodies] == [NON_TEXT_REPLY, NON_TEXT_REPLY]
-    assert NON_TEXT_REPLY == (
-        "Xin lỗi, hiện tôi chỉ đọc được tin nhắn chữ. Bạn vui lòng gõ câu hỏi nhé."
-    )
+    assert NON_TEXT_REPLY == ("Xin lỗi, hiện tôi chỉ đọc được tin nhắn chữ. Bạn vui lòng gõ câu hỏi nhé.")
 
 
-async def test_follow_sends_greet_and_unfollow_only_logs(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_follow_sends_greet_and_unfollow_only_logs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     channel = ZaloInput(make_config(tmp_path))
     _, agent, client = build_app(channel)
     caplog.set_level(logging.DEBUG, logger="bot.channels.zalo")
@@ -366,9 +351,7 @@ async def test_webhook_answers_before_processing_finishes(tmp_path: Path) -> Non
     assert seen == ["Làm căn cước công dân ở đâu?"]
 
 
-async def test_processing_error_is_contained(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_processing_error_is_contained(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     channel = ZaloInput(make_config(tmp_path))
     app, _, client = build_app(channel)
 
@@ -452,9 +435,7 @@ async def test_more_than_five_buttons_become_numbered_list(tmp_path: Path) -> No
     channel = ZaloInput(make_config(tmp_path))
     _, agent, client = build_app(channel)
     output = channel.get_output_channel()
-    buttons = [
-        {"title": f"Lựa chọn {i}", "payload": f"/choice_{i}"} for i in range(1, 7)
-    ]
+    buttons = [{"title": f"Lựa chọn {i}", "payload": f"/choice_{i}"} for i in range(1, 7)]
     with aioresponses() as m:
         m.post(ZALO_SEND_URL, payload=OK)
         await output.send_text_with_buttons("user-1", "Chọn thủ tục:", buttons)
@@ -499,16 +480,11 @@ async def test_long_text_with_buttons_puts_buttons_on_last_chunk(
     text = "Dòng hướng dẫn chi tiết.\n" * 120
     with aioresponses() as m:
         m.post(ZALO_SEND_URL, payload=OK, repeat=True)
-        await output.send_text_with_buttons(
-            "u1", text, [{"title": "OK", "payload": "/affirm"}]
-        )
+        await output.send_text_with_buttons("u1", text, [{"title": "OK", "payload": "/affirm"}])
         bodies = sent_bodies(m)
     assert len(bodies) == 2
     assert "attachment" not in bodies[0]["message"]
-    assert (
-        bodies[1]["message"]["attachment"]["payload"]["buttons"][0]["payload"]
-        == "/affirm"
-    )
+    assert bodies[1]["message"]["attachment"]["payload"]["buttons"][0]["payload"] == "/affirm"
     assert all(len(b["message"]["text"]) <= MAX_TEXT_LENGTH for b in bodies)
 
 
@@ -517,9 +493,7 @@ async def test_long_text_with_buttons_puts_buttons_on_last_chunk(
 # --------------------------------------------------------------------------- #
 
 
-async def test_error_not_zero_is_failure(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_error_not_zero_is_failure(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     config = make_config(tmp_path)
     output = ZaloOutput(config, ZaloTokenStore(config))
     with aioresponses() as m:
@@ -605,9 +579,7 @@ async def test_concurrent_expiry_uses_single_refresh(tmp_path: Path) -> None:
             payload={"access_token": "access-2", "refresh_token": "refresh-2"},
         )
         m.post(ZALO_SEND_URL, payload=OK, repeat=True)
-        results = await asyncio.gather(
-            output.send_text_message("u1", "một"), output.send_text_message("u2", "hai")
-        )
+        results = await asyncio.gather(output.send_text_message("u1", "một"), output.send_text_message("u2", "hai"))
         # The single-use refresh token is spent exactly once.
         assert len(m.requests[OAUTH_KEY]) == 1
     assert results == [True, True]
@@ -618,9 +590,7 @@ async def test_failed_refresh_gives_up_without_retry(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     output = ZaloOutput(config, ZaloTokenStore(config))
     with aioresponses() as m:
-        m.post(
-            ZALO_SEND_URL, payload={"error": -216, "message": "Access token is invalid"}
-        )
+        m.post(ZALO_SEND_URL, payload={"error": -216, "message": "Access token is invalid"})
         m.post(
             ZALO_OAUTH_URL,
             payload={"error": -14014, "error_description": "Invalid refresh token"},
@@ -647,14 +617,8 @@ async def test_retry_after_refresh_failing_is_failure(tmp_path: Path) -> None:
 
 async def test_reconfigured_refresh_token_beats_stale_file(tmp_path: Path) -> None:
     token_file = tmp_path / "zalo_tokens.json"
-    token_file.write_text(
-        json.dumps(
-            {"access_token": "file-a", "refresh_token": "file-r", "seed": "0" * 16}
-        )
-    )
-    store = ZaloTokenStore(
-        make_config(tmp_path, access_token="new-a", refresh_token="new-r")
-    )
+    token_file.write_text(json.dumps({"access_token": "file-a", "refresh_token": "file-r", "seed": "0" * 16}))
+    store = ZaloTokenStore(make_config(tmp_path, access_token="new-a", refresh_token="new-r"))
     assert (store.access_token, store.refresh_token) == ("new-a", "new-r")
 
     # Without configured tokens the file is used.
@@ -673,9 +637,7 @@ async def test_corrupt_token_file_is_ignored(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- #
 
 
-async def test_dry_run_without_token_logs_instead_of_sending(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_dry_run_without_token_logs_instead_of_sending(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     channel = ZaloInput.from_credentials(None)  # fresh clone: nothing configured
     output = channel.get_output_channel()
     assert output.dry_run is True
@@ -686,9 +648,7 @@ async def test_dry_run_without_token_logs_instead_of_sending(
     assert "[zalo dry-run]" in caplog.text
 
 
-async def test_dry_run_flag_forces_dry_run(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+async def test_dry_run_flag_forces_dry_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("ZALO_ACCESS_TOKEN", "real-token")
     monkeypatch.setenv("ZALO_DRY_RUN", "true")
     output = ZaloInput.from_credentials(None).get_output_channel()
@@ -734,9 +694,7 @@ async def test_output_channel_for_out_of_band_messages(tmp_path: Path) -> None:
                 "custom": {"human_agent": True},
             },
         )
-        await output.send_response(
-            "u9", {"custom": {"human_agent": True, "text": "Tin thứ hai"}}
-        )
+        await output.send_response("u9", {"custom": {"human_agent": True, "text": "Tin thứ hai"}})
         assert await output.send_agent_message("u9", "Tin thứ ba") is True
         bodies = sent_bodies(m)
     assert [b["message"]["text"] for b in bodies] == [
