@@ -15,7 +15,7 @@ RASA_PORT ?= 5005
 ACTIONS_PORT ?= 5055
 
 .PHONY: help setup train index run shell test lint unit validate rasa-test e2e eval eval-e2e eval-dialogue calibrate \
-        benchmark benchmark-faiss \
+        benchmark benchmark-faiss load run-scaled \
         check-knowledge preview report console clean
 
 help: ## List the targets
@@ -34,6 +34,12 @@ index: setup ## Build and publish the knowledge search index (re-embeds only cha
 run: train index ## Set up, train, index, and start the action server, the Rasa server and the agent console on loopback
 	@bash scripts/run.sh
 
+run-scaled: train index ## nginx + 2 Rasa + 2 action servers on PostgreSQL and Redis (REPLICAS=2, SCALED_PORT_BASE=5710; docs/scale.md)
+	@$(ACT_PY) scripts/servers.py run-scaled --replicas $(or $(REPLICAS),2)
+
+load: setup ## Load test a running bot with Locust: LOAD_ARGS="--url URL --users 10 --duration 120 [--no-think] [--fault]" (docs/scale.md)
+	@.venv-load/bin/python -m loadtest $(LOAD_ARGS)
+
 shell: train index ## Chat with the bot in the terminal
 	@bash scripts/run.sh --shell
 
@@ -41,7 +47,8 @@ test: setup lint unit validate train index rasa-test e2e ## Everything CI runs: 
 	@echo "all checks passed"
 
 lint: setup ## ruff on all Python
-	@$(ACT_PY) -m ruff check bot actions retrieval scripts tests handoff insights dialogue
+	@$(ACT_PY) -m ruff check bot actions retrieval scripts tests handoff insights dialogue loadtest
+	@.venv-load/bin/python scripts/check_deploy.py
 
 unit: setup ## Fast offline pytest in both venvs
 	@bash scripts/pytest.sh $(RASA_PY) tests/bot
