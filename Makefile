@@ -52,7 +52,7 @@ lint: setup ## ruff on all Python
 
 unit: setup ## Fast offline pytest in both venvs
 	@bash scripts/pytest.sh $(RASA_PY) tests/bot
-	@bash scripts/pytest.sh $(ACT_PY) tests/retrieval tests/actions tests/handoff tests/insights tests/dialogue tests/test_nfc.py
+	@bash scripts/pytest.sh $(ACT_PY) tests/retrieval tests/actions tests/handoff tests/insights tests/dialogue tests/loadtest tests/test_nfc.py
 
 validate: setup ## rasa data validate
 	@$(RASA) data validate --quiet
