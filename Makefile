@@ -15,7 +15,7 @@ RASA_PORT ?= 5005
 ACTIONS_PORT ?= 5055
 
 .PHONY: help setup train index run shell test lint unit validate rasa-test e2e eval eval-e2e eval-dialogue calibrate \
-        benchmark benchmark-faiss \
+        benchmark benchmark-faiss load run-scaled \
         check-knowledge preview report console clean
 
 help: ## List the targets
@@ -34,23 +34,30 @@ index: setup ## Build and publish the knowledge search index (re-embeds only cha
 run: train index ## Set up, train, index, and start the action server, the Rasa server and the agent console on loopback
 	@bash scripts/run.sh
 
+run-scaled: train index ## nginx + 2 Rasa + 2 action servers on PostgreSQL and Redis (REPLICAS=2, SCALED_PORT_BASE=5710; docs/scale.md)
+	@$(ACT_PY) scripts/servers.py run-scaled --replicas $(or $(REPLICAS),2)
+
+load: setup ## Load test a running bot with Locust: LOAD_ARGS="--url URL --users 10 --duration 120 [--no-think] [--fault]" (docs/scale.md)
+	@.venv-load/bin/python -m loadtest $(LOAD_ARGS)
+
 shell: train index ## Chat with the bot in the terminal
 	@bash scripts/run.sh --shell
 
 test: setup lint unit validate train index rasa-test e2e ## Everything CI runs: lint, unit tests, validation, training, Rasa story tests, end-to-end
 	@echo "all checks passed"
 
-PY_DIRS := core bot actions retrieval handoff insights dialogue tools evaluation scripts tests
+PY_DIRS := core bot actions retrieval handoff insights dialogue tools evaluation scripts tests loadtest
 
-lint: setup ## ruff check + ruff format --check (pyproject.toml) and the layer contracts (import-linter)
+lint: setup ## ruff check + ruff format --check (pyproject.toml), the layer contracts (import-linter), deploy/ validated offline
 	@$(ACT_PY) -m ruff check $(PY_DIRS)
 	@$(ACT_PY) -m ruff format --check $(PY_DIRS)
 	@.venv-actions/bin/lint-imports --no-cache
+	@.venv-load/bin/python scripts/check_deploy.py
 
 unit: setup ## Fast offline pytest in both venvs, with the doctests of every package
 	@bash scripts/pytest.sh $(RASA_PY) --doctest-modules tests/bot tests/core core bot
 	@bash scripts/pytest.sh $(ACT_PY) tests/retrieval tests/tools tests/evaluation tests/actions tests/handoff \
-		tests/insights tests/dialogue tests/test_nfc.py
+		tests/insights tests/dialogue tests/loadtest tests/test_nfc.py
 	@bash scripts/pytest.sh $(ACT_PY) --doctest-modules actions retrieval handoff insights dialogue tools evaluation
 
 validate: setup ## rasa data validate

@@ -120,15 +120,31 @@ class ActionAnswerQuestion(Action):
                                                                          reason="search_unavailable"), question)
             return _abstained(tracker, None)
         turn = _Turn(self, dispatcher, tracker, searcher, state, question, settings)
-        if state.pending == "safety" and safety_settled(question):
+        if (state.pending == "safety" or state.safety) and safety_settled(question):
             settled = turn.safety_followup()
             if settled is not None:
                 return settled
         situation = situation_model().recognize(question)
         services = urgent_services(question)
+        learned = bool(situation and situation.via == "classifier")
+        if learned and not services and (state.topic or state.choices):
+            # Flagged by the learned model inside a conversation about a procedure ("thế còn làm cho thằng
+            # con 7 tuổi thì sao"): the emergency pointer first, then the message is read as usual, and
+            # "help is on the way" next is still acknowledged (safety_concern).
+            name = situation.name
+            _send(dispatcher, [{"text": danger_text(name, list(LEARNED_SERVICES.get(name, [POLICE])))}])
+            state.safety = name
+            return [*await self._read(dispatcher, tracker, turn, state, question, intent, hidden, None),
+                    SlotSet("safety_concern", name)]
         if (situation and situation.kind == "danger") or services:
             return turn.danger(situation.name if situation and situation.kind == "danger" else None, services,
-                               hidden, learned=bool(situation and situation.via == "classifier"))
+                               hidden, learned=learned)
+        return await self._read(dispatcher, tracker, turn, state, question, intent, hidden, situation)
+
+    async def _read(self, dispatcher, tracker, turn, state: DialogueState, question: str, intent: str | None,
+                    hidden: list[dict], situation) -> list[EventType]:
+        """Everything after the danger check: policy, choices, follow-ups, a fresh search."""
+        searcher, settings = turn.searcher, turn.settings
         _send(dispatcher, hidden)
         if state.pending == "safety" and not situation:
             settled = turn.safety_followup()
@@ -391,6 +407,9 @@ class _Turn:
                 return leaned
         if decision.action in ("answer", "clarify") and top is not None and top.kind == "guide":
             found = ch.ambiguous_pair(self.question, guide_ranking(decision))
+            if isinstance(found, tuple) and decision.action == "clarify" and \
+                    not set(decision.guide_ids) <= set(found[1]):
+                found = None  # the search already asks between the two closest guides: its pair stands
             if isinstance(found, tuple) and self.state.topic:
                 # the conversation so far says which: the topic itself, or the same channel (app / portal)
                 topic = self.state.topic

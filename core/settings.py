@@ -146,6 +146,9 @@ class Settings:
     # None means "use the calibrated values stored in retrieval/thresholds.json".
     answer_threshold: float | None = None
     margin_threshold: float | None = None
+    # torch intra-op threads of a process that serves searches (action server, evaluation); 0 = one
+    # per core. One is cheapest per message under load (docs/scale.md).
+    torch_threads: int = 1
 
 
 def load_settings() -> Settings:
@@ -166,4 +169,5 @@ def load_settings() -> Settings:
         embedding_model=env_str("DVC_EMBEDDING_MODEL", str(cache_root() / "models" / "embeddinggemma-300m")),
         answer_threshold=env_float("DVC_ANSWER_THRESHOLD", 0.0) if answer else None,
         margin_threshold=env_float("DVC_MARGIN_THRESHOLD", 0.0) if margin else None,
+        torch_threads=int(env_float("DVC_TORCH_THREADS", 1)),
     )

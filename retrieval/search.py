@@ -59,6 +59,9 @@ NUMBERED_STEP = re.compile(r"^\s*1[.)]\s", re.M)
 STEPS_BONUS = 0.05
 # How far below the top a guide that covers the key thing named may rank and still be preferred.
 KEY_MARGIN = 0.05
+# A near-miss answered when the top guide covers every key thing asked about (rescue_named).
+RESCUE_SLACK = 0.04
+RESCUE_LEAD = 0.12
 # A follow-up is short: past this many words the message carries its own topic.
 FOLLOW_UP_MAX_WORDS = 12
 # Long messages: from this many words on, the question part is scored as well as the whole.
@@ -280,6 +283,28 @@ def prefer_covering(action: str, guide_ids: list[str], ranked: list[Ranked], ent
     return ("answer", [near[0].guide_id]) if len(close) == 1 else ("clarify", close[:3])
 
 
+def rescue_named(action: str, guide_ids: list[str], ranked: list[Ranked], entities: list[Entity],
+                 coverage: dict[str, frozenset[str]], t: Thresholds) -> tuple[str, list[str]]:
+    """Answer a near-miss when the top guide covers the key thing asked about and no guide is close.
+
+    "Cổng 1022 của thành phố nhận những loại phản ánh gì" scores just under the answer threshold
+    while every other guide is far behind; the top guide covers the thing named (the hotline). Only
+    within :data:`RESCUE_SLACK` of the threshold, with a lead of :data:`RESCUE_LEAD`; a catalogue
+    procedure named still stops it afterwards (the answerability check).
+    """
+    if action != "abstain" or len(ranked) < 2 or ranked[0].kind != "guide":
+        return action, guide_ids
+    top, second = ranked[0], ranked[1]
+    if top.score < t.answer - RESCUE_SLACK or top.score - second.score < RESCUE_LEAD:
+        return action, guide_ids
+    # any key thing here, agencies included ("tổng đài 1022"): the lead already says which guide
+    asked = [e for e in entities if not e.term.uncovered and not e.background]
+    own = coverage.get(top.guide_id, frozenset())
+    if asked and all(e.term.id in own for e in asked):
+        return "answer", [top.guide_id]
+    return action, guide_ids
+
+
 def choose(ranked: list[Ranked], t: Thresholds) -> tuple[str, list[str]]:
     """The decision rule: answer when strong and clearly ahead, clarify when close, else abstain."""
     if not ranked or ranked[0].score < t.answer or ranked[0].kind != "guide":
@@ -425,6 +450,7 @@ class Searcher:
         if self.keyterms is not None and self.prefer_covering:
             action, guide_ids = prefer_covering(action, guide_ids, ranked, entities, self.coverage,
                                                 self.thresholds.clarify_floor)
+            action, guide_ids = rescue_named(action, guide_ids, ranked, entities, self.coverage, self.thresholds)
         decision = Decision(action, ranked, text, sig.restored, used_context, guide_ids, unit_scores,
                             entities=entities)
         self._apply_check(decision)

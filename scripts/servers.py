@@ -5,6 +5,7 @@ end-to-end tests, so every path starts the bot the same way. Standard library on
 
     python scripts/servers.py run [--rasa-port 5005] [--actions-port 5055] [--console-port 5080 | --no-console]
     python scripts/servers.py actions --actions-port 5055     # action server only (rasa test)
+    python scripts/servers.py run-scaled [--replicas 2] [--port-base 5710]   # nginx + replicas (scripts/scaled.py)
 
 Security (docs/channels.md, "Security"): Rasa's HTTP API needs a token in every mode: ``RASA_TOKEN``,
 else ``var/rasa-token``, generated on the first run (mode 0600); it reaches Rasa through the
@@ -292,13 +293,22 @@ class Servers:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["run", "actions", "shell"])
+    parser.add_argument("mode", choices=["run", "actions", "shell", "run-scaled"])
     parser.add_argument("--rasa-port", type=int, default=int(os.environ.get("RASA_PORT", 5005)))
     parser.add_argument("--actions-port", type=int, default=int(os.environ.get("ACTIONS_PORT", 5055)))
     parser.add_argument("--console-port", type=int, default=int(os.environ.get("HANDOFF_PORT", 5080)))
     parser.add_argument("--no-console", action="store_true", help="do not start the agent console")
+    parser.add_argument("--replicas", type=int, default=2, help="run-scaled: Rasa servers and action servers each")
+    parser.add_argument("--port-base", type=int, default=int(os.environ.get("SCALED_PORT_BASE", 5710)),
+                        help="run-scaled: nginx listens here, the replicas above it (docs/scale.md)")
     args = parser.parse_args(argv)
     os.umask(UMASK)
+    if args.mode == "run-scaled":
+        import scaled
+
+        if args.replicas < 1:
+            parser.error("--replicas must be at least 1")
+        return scaled.main(args.replicas, args.port_base)
     servers = Servers(args.rasa_port, args.actions_port, args.console_port)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:

@@ -4,6 +4,7 @@
 #   * .venv-rasa    -> Python 3.10 venv with rasa==3.6.21 + underthesea (requirements/rasa.lock)
 #   * .venv-actions -> Python 3.11 venv with rasa-sdk + torch CPU + sentence-transformers + faiss
 #                      (requirements/actions.lock)
+#   * .venv-load    -> Python 3.11 venv with Locust + kubernetes-validate + jsonschema (requirements/load.lock)
 #   * the embedding model, verified by SHA-256 (scripts/provision_model.py)
 #
 # The venvs and the model live in a cache outside the clone ($XDG_CACHE_HOME or ~/.cache,
@@ -66,6 +67,8 @@ Install it, e.g. 'pyenv install 3.11.7', then run again."
 
 make_venv rasa "$PY310" requirements/rasa.lock
 make_venv actions "$PY311" requirements/actions.lock
+# Locust (make load) and the offline validators of deploy/ (make lint): small, kept apart from the bot.
+make_venv load "$PY311" requirements/load.lock
 
 # Debian's headless Chromium (browser tests of the web widget and the agent console) and nginx
 # (the shipped reverse-proxy config is tested for real: deploy/nginx). Installed only where we are

@@ -430,7 +430,21 @@ def test_answers_and_unnamed_questions_are_left_alone(tiny_terms):
     coverage = {"licence": frozenset({"licence"})}
     named = tiny_terms.extract("bằng lái chưa hiện")
     assert prefer_covering("answer", ["wallet"], ranked, named, coverage, 0.5) == ("answer", ["wallet"])
-    assert prefer_covering("clarify", ["wallet", "licence"], ranked, [], coverage, 0.5) == (
-        "clarify",
-        ["wallet", "licence"],
-    )
+    assert prefer_covering("clarify", ["wallet", "licence"], ranked, [], coverage, 0.5) == \
+        ("clarify", ["wallet", "licence"])
+
+
+def test_a_near_miss_far_ahead_is_answered_when_its_guide_covers_what_is_named(tiny_terms):
+    from retrieval.search import Thresholds, rescue_named
+
+    t = Thresholds(dense_weight=0.8, top_k=2, answer=0.51, margin=0.02, clarify_floor=0.51, context_bonus=0.08)
+    named = tiny_terms.extract("quên mật khẩu vneid")
+    coverage = {"forgot": frozenset({"password", "app_vneid"})}
+    ahead = [Ranked("forgot", 0.49, 0, 0), Ranked("other", 0.30, 0, 0)]
+    assert rescue_named("abstain", [], ahead, named, coverage, t) == ("answer", ["forgot"])
+    close = [Ranked("forgot", 0.49, 0, 0), Ranked("other", 0.42, 0, 0)]
+    assert rescue_named("abstain", [], close, named, coverage, t) == ("abstain", [])
+    low = [Ranked("forgot", 0.40, 0, 0), Ranked("other", 0.20, 0, 0)]
+    assert rescue_named("abstain", [], low, named, coverage, t) == ("abstain", [])
+    assert rescue_named("abstain", [], ahead, named, {"forgot": frozenset()}, t) == ("abstain", [])
+    assert rescue_named("abstain", [], ahead, [], coverage, t) == ("abstain", [])
