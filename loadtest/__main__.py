@@ -1,4 +1,4 @@
-"""Load and fault test against a running bot: ``make load`` (docs/scale.md).
+r"""Load and fault test against a running bot: ``make load`` (docs/scale.md).
 
     .venv-load/bin/python -m loadtest --url http://127.0.0.1:5005 --users 10 --duration 120 [--no-think]
     .venv-load/bin/python -m loadtest --url http://127.0.0.1:5710 --users 20 --duration 600 \\
@@ -65,6 +65,7 @@ def get_json(url: str, timeout: float = 30.0) -> tuple[int, object]:
 
 def fetch_trackers(api: str, token: str, senders: list[str]) -> dict[str, list[str]]:
     """The user texts of every sender's tracker (Rasa HTTP API, all events)."""
+
     def one(sender: str) -> tuple[str, list[str]]:
         query = urllib.parse.urlencode({"token": token, "include_events": "ALL"})
         url = f"{api.rstrip('/')}/conversations/{urllib.parse.quote(sender, safe='')}/tracker?{query}"
@@ -123,10 +124,15 @@ class Fault(threading.Thread):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Load / fault test of a running bot with Locust")
-    parser.add_argument("--url", default=os.environ.get("LOAD_URL", "http://127.0.0.1:5005"),
-                        help="the bot's base URL (Rasa, or nginx in front of the replicas)")
-    parser.add_argument("--api", help="a Rasa server's base URL for reading trackers (default: --url, or the "
-                                      "first replica of --topology)")
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("LOAD_URL", "http://127.0.0.1:5005"),
+        help="the bot's base URL (Rasa, or nginx in front of the replicas)",
+    )
+    parser.add_argument(
+        "--api",
+        help="a Rasa server's base URL for reading trackers (default: --url, or the first replica of --topology)",
+    )
     parser.add_argument("--users", type=int, default=10)
     parser.add_argument("--spawn-rate", type=float, default=5.0, help="citizens started per second")
     parser.add_argument("--duration", type=int, default=120, help="seconds")
@@ -136,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topology", type=Path, default=ROOT / "var" / "scaled" / "topology.json")
     parser.add_argument("--fault", action="store_true", help="kill one Rasa replica and one action server mid-run")
     parser.add_argument("--fault-at", type=float, help="seconds into the run (default: a third of it)")
-    parser.add_argument("--grace", type=float, default=10.0,
-                        help="seconds around the kill window in which failed attempts are expected")
+    parser.add_argument(
+        "--grace", type=float, default=10.0, help="seconds around the kill window in which failed attempts are expected"
+    )
     parser.add_argument("--out", type=Path, help="also write the summary and check as JSON here")
     args = parser.parse_args(argv)
     if not 0 <= args.webchat_share <= 1:
@@ -152,16 +159,44 @@ def main(argv: list[str] | None = None) -> int:
     logdir = ROOT / "var" / "load"
     logdir.mkdir(parents=True, exist_ok=True)
     log = logdir / f"attempts-{run}.jsonl"
-    classes = [c for c, share in (("RestCitizen", 1 - args.webchat_share), ("WebchatCitizen", args.webchat_share))
-               if share > 0]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "LOAD_LOG": str(log), "LOAD_RUN": run,
-           "LOAD_WEBCHAT_SHARE": str(args.webchat_share),
-           "LOAD_THINK": "0" if args.no_think else args.think}
-    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
-               "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{args.duration}s", "--stop-timeout", "90",
-               "--host", args.url, "--loglevel", "WARNING", *classes]
-    print(f"run {run}: {args.users} citizens ({', '.join(classes)}), {args.duration} s, "
-          f"think {'none' if args.no_think else args.think} s, against {args.url}", flush=True)
+    classes = [
+        c for c, share in (("RestCitizen", 1 - args.webchat_share), ("WebchatCitizen", args.webchat_share)) if share > 0
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "LOAD_LOG": str(log),
+        "LOAD_RUN": run,
+        "LOAD_WEBCHAT_SHARE": str(args.webchat_share),
+        "LOAD_THINK": "0" if args.no_think else args.think,
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "--only-summary",
+        "-u",
+        str(args.users),
+        "-r",
+        str(args.spawn_rate),
+        "-t",
+        f"{args.duration}s",
+        "--stop-timeout",
+        "90",
+        "--host",
+        args.url,
+        "--loglevel",
+        "WARNING",
+        *classes,
+    ]
+    print(
+        f"run {run}: {args.users} citizens ({', '.join(classes)}), {args.duration} s, "
+        f"think {'none' if args.no_think else args.think} s, against {args.url}",
+        flush=True,
+    )
     print("$ " + shlex.join(command), flush=True)
     fault = None
     if args.fault:
@@ -175,8 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     records = report.load_records(log) if log.exists() else []
     summary = report.summarize(records)
     print("\n" + report.format_summary(summary))
-    print(f"load average (1/5/15 min): {' / '.join(f'{x:.2f}' for x in load_before)} at start, "
-          f"{' / '.join(f'{x:.2f}' for x in load_after)} at end (2 cores; above 2 other work competed)")
+    print(
+        f"load average (1/5/15 min): {' / '.join(f'{x:.2f}' for x in load_before)} at start, "
+        f"{' / '.join(f'{x:.2f}' for x in load_after)} at end (2 cores; above 2 other work competed)"
+    )
     # Locust exits 1 when any request failed; the retries decide here whether the run failed.
     ok = code in (0, 1) and summary["messages"] > 0 and summary["not_acknowledged"] == 0
     outside: list[dict] = []
@@ -191,10 +228,22 @@ def main(argv: list[str] | None = None) -> int:
     print(report.format_check(check))
     ok = ok and not (check["lost"] or check["duplicated"] or check["reordered"] or check["unexpected"])
     if args.out:
-        args.out.write_text(json.dumps({"run": run, "args": {k: str(v) for k, v in vars(args).items()},
-                                        "summary": summary, "check": check, "load_before": load_before,
-                                        "load_after": load_after, "fault": fault.notes if fault else None,
-                                        "failed_outside_window": len(outside)}, indent=2, ensure_ascii=False))
+        args.out.write_text(
+            json.dumps(
+                {
+                    "run": run,
+                    "args": {k: str(v) for k, v in vars(args).items()},
+                    "summary": summary,
+                    "check": check,
+                    "load_before": load_before,
+                    "load_after": load_after,
+                    "fault": fault.notes if fault else None,
+                    "failed_outside_window": len(outside),
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     print(f"attempt log: {log}\nresult: {'PASS' if ok else 'FAIL'}")
     return 0 if ok else 1
 

@@ -56,7 +56,7 @@ def log_attempt(**record) -> None:
     with _log_lock:
         if _log is None:
             Path(LOG_PATH).parent.mkdir(parents=True, exist_ok=True)
-            _log = open(LOG_PATH, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - open for the run
+            _log = open(LOG_PATH, "a", encoding="utf-8", buffering=1)
         _log.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
@@ -92,9 +92,19 @@ class Citizen(HttpUser):
             self.replies = None
             ok, status = self.attempt(text)
             final = ok or attempt == len(BACKOFF) + 1
-            log_attempt(channel=self.channel, sender=self.sender, seq=self.seq, text=text, attempt=attempt,
-                        start=start, ms=round((time.time() - start) * 1000, 1), status=status, ok=ok, final=final,
-                        replies=self.replies)
+            log_attempt(
+                channel=self.channel,
+                sender=self.sender,
+                seq=self.seq,
+                text=text,
+                attempt=attempt,
+                start=start,
+                ms=round((time.time() - start) * 1000, 1),
+                status=status,
+                ok=ok,
+                final=final,
+                replies=self.replies,
+            )
             if ok:
                 return
             if not final:
@@ -112,8 +122,13 @@ class RestCitizen(Citizen):
 
     def attempt(self, text: str) -> tuple[bool, object]:
         try:
-            with self.client.post("/webhooks/rest/webhook", json={"sender": self.sender, "message": text},
-                                  name="rest: message", timeout=REQUEST_TIMEOUT, catch_response=True) as response:
+            with self.client.post(
+                "/webhooks/rest/webhook",
+                json={"sender": self.sender, "message": text},
+                name="rest: message",
+                timeout=REQUEST_TIMEOUT,
+                catch_response=True,
+            ) as response:
                 ok = response.status_code == 200 and isinstance(response.json(), list)
                 self.replies = len(response.json()) if ok else None
                 if ok:
@@ -133,8 +148,9 @@ class WebchatCitizen(Citizen):
         for delay in [0.0, *BACKOFF]:
             time.sleep(delay)
             try:
-                response = self.client.post("/webhooks/webchat/session", json={}, name="webchat: session",
-                                            timeout=REQUEST_TIMEOUT)
+                response = self.client.post(
+                    "/webhooks/webchat/session", json={}, name="webchat: session", timeout=REQUEST_TIMEOUT
+                )
                 if response.status_code == 200:
                     body = response.json()
                     self.sender, self.token, self.after = body["sender"], body["token"], 0
@@ -146,17 +162,25 @@ class WebchatCitizen(Citizen):
     def attempt(self, text: str) -> tuple[bool, object]:
         headers = {"X-Webchat-Token": self.token}
         try:
-            response = self.client.post("/webhooks/webchat/send", headers=headers, name="webchat: send",
-                                        json={"sender": self.sender, "message": text,
-                                              "client_msg_id": f"m{self.seq}"}, timeout=REQUEST_TIMEOUT)
+            response = self.client.post(
+                "/webhooks/webchat/send",
+                headers=headers,
+                name="webchat: send",
+                json={"sender": self.sender, "message": text, "client_msg_id": f"m{self.seq}"},
+                timeout=REQUEST_TIMEOUT,
+            )
             if response.status_code != 202:
                 return False, response.status_code or "no response"
             deadline = time.time() + WEBCHAT_REPLY_TIMEOUT
             replied = False
             while time.time() < deadline:
-                poll = self.client.get("/webhooks/webchat/poll", headers=headers, name="webchat: poll",
-                                       params={"sender": self.sender, "after": self.after, "wait": POLL_WAIT},
-                                       timeout=POLL_WAIT + 15)
+                poll = self.client.get(
+                    "/webhooks/webchat/poll",
+                    headers=headers,
+                    name="webchat: poll",
+                    params={"sender": self.sender, "after": self.after, "wait": POLL_WAIT},
+                    timeout=POLL_WAIT + 15,
+                )
                 if poll.status_code != 200:
                     return False, poll.status_code or "no response"
                 body = poll.json()

@@ -96,9 +96,20 @@ def messages(records: Iterable[dict]) -> list[Message]:
         attempts.sort(key=lambda r: r["attempt"])
         last = attempts[-1]
         ok = bool(last.get("ok")) and bool(last.get("final"))
-        out.append(Message(channel, sender, seq, last["text"], len(attempts), ok, attempts[0]["start"],
-                           last["start"] + last["ms"] / 1000, [a["status"] for a in attempts],
-                           last.get("replies")))
+        out.append(
+            Message(
+                channel,
+                sender,
+                seq,
+                last["text"],
+                len(attempts),
+                ok,
+                attempts[0]["start"],
+                last["start"] + last["ms"] / 1000,
+                [a["status"] for a in attempts],
+                last.get("replies"),
+            )
+        )
     out.sort(key=lambda m: m.start)
     return out
 
@@ -107,13 +118,18 @@ def summarize(records: list[dict]) -> dict:
     """Latency percentiles (ms, per message as the citizen saw it), errors and throughput."""
     msgs = messages(records)
     failed_attempts = [r for r in records if not r.get("ok")]
-    summary: dict = {"attempts": len(records), "failed_attempts": len(failed_attempts),
-                     "errors_by_status": dict(Counter(str(r["status"]) for r in failed_attempts)),
-                     "messages": len(msgs), "acknowledged": sum(m.ok for m in msgs),
-                     "not_acknowledged": sum(not m.ok for m in msgs),
-                     "retried_ok": sum(m.ok and m.attempts > 1 for m in msgs),
-                     "empty_replies": sum(m.ok and m.replies == 0 for m in msgs),
-                     "conversations": len({(m.channel, m.sender) for m in msgs}), "channels": {}}
+    summary: dict = {
+        "attempts": len(records),
+        "failed_attempts": len(failed_attempts),
+        "errors_by_status": dict(Counter(str(r["status"]) for r in failed_attempts)),
+        "messages": len(msgs),
+        "acknowledged": sum(m.ok for m in msgs),
+        "not_acknowledged": sum(not m.ok for m in msgs),
+        "retried_ok": sum(m.ok and m.attempts > 1 for m in msgs),
+        "empty_replies": sum(m.ok and m.replies == 0 for m in msgs),
+        "conversations": len({(m.channel, m.sender) for m in msgs}),
+        "channels": {},
+    }
     if msgs:
         duration = max(m.end for m in msgs) - min(m.start for m in msgs)
     else:
@@ -123,8 +139,10 @@ def summarize(records: list[dict]) -> dict:
     for channel in ["all", *sorted({m.channel for m in msgs})]:
         chosen = [m.ms for m in msgs if m.ok and channel in ("all", m.channel)]
         summary["channels"][channel] = {
-            "n": len(chosen), **{f"p{q}": round(percentile(chosen, q), 1) for q in (50, 95, 99)},
-            "max": round(max(chosen), 1) if chosen else math.nan}
+            "n": len(chosen),
+            **{f"p{q}": round(percentile(chosen, q), 1) for q in (50, 95, 99)},
+            "max": round(max(chosen), 1) if chosen else math.nan,
+        }
     return summary
 
 
@@ -133,15 +151,17 @@ def format_summary(summary: dict) -> str:
     for channel, s in summary["channels"].items():
         rows.append(f"{channel:<10} {s['n']:>6} {s['p50']:>9.1f} {s['p95']:>9.1f} {s['p99']:>9.1f} {s['max']:>9.1f}")
     errors = ", ".join(f"{k}: {v}" for k, v in sorted(summary["errors_by_status"].items())) or "none"
-    return "\n".join([
-        f"messages {summary['messages']} in {summary['conversations']} conversations over "
-        f"{summary['duration_s']} s: throughput {summary['throughput_msg_s']} messages/s",
-        f"acknowledged {summary['acknowledged']}, not acknowledged {summary['not_acknowledged']}, "
-        f"answered after a retry {summary['retried_ok']}, answered with no bot message {summary['empty_replies']}",
-        f"attempts {summary['attempts']}, failed attempts {summary['failed_attempts']} ({errors})",
-        "latency per message, first attempt to answer (retries included):",
-        *rows,
-    ])
+    return "\n".join(
+        [
+            f"messages {summary['messages']} in {summary['conversations']} conversations over "
+            f"{summary['duration_s']} s: throughput {summary['throughput_msg_s']} messages/s",
+            f"acknowledged {summary['acknowledged']}, not acknowledged {summary['not_acknowledged']}, "
+            f"answered after a retry {summary['retried_ok']}, answered with no bot message {summary['empty_replies']}",
+            f"attempts {summary['attempts']}, failed attempts {summary['failed_attempts']} ({errors})",
+            "latency per message, first attempt to answer (retries included):",
+            *rows,
+        ]
+    )
 
 
 # --------------------------------------------------------------------------- tracker check
@@ -198,21 +218,33 @@ def check_all(msgs: list[Message], trackers: dict[str, list[str]]) -> dict:
         by_sender[message.sender].append(message)
     checks = [check_conversation(s, sent, trackers.get(s, [])) for s, sent in by_sender.items()]
     bad = [c for c in checks if not c.ok]
-    return {"conversations": len(checks), "messages_checked": len(msgs),
-            "lost": sum(len(c.lost) for c in checks), "duplicated": sum(len(c.duplicated) for c in checks),
-            "reordered": sum(c.reordered for c in checks), "unexpected": sum(len(c.unexpected) for c in checks),
-            "bad": [c.__dict__ for c in bad[:20]]}
+    return {
+        "conversations": len(checks),
+        "messages_checked": len(msgs),
+        "lost": sum(len(c.lost) for c in checks),
+        "duplicated": sum(len(c.duplicated) for c in checks),
+        "reordered": sum(c.reordered for c in checks),
+        "unexpected": sum(len(c.unexpected) for c in checks),
+        "bad": [c.__dict__ for c in bad[:20]],
+    }
 
 
 def format_check(result: dict) -> str:
-    verdict = "OK" if not (result["lost"] or result["duplicated"] or result["reordered"] or result["unexpected"]) \
+    verdict = (
+        "OK"
+        if not (result["lost"] or result["duplicated"] or result["reordered"] or result["unexpected"])
         else "PROBLEMS"
-    lines = [f"trackers read back: {result['conversations']} conversations, {result['messages_checked']} messages: "
-             f"lost {result['lost']}, duplicated {result['duplicated']}, reordered conversations "
-             f"{result['reordered']}, unexpected {result['unexpected']} -> {verdict}"]
+    )
+    lines = [
+        f"trackers read back: {result['conversations']} conversations, {result['messages_checked']} messages: "
+        f"lost {result['lost']}, duplicated {result['duplicated']}, reordered conversations "
+        f"{result['reordered']}, unexpected {result['unexpected']} -> {verdict}"
+    ]
     for bad in result["bad"]:
-        lines.append(f"  {bad['sender']}: lost {bad['lost']} duplicated {bad['duplicated']} "
-                     f"reordered {bad['reordered']} unexpected {bad['unexpected']}")
+        lines.append(
+            f"  {bad['sender']}: lost {bad['lost']} duplicated {bad['duplicated']} "
+            f"reordered {bad['reordered']} unexpected {bad['unexpected']}"
+        )
     return "\n".join(lines)
 
 
@@ -225,6 +257,7 @@ def failures_outside(records: list[dict], windows: list[tuple[float, float]], gr
     A request in flight when a process is killed started before the kill: a window therefore
     opens ``grace`` seconds before the kill too.
     """
+
     def inside(t: float) -> bool:
         return any(start - grace <= t <= end + grace for start, end in windows)
 

@@ -106,8 +106,13 @@ class SentenceTransformerEncoder:
         missing = list(dict.fromkeys(t for t, v in zip(texts, found) if v is None))
         if missing:
             # one call for all new texts: one forward pass over a padded batch costs less CPU than one each
-            vectors = self._model.encode(missing, prompt_name=self._query_prompt, normalize_embeddings=True,
-                                         convert_to_numpy=True, show_progress_bar=False)
+            vectors = self._model.encode(
+                missing,
+                prompt_name=self._query_prompt,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
             fresh = dict(zip(missing, np.asarray(vectors, dtype=np.float32)))
             for text, vector in fresh.items():
                 self.cache.put(text, vector)

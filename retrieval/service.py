@@ -38,8 +38,9 @@ class SearchService:
         if not self._encoder_loaded:
             with self._lock:
                 if not self._encoder_loaded:
-                    self._encoder = load_encoder(self.settings.embedding_model,
-                                                 threads=self.settings.torch_threads or None)
+                    self._encoder = load_encoder(
+                        self.settings.embedding_model, threads=self.settings.torch_threads or None
+                    )
                     self._encoder_loaded = True
         return self._encoder
 

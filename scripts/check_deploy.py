@@ -26,8 +26,10 @@ def check_compose(path: Path) -> list[str]:
     schema = json.loads(COMPOSE_SCHEMA.read_text(encoding="utf-8"))
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
     validator = jsonschema.Draft7Validator(schema)
-    problems = [f"{path.relative_to(ROOT)}: {'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
-                for e in validator.iter_errors(document)]
+    problems = [
+        f"{path.relative_to(ROOT)}: {'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
+        for e in validator.iter_errors(document)
+    ]
     for name, service in (document.get("services") or {}).items():
         if not service.get("image") and not service.get("build"):
             problems.append(f"{path.relative_to(ROOT)}: service {name} has neither image nor build")
@@ -52,8 +54,9 @@ def check_kubernetes(path: Path) -> list[str]:
             kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
         except kubernetes_validate.ValidationError as exc:
             where = "/".join(map(str, exc.path)) or "(top)"
-            problems.append(f"{path.relative_to(ROOT)} document {i + 1} ({document.get('kind')}): {where}: "
-                            f"{exc.message}")
+            problems.append(
+                f"{path.relative_to(ROOT)} document {i + 1} ({document.get('kind')}): {where}: {exc.message}"
+            )
         except Exception as exc:  # noqa: BLE001 - an unknown kind / version is a problem too
             problems.append(f"{path.relative_to(ROOT)} document {i + 1}: {exc}")
     return problems
@@ -68,8 +71,10 @@ def main() -> int:
     problems = [p for f in compose for p in check_compose(f)] + [p for f in manifests for p in check_kubernetes(f)]
     for problem in problems:
         print(problem, file=sys.stderr)
-    print(f"deploy/: {len(compose)} Compose file(s), {len(manifests)} Kubernetes file(s): "
-          f"{'OK' if not problems else f'{len(problems)} problem(s)'}")
+    print(
+        f"deploy/: {len(compose)} Compose file(s), {len(manifests)} Kubernetes file(s): "
+        f"{'OK' if not problems else f'{len(problems)} problem(s)'}"
+    )
     return 1 if problems else 0
 
 

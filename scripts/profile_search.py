@@ -21,9 +21,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PARTS = {"embedding": "encoders.py:encode_queries", "TF-IDF": "text.py:transform", "diacritics": "restore.py:restore",
-         "spaCy key terms": "keyterms.py:extract", "situation check": "situations.py:recognize",
-         "search decision": "search.py:decide"}
+PARTS = {
+    "embedding": "encoders.py:encode_queries",
+    "TF-IDF": "text.py:transform",
+    "diacritics": "restore.py:restore",
+    "spaCy key terms": "keyterms.py:extract",
+    "situation check": "situations.py:recognize",
+    "search decision": "search.py:decide",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         searcher.decide(text)
     cache = getattr(searcher.encoder, "cache", None)
     if cache is not None:
-        cache._vectors.clear()  # noqa: SLF001 - measure from an empty cache
+        cache._vectors.clear()
         cache.size = 0 if args.no_cache else cache.size
     profile = cProfile.Profile()
     cpu, wall = time.process_time(), time.perf_counter()
@@ -51,8 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         searcher.decide(text)
     profile.disable()
     n = len(texts)
-    print(f"{n} messages from {args.file.name}: CPU {(time.process_time() - cpu) / n * 1000:.0f} ms per message, "
-          f"wall {(time.perf_counter() - wall) / n * 1000:.0f} ms (cache {'off' if args.no_cache else 'on'})")
+    print(
+        f"{n} messages from {args.file.name}: CPU {(time.process_time() - cpu) / n * 1000:.0f} ms per message, "
+        f"wall {(time.perf_counter() - wall) / n * 1000:.0f} ms (cache {'off' if args.no_cache else 'on'})"
+    )
     stats = pstats.Stats(profile).stats
     for name, key in PARTS.items():
         seconds = sum(v[3] for k, v in stats.items() if key in f"{k[0]}:{k[2]}")

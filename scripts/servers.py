@@ -299,8 +299,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--console-port", type=int, default=int(os.environ.get("HANDOFF_PORT", 5080)))
     parser.add_argument("--no-console", action="store_true", help="do not start the agent console")
     parser.add_argument("--replicas", type=int, default=2, help="run-scaled: Rasa servers and action servers each")
-    parser.add_argument("--port-base", type=int, default=int(os.environ.get("SCALED_PORT_BASE", 5710)),
-                        help="run-scaled: nginx listens here, the replicas above it (docs/scale.md)")
+    parser.add_argument(
+        "--port-base",
+        type=int,
+        default=int(os.environ.get("SCALED_PORT_BASE", 5710)),
+        help="run-scaled: nginx listens here, the replicas above it (docs/scale.md)",
+    )
     args = parser.parse_args(argv)
     os.umask(UMASK)
     if args.mode == "run-scaled":

@@ -12,10 +12,21 @@ from loadtest import report
 SCENARIOS = report.__file__.replace("report.py", "scenarios.yml")
 
 
-def attempt(sender="s1", seq=1, text="a", attempt=1, start=100.0, ms=100.0, status=200, ok=True, final=None,
-            channel="rest"):
-    return {"channel": channel, "sender": sender, "seq": seq, "text": text, "attempt": attempt, "start": start,
-            "ms": ms, "status": status, "ok": ok, "final": ok if final is None else final}
+def attempt(
+    sender="s1", seq=1, text="a", attempt=1, start=100.0, ms=100.0, status=200, ok=True, final=None, channel="rest"
+):
+    return {
+        "channel": channel,
+        "sender": sender,
+        "seq": seq,
+        "text": text,
+        "attempt": attempt,
+        "start": start,
+        "ms": ms,
+        "status": status,
+        "ok": ok,
+        "final": ok if final is None else final,
+    }
 
 
 def test_percentile_interpolates_and_is_nan_without_values():
@@ -25,9 +36,11 @@ def test_percentile_interpolates_and_is_nan_without_values():
 
 
 def test_a_retried_message_counts_once_with_the_time_the_citizen_waited():
-    records = [attempt(seq=1, start=100.0, ms=50, status=502, ok=False),
-               attempt(seq=1, attempt=2, start=101.0, ms=200),
-               attempt(seq=2, text="b", start=102.0, ms=100)]
+    records = [
+        attempt(seq=1, start=100.0, ms=50, status=502, ok=False),
+        attempt(seq=1, attempt=2, start=101.0, ms=200),
+        attempt(seq=2, text="b", start=102.0, ms=100),
+    ]
     summary = report.summarize(records)
     assert summary["messages"] == 2 and summary["acknowledged"] == 2 and summary["retried_ok"] == 1
     assert summary["failed_attempts"] == 1 and summary["errors_by_status"] == {"502": 1}
@@ -86,14 +99,23 @@ def test_check_all_counts_over_conversations():
 
 
 def test_user_texts_reads_only_user_events():
-    tracker = {"events": [{"event": "action", "name": "action_listen"}, {"event": "user", "text": "a"},
-                          {"event": "bot", "text": "reply"}, {"event": "user", "text": "b"}]}
+    tracker = {
+        "events": [
+            {"event": "action", "name": "action_listen"},
+            {"event": "user", "text": "a"},
+            {"event": "bot", "text": "reply"},
+            {"event": "user", "text": "b"},
+        ]
+    }
     assert report.user_texts(tracker) == ["a", "b"]
 
 
 def test_failures_outside_the_kill_window():
-    records = [attempt(start=100.0, ok=False, status=502), attempt(start=500.0, ok=False, status=502),
-               attempt(start=300.0)]
+    records = [
+        attempt(start=100.0, ok=False, status=502),
+        attempt(start=500.0, ok=False, status=502),
+        attempt(start=300.0),
+    ]
     outside = report.failures_outside(records, [(95.0, 130.0)], grace=10)
     assert [r["start"] for r in outside] == [500.0]
 

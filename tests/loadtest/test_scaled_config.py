@@ -12,17 +12,30 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
-import scaled  # noqa: E402 - scripts/ is not a package
+import scaled
 
 
 def test_endpoints_use_postgresql_and_redis_and_keep_passwords_out_of_the_file():
-    backends = scaled.Backends(pg_url="postgresql://bot:s3cret@db.internal:5433", pg_db="dvc_scale",
-                               redis_host="cache", redis_port=6380, redis_db=5, redis_password="r3dis")
+    backends = scaled.Backends(
+        pg_url="postgresql://bot:s3cret@db.internal:5433",
+        pg_db="dvc_scale",
+        redis_host="cache",
+        redis_port=6380,
+        redis_db=5,
+        redis_password="r3dis",
+    )
     text = backends.endpoints_yaml("http://127.0.0.1:5712/webhook")
     assert "s3cret" not in text and "r3dis" not in text
     data = yaml.safe_load(text)
-    assert data["tracker_store"] == {"type": "SQL", "dialect": "postgresql", "url": "db.internal", "port": 5433,
-                                     "db": "dvc_scale", "username": "bot", "password": "${DVC_PG_PASSWORD}"}
+    assert data["tracker_store"] == {
+        "type": "SQL",
+        "dialect": "postgresql",
+        "url": "db.internal",
+        "port": 5433,
+        "db": "dvc_scale",
+        "username": "bot",
+        "password": "${DVC_PG_PASSWORD}",
+    }
     assert data["lock_store"]["type"] == "redis" and data["lock_store"]["db"] == 5
     assert data["lock_store"]["key_prefix"] == "dvcscale"  # Rasa ignores a prefix that is not alphanumeric
     assert backends.pg_password == "s3cret"

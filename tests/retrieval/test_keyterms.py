@@ -430,8 +430,10 @@ def test_answers_and_unnamed_questions_are_left_alone(tiny_terms):
     coverage = {"licence": frozenset({"licence"})}
     named = tiny_terms.extract("bằng lái chưa hiện")
     assert prefer_covering("answer", ["wallet"], ranked, named, coverage, 0.5) == ("answer", ["wallet"])
-    assert prefer_covering("clarify", ["wallet", "licence"], ranked, [], coverage, 0.5) == \
-        ("clarify", ["wallet", "licence"])
+    assert prefer_covering("clarify", ["wallet", "licence"], ranked, [], coverage, 0.5) == (
+        "clarify",
+        ["wallet", "licence"],
+    )
 
 
 def test_a_near_miss_far_ahead_is_answered_when_its_guide_covers_what_is_named(tiny_terms):
