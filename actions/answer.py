@@ -127,7 +127,7 @@ class ActionAnswerQuestion(Action):
         situation = situation_model().recognize(question)
         services = urgent_services(question)
         learned = bool(situation and situation.via == "classifier")
-        if learned and not services and (state.topic or state.choices):
+        if learned and not services and (state.topic or state.choices) and state.pending != "safety":
             # Flagged by the learned model inside a conversation about a procedure ("thế còn làm cho thằng
             # con 7 tuổi thì sao"): the emergency pointer first, then the message is read as usual, and
             # "help is on the way" next is still acknowledged (safety_concern).
@@ -252,7 +252,8 @@ class _Turn:
         safety = situation or "emergency"
         events = state_events(pending="safety", safety=safety, choices=None)
         decision = self.searcher.decide(self.question)
-        if situation in ("otp_now", "transfer_now") and SCAM_GUIDE in self.guides:
+        if situation in ("otp_now", "transfer_now") and SCAM_GUIDE in self.guides and \
+                not (learned and decision.action == "answer"):
             guide = self.guides[SCAM_GUIDE]
             section = self.searcher.best_section(decision, SCAM_GUIDE)
             return _answer(self.dispatcher, self.tracker, guide, section, decision, self.question, self.state,
@@ -351,9 +352,8 @@ class _Turn:
             return None
         facets = fu.facets_of(self.question)
         bare = fu.is_bare_follow_up(self.question)
-        if not bare and leans_on_topic(self.question, decision, guide, self.searcher.coverage):
-            bare = True
-        if not bare:
+        leans = not bare and leans_on_topic(self.question, decision, guide, self.searcher.coverage)
+        if not bare and not leans:
             plain = _plain(self.question)
             words = plain.split()
             shaped = len(words) <= fu.MAX_FOLLOW_UP_WORDS and (

@@ -25,6 +25,9 @@ PERSON_REQUEST = re.compile(
 # documents, a place… is a question. Small talk (chitchat, bot_challenge) flips only on these strong facets.
 SHORT_INTENTS = {"goodbye", "thank", "greet", "affirm", "deny", "feedback_helpful", "feedback_not_helpful"}
 TALK_INTENTS = {"chitchat", "bot_challenge"}
+# Where a question shape alone overrides the classifier: not greetings ("có ai ở đó không", "bạn giúp
+# được gì cho tôi" are small talk shaped like questions).
+QUESTION_INTENTS = {"goodbye", "thank", "affirm", "deny", "feedback_helpful", "feedback_not_helpful"}
 STRONG_FACETS = {"fee", "time", "documents", "where", "penalty"}
 # Words of the domain: small talk does not name them ("có phải dẫn bé lên công an không" is a question).
 DOMAIN = re.compile(
@@ -55,6 +58,7 @@ def reroute(text: str, intent: str | None) -> str | None:
     >>> reroute("có phải đi khám sức khỏe không", "goodbye")
     'ask_procedure'
     >>> reroute("thôi không cần đâu", "deny")
+    >>> reroute("có ai ở đó không", "greet")
     """
     if not text or text.startswith("/"):
         return None
@@ -68,7 +72,9 @@ def reroute(text: str, intent: str | None) -> str | None:
     facets = set(facets_of(text))
     # nlu_fallback and out_of_scope already reach the answer action (which answers an out_of_scope
     # message only on a clearly strong match): left as they are.
-    if intent in SHORT_INTENTS and (facets or FOLLOW_OPENING.match(plain) or QUESTION.search(plain)):
+    if intent in SHORT_INTENTS and (
+        facets or FOLLOW_OPENING.match(plain) or (intent in QUESTION_INTENTS and QUESTION.search(plain))
+    ):
         return "ask_procedure"
     if intent in TALK_INTENTS and (facets & STRONG_FACETS or DOMAIN.search(plain)):
         return "ask_procedure"
