@@ -120,7 +120,7 @@ SECRET_QUESTION = re.compile(
 SECRET_ASKER = re.compile(
     r"(?<![\w])(nhan vien|tong dai|tong dai vien|chatbot|bot|tro ly|cong an|ngan hang|can bo|"
     r"nguoi la|ai do|nguoi ta|nguoi xung|so la|ban|anh|chi|anh ay|chi ay|ong|ba|to truong|"
-    r"khu pho|hang xom|nguoi quen|ho hang|dich vu|cua hang|tiem|ben|ho|no)(?![\w])"
+    r"khu pho|hang xom|nguoi quen|ho hang|dich vu|cua hang|tiem|ho)(?![\w])"
 )
 # Recovering or changing one's own password is not a question about who may ask for it.
 SECRET_RECOVERY = re.compile(
