@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Multi-turn conversations (eval/dialogues.yml and the held-back eval/dialogues-holdout.yml by default)
+# Multi-turn conversations (eval/dialogues.yml + dialogues-tune2.yml, and the held-back eval/dialogues-holdout2.yml by default)
 # through a freshly started bot's REST webhook; pass rates per category and every failing turn.
 # Usage: scripts/eval_dialogue.sh [file.yml ...] [-- extra args for python -m dialogue.evaluate]
 set -euo pipefail
@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 FILES=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do FILES+=("$1"); shift; done
 [ "${1:-}" = "--" ] && shift
-[ ${#FILES[@]} -eq 0 ] && FILES=(eval/dialogues.yml eval/dialogues-holdout.yml)
+[ ${#FILES[@]} -eq 0 ] && FILES=(eval/dialogues.yml eval/dialogues-tune2.yml eval/dialogues-holdout2.yml)
 .venv-actions/bin/python -m dialogue.evaluate --check "${FILES[@]}" >/dev/null
 mkdir -p var/logs
 # Evaluation traffic is not citizens' traffic: no recording, its own tracker store and handoff database.
