@@ -41,6 +41,8 @@ DOMAIN = re.compile(
 # refusal that happens to end like one ("thôi không cần đâu", "không, cảm ơn").
 QUESTION = re.compile(
     r"^(?!(khong|ko|k|thoi|da|vang|uh|um|ok|oke|cam on|thanks)\b)(?=(\w+\s+){2,})"
+    # not a question about the bot itself ("bạn giúp được gì cho tôi", "em làm được những gì")
+    r"(?!.*(?<![\w])(ban|bot|em|tro ly|chatbot) (co the )?(giup|lam|ho tro|tra loi)( duoc)? (gi|nhung gi|j))"
     r".*((co|phai|can|duoc|bi|mat|lam|nop|di|len|ra)\s+(\w+\s+){0,8}(khong|ko|k|hong|hok|chua)$|"
     r"(?<![\w])(gi|j|nao|bao nhieu|bao lau|the nao|nhu nao|lam sao|o dau|khi nao|may ngay|ai lam)"
     r"(?![\w]))"
@@ -59,6 +61,7 @@ def reroute(text: str, intent: str | None) -> str | None:
     'ask_procedure'
     >>> reroute("thôi không cần đâu", "deny")
     >>> reroute("có ai ở đó không", "greet")
+    >>> reroute("bạn giúp được gì cho tôi", "thank")
     """
     if not text or text.startswith("/"):
         return None
