@@ -252,8 +252,7 @@ class _Turn:
         safety = situation or "emergency"
         events = state_events(pending="safety", safety=safety, choices=None)
         decision = self.searcher.decide(self.question)
-        if situation in ("otp_now", "transfer_now") and SCAM_GUIDE in self.guides and \
-                not (learned and decision.action == "answer"):
+        if situation in ("otp_now", "transfer_now") and SCAM_GUIDE in self.guides and not learned:
             guide = self.guides[SCAM_GUIDE]
             section = self.searcher.best_section(decision, SCAM_GUIDE)
             return _answer(self.dispatcher, self.tracker, guide, section, decision, self.question, self.state,
@@ -396,7 +395,9 @@ class _Turn:
         plain = _plain(self.question)
         if is_secret_question(plain):
             return self._secret_question(decision, shared=bool(SECRET_SHARED.search(plain)))
-        if decision.action == "abstain" and top is not None and top.kind == "guide" and top.score >= floor - 0.05:
+        if (decision.action == "abstain" and decision.route is None and top is not None and top.kind == "guide"
+                and top.score >= floor - 0.05):
+            # (a procedure no guide covers, or a handoff entry, stopped the answer: no cue overrides that)
             found = ch.ambiguous_pair(self.question, guide_ranking(decision))
             if isinstance(found, str) and found in self.guides:
                 section = self.searcher.best_section(decision, found)
