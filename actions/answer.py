@@ -127,10 +127,14 @@ class ActionAnswerQuestion(Action):
         situation = situation_model().recognize(question)
         services = urgent_services(question)
         learned = bool(situation and situation.via == "classifier")
-        if learned and not services and (state.topic or state.choices) and state.pending != "safety":
-            # Flagged by the learned model inside a conversation about a procedure ("thế còn làm cho thằng
-            # con 7 tuổi thì sao"): the emergency pointer first, then the message is read as usual, and
-            # "help is on the way" next is still acknowledged (safety_concern).
+        if learned and not services and state.pending != "safety" and (
+            state.topic or state.choices or is_secret_question(_plain(question))
+            or searcher.decide(question, context_topic=state.topic).action == "answer"
+        ):
+            # Flagged by the learned model, but a question a guide answers, inside a conversation about a
+            # procedure ("thế còn làm cho thằng con 7 tuổi thì sao"), or about who may ask for a code
+            # ("nhân viên có hỏi mã otp không"): the emergency pointer first, then the message is read as
+            # usual, and "help is on the way" next is still acknowledged (safety_concern).
             name = situation.name
             _send(dispatcher, [{"text": danger_text(name, list(LEARNED_SERVICES.get(name, [POLICE])))}])
             state.safety = name
