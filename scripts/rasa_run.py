@@ -19,7 +19,9 @@ def main() -> None:
     if "--enable-api" in args:
         if not token:
             sys.exit("rasa_run.py: RASA_TOKEN is not set; refusing to start Rasa's HTTP API without a token")
-        args += ["--auth-token", token]
+        # "--auth-token=VALUE": a token that starts with "-" (token_urlsafe makes one in 64) would
+        # otherwise be read by argparse as an option, and Rasa would not start.
+        args += [f"--auth-token={token}"]
     os.environ.pop("RASA_TOKEN", None)  # not inherited by anything Rasa starts
     sys.argv = ["rasa", *args]
     from rasa.__main__ import main as rasa_main
