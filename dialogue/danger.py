@@ -102,16 +102,8 @@ def embed(texts: list[str], encoder, restore=None) -> np.ndarray:
     from retrieval.index import EmbeddingCache
 
     restore = restore or (lambda t: t)
-    prepared = [restore(t) for t in texts]
     cache = EmbeddingCache(cache_root() / "embeddings", f"{encoder.model_id}-queries")
-    keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in prepared]
-    missing = sorted({k: t for k, t in zip(keys, prepared) if k not in cache.vectors}.items())
-    if missing:
-        vectors = encoder.encode_queries([t for _, t in missing])
-        for (key, _), vector in zip(missing, vectors):
-            cache.vectors[key] = vector
-        cache.save()
-    return np.stack([cache.vectors[k] for k in keys]).astype(np.float32)
+    return cache.lookup([restore(t) for t in texts], encoder.encode_queries)[0]
 
 
 @dataclass

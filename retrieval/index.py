@@ -130,6 +130,17 @@ class EmbeddingCache:
             except (OSError, ValueError, KeyError):
                 self.vectors = {}
 
+    def lookup(self, texts: list[str], encode) -> tuple[np.ndarray, int]:
+        """Vectors of ``texts`` (one row each), embedding with ``encode`` only the texts not cached yet
+        and saving the cache when some were. Returns (vectors, how many distinct texts were embedded)."""
+        keys = [_sha1(t) for t in texts]
+        missing = sorted({k: t for k, t in zip(keys, texts) if k not in self.vectors}.items())
+        if missing:
+            for (key, _), vector in zip(missing, encode([t for _, t in missing])):
+                self.vectors[key] = vector
+            self.save()
+        return np.stack([self.vectors[k] for k in keys]).astype(np.float32), len(missing)
+
     def save(self) -> None:
         """Write every vector, old ones included: a build of a subset of the guides (a preview, a
         test folder) must not evict the rest. The file grows only as texts change (~3 KB each)."""
@@ -172,16 +183,10 @@ def build_index(
     reused = embedded = 0
     if encoder is not None:
         cache = EmbeddingCache(cache_root() / "embeddings", model_id)
-        keys = [_sha1(u.text) for u in units]
-        missing = sorted({k: u.text for k, u in zip(keys, units) if k not in cache.vectors}.items())
-        if missing:
-            new = encoder.encode_documents([t for _, t in missing], progress=progress)
-            for (key, _), vector in zip(missing, new):
-                cache.vectors[key] = vector
-        embedded, reused = len(missing), len(set(keys)) - len(missing)
-        vectors = np.stack([cache.vectors[k] for k in keys]).astype(np.float32)
-        if missing:
-            cache.save()
+        vectors, embedded = cache.lookup(
+            [u.text for u in units], lambda texts: encoder.encode_documents(texts, progress=progress)
+        )
+        reused = len({_sha1(u.text) for u in units}) - embedded
     digest = content_hash(guides, model_id)
     current = current_build(index_dir)
     if current is not None and current.name.endswith(f"-{digest}") and (current / "meta.json").exists():
