@@ -127,10 +127,12 @@ class ActionAnswerQuestion(Action):
         situation = situation_model().recognize(question)
         services = urgent_services(question)
         learned = bool(situation and situation.via == "classifier")
-        if learned and not services and state.pending != "safety" and (
-            state.topic or state.choices or is_secret_question(_plain(question))
-            or searcher.decide(question, context_topic=state.topic).action == "answer"
-        ):
+        read_on = learned and not services and state.pending != "safety"
+        decided = None  # the search's decision when this check needed it, passed on (not made twice)
+        if read_on and not (state.topic or state.choices or is_secret_question(_plain(question))):
+            decided = searcher.decide(question)  # no topic here
+            read_on = decided.action == "answer"
+        if read_on:
             # Flagged by the learned model, but a question a guide answers, inside a conversation about a
             # procedure ("thế còn làm cho thằng con 7 tuổi thì sao"), or about who may ask for a code
             # ("nhân viên có hỏi mã otp không"): the emergency pointer first, then the message is read as
@@ -138,15 +140,15 @@ class ActionAnswerQuestion(Action):
             name = situation.name
             _send(dispatcher, [{"text": danger_text(name, list(LEARNED_SERVICES.get(name, [POLICE])))}])
             state.safety = name
-            return [*await self._read(dispatcher, tracker, turn, state, question, intent, hidden, None),
+            return [*await self._read(dispatcher, tracker, turn, state, question, intent, hidden, None, decided),
                     SlotSet("safety_concern", name)]
         if (situation and situation.kind == "danger") or services:
             return turn.danger(situation.name if situation and situation.kind == "danger" else None, services,
-                               hidden, learned=learned)
+                               hidden, learned=learned, decision=decided)
         return await self._read(dispatcher, tracker, turn, state, question, intent, hidden, situation)
 
     async def _read(self, dispatcher, tracker, turn, state: DialogueState, question: str, intent: str | None,
-                    hidden: list[dict], situation) -> list[EventType]:
+                    hidden: list[dict], situation, decided: Decision | None = None) -> list[EventType]:
         """Everything after the danger check: policy, choices, follow-ups, a fresh search."""
         searcher, settings = turn.searcher, turn.settings
         _send(dispatcher, hidden)
@@ -162,7 +164,7 @@ class ActionAnswerQuestion(Action):
             chosen = turn.typed_choice()
             if chosen is not None:
                 return chosen
-        decision = searcher.decide(question, context_topic=state.topic)
+        decision = decided or searcher.decide(question, context_topic=state.topic)
         if after_unhelpful(tracker.get_slot("unhelpful_topic"),
                            {"decision": decision.action, "guide_ids": decision.guide_ids}):
             # asked again after "not helpful", and nothing better than before: offer a person
@@ -243,8 +245,8 @@ class _Turn:
         self.guides = searcher.index.guides
 
     # ---- 1. danger
-    def danger(self, situation: str | None, services: list[str], hidden: list[dict], learned: bool = False
-               ) -> list[EventType]:
+    def danger(self, situation: str | None, services: list[str], hidden: list[dict], learned: bool = False,
+               decision: Decision | None = None) -> list[EventType]:
         if situation in LEARNED_SERVICES and not services:
             services = list(LEARNED_SERVICES[situation])
         if situation and POLICE in services and situation not in EMERGENCIES:
@@ -255,7 +257,7 @@ class _Turn:
         _send(self.dispatcher, [first] + hidden)
         safety = situation or "emergency"
         events = state_events(pending="safety", safety=safety, choices=None)
-        decision = self.searcher.decide(self.question)
+        decision = decision or self.searcher.decide(self.question)
         if situation in ("otp_now", "transfer_now") and SCAM_GUIDE in self.guides and not learned:
             guide = self.guides[SCAM_GUIDE]
             section = self.searcher.best_section(decision, SCAM_GUIDE)
