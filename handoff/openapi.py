@@ -138,6 +138,12 @@ def spec() -> dict:
                     params=[{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
                 )
             },
+            "/api/deliveries": {
+                "get": _op("Tin trả lời không tới được người dân (Zalo/Messenger)", {200: "danh sách"})
+            },
+            "/api/conversations/{id}/deliveries": {
+                "get": _op("Tin trả lời không tới được người dân trong hội thoại này", {200: "danh sách"}, params=ID)
+            },
             "/api/openapi.json": {"get": _op("Mô tả API này", {200: "OpenAPI 3"})},
         },
     }

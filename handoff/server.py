@@ -39,6 +39,7 @@ from handoff import messages as hm
 from handoff.account_routes import COOKIE, error_response, register_account_routes, token_hash
 from handoff import openapi
 from handoff.config import HandoffConfig, load_config
+from handoff.delivery_routes import register_delivery_routes
 from core.net import client_address
 from core.privacy import mask_pii
 from handoff.rasa_client import RasaClient, RasaError, agent_reply_event, delivery_for, resume_events
@@ -211,6 +212,7 @@ class Api:
         api = self
 
         register_account_routes(api, app)
+        register_delivery_routes(api, app)
 
         @api.route(app, "/queue", ["GET"])
         async def queue(request: Request) -> HTTPResponse:

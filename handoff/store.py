@@ -5,7 +5,8 @@ the ``interactions`` the bot decided (answered, clarified, abstained, handed off
 One schema, two backends (SQLite by default, PostgreSQL with HANDOFF_DATABASE_URL), behind one
 connection and transaction layer (handoff/database.py). Each table's statements live with its owner:
 handoff/tables/handoffs.py (handoffs, messages), handoff/tables/agents.py (agents, sessions, login
-failures, audit), handoff/tables/callbacks.py, insights/interactions.py (interactions).
+failures, audit), handoff/tables/callbacks.py, handoff/tables/deliveries.py (replies waiting for Zalo/Messenger),
+insights/interactions.py (interactions).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import threading
 import time
 
 from handoff.database import Database, StoreError
-from handoff.tables import agents, callbacks, handoffs
+from handoff.tables import agents, callbacks, deliveries, handoffs
 from handoff.tables.agents import AgentsTable
 from handoff.tables.callbacks import CallbacksTable
+from handoff.tables.deliveries import DeliveriesTable
 from handoff.tables.handoffs import OPEN_STATUSES, HandoffsTable
 from insights import interactions
 from insights.interactions import InteractionsTable
@@ -24,10 +26,10 @@ from insights.interactions import InteractionsTable
 __all__ = ["OPEN_STATUSES", "Store", "StoreError", "get_store"]
 
 
-class Store(Database, HandoffsTable, AgentsTable, CallbacksTable, InteractionsTable):
+class Store(Database, HandoffsTable, AgentsTable, CallbacksTable, DeliveriesTable, InteractionsTable):
     """Every table of the handoff database, on one connection per thread."""
 
-    SCHEMAS = (agents.SCHEMA, handoffs.SCHEMA, callbacks.SCHEMA, interactions.SCHEMA)
+    SCHEMAS = (agents.SCHEMA, handoffs.SCHEMA, callbacks.SCHEMA, deliveries.SCHEMA, interactions.SCHEMA)
 
     def purge(self, before: float, audit_before: float | None = None) -> dict[str, int]:
         """Retention: deletes finished handoffs (with their messages and call-backs), done call-backs,
@@ -45,6 +47,9 @@ class Store(Database, HandoffsTable, AgentsTable, CallbacksTable, InteractionsTa
                 "DELETE FROM handoffs WHERE status NOT IN ('queued', 'claimed') AND updated_at < ?", (before,)
             )
             counts["interactions"] = db.run("DELETE FROM interactions WHERE ts < ?", (before,))
+            counts["deliveries"] = db.run(
+                "DELETE FROM deliveries WHERE state <> 'pending' AND created_at < ?", (before,)
+            )
             counts["sessions"] = db.run("DELETE FROM sessions WHERE expires_at < ?", (time.time(),))
             counts["login_failures"] = db.run("DELETE FROM login_failures WHERE ts < ?", (before,))
             if audit_before is not None:

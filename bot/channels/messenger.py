@@ -17,7 +17,6 @@ Webhook: ``GET/POST /webhooks/messenger/webhook``.
 
 import hashlib
 import hmac
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from bot.channels import config, delivery, http_utils
 from bot.channels.config import config_value, str_or_none
 from bot.channels.delivery import button_payload, button_url, text_digest, truncate
 from bot.channels.http_utils import json_error
+from bot.channels.outbox import Attempt
 from bot.channels.webhook import OnNewMessage, WebhookInput, WebhookOutput, dict_field, first_id
 from core.settings import parse_bool
 
@@ -148,13 +148,8 @@ class MessengerOutput(WebhookOutput):
 
     # -- low level --------------------------------------------------------- #
 
-    async def send_message_object(
-        self,
-        recipient_id: str,
-        message: dict[str, Any],
-        human_agent: bool = False,
-    ) -> bool:
-        """Sends one Messenger ``message`` object; True if the Send API accepted it."""
+    async def send_once(self, recipient_id: str, message: dict[str, Any], human_agent: bool = False) -> Attempt:
+        """One attempt to send a Messenger ``message`` object; sent if the Send API accepted it."""
         body: dict[str, Any] = {"recipient": {"id": self.platform_id(recipient_id)}}
         if human_agent:
             body["messaging_type"] = MESSAGING_TYPE_TAG
@@ -162,25 +157,16 @@ class MessengerOutput(WebhookOutput):
         else:
             body["messaging_type"] = MESSAGING_TYPE_RESPONSE
         body["message"] = message
-
-        if self.dry_run:
-            logger.debug(
-                "[messenger dry-run] would send to %s (%s): %s",
-                recipient_id,
-                body.get("tag") or body["messaging_type"],
-                json.dumps(message, ensure_ascii=False)[:500],
-            )
-            return True
-
         result = await http_utils.post(
             self.config.send_url,
             json_body=body,
             params={"access_token": self.config.page_access_token or ""},
             timeout=self.config.timeout,
+            client=self.http,
         )
         data = result.data or {}
         if 200 <= result.status < 300 and "error" not in data:
-            return True
+            return Attempt("sent", result.status)
         error = data.get("error") if isinstance(data.get("error"), dict) else {}
         logger.error(
             "Messenger send to user #%s failed: HTTP %s, code=%s subcode=%s, %s",
@@ -190,10 +176,8 @@ class MessengerOutput(WebhookOutput):
             error.get("error_subcode"),
             error.get("message") or result.error or "",
         )
-        return False
-
-    async def _send_object(self, recipient_id: str, message: dict[str, Any], human_agent: bool) -> bool:
-        return await self.send_message_object(recipient_id, message, human_agent)
+        detail = f"code {error.get('code')}: {error.get('message') or result.error or ''}".strip()
+        return Attempt.from_http(result.status, detail)
 
     # -- buttons, images, custom payloads ----------------------------------- #
 
@@ -284,7 +268,7 @@ class MessengerInput(WebhookInput):
             logger.warning("FB_VERIFY_TOKEN is not set: webhook verification will fail.")
 
     def get_output_channel(self) -> MessengerOutput:
-        return MessengerOutput(self.config, self.choices)
+        return MessengerOutput(self.config, self.choices, self.outbox, self.http)
 
     # -- parsing ---------------------------------------------------------------- #
 

@@ -23,7 +23,8 @@ from bot.channels.delivery import (
     split_text,
 )
 from bot.channels.guard import Rejected, check_body, max_text_chars
-from bot.channels.http_utils import json_error
+from bot.channels.http_utils import HttpClient, json_error
+from bot.channels.outbox import Attempt, Outbox
 from core.privacy import mark_redacted, redact_user_text
 from bot.channels.tasks import BackgroundTasks
 
@@ -91,14 +92,43 @@ class WebhookOutput(OutputChannel):
         text = str(recipient_id)
         return text[len(prefix) :] if text.startswith(prefix) else text
 
-    def __init__(self, config: Any = None, choices: ChoiceMemory | None = None) -> None:
+    def __init__(
+        self,
+        config: Any = None,
+        choices: ChoiceMemory | None = None,
+        outbox: Outbox | None = None,
+        http: HttpClient | None = None,
+    ) -> None:
         super().__init__()
         self.config = config or self.config_class.from_credentials(None)
         self.choices = choices or ChoiceMemory()
+        self.outbox = outbox
+        self.http = http
+
+    @property
+    def dry_run(self) -> bool:
+        raise NotImplementedError
+
+    async def _send_object(self, recipient_id: str, message: dict[str, Any], human_agent: bool) -> bool:
+        """Sends one platform ``message`` object: logged in dry-run mode, else through the outbox
+        (stored, sent, retried; bot/channels/outbox.py) or, without one, in one attempt."""
+        if self.dry_run:
+            self.log.debug(
+                "[%s dry-run] would send to %s%s: %s",
+                self.channel_name,
+                recipient_id,
+                " (human agent)" if human_agent else "",
+                json.dumps(message, ensure_ascii=False)[:500],
+            )
+            return True
+        if self.outbox is not None:
+            return await self.outbox.send(recipient_id, message, human_agent)
+        return (await self.send_once(recipient_id, message, human_agent)).outcome == "sent"
 
     # -- platform specifics ------------------------------------------------- #
 
-    async def _send_object(self, recipient_id: str, message: dict[str, Any], human_agent: bool) -> bool:
+    async def send_once(self, recipient_id: str, message: dict[str, Any], human_agent: bool = False) -> Attempt:
+        """One call to the platform's send API (no retry of its own)."""
         raise NotImplementedError
 
     def _buttons_fit(self, buttons: list[dict[str, Any]]) -> bool:
@@ -241,6 +271,11 @@ class WebhookInput(InputChannel):
         self.choices = ChoiceMemory(self.config.dedup_capacity)
         self.seen_events = SeenEvents(self.channel_name, self.config.dedup_capacity)
         self.background = BackgroundTasks()
+        # One pooled HTTP session per channel; replies go through a durable outbox (bot/channels/outbox.py).
+        self.http = HttpClient()
+        self.outbox: Outbox | None = None
+        if not self.get_output_channel().dry_run:
+            self.outbox = Outbox.from_environment(self.channel_name, self._send_once, self.config.timeout)
         if not self.signing_secret:
             self.log.warning(
                 "%s is not set: the %s webhook will reject every event (signatures cannot be verified).",
@@ -264,6 +299,19 @@ class WebhookInput(InputChannel):
 
     def get_output_channel(self) -> WebhookOutput:
         raise NotImplementedError
+
+    async def _send_once(self, recipient_id: str, message: dict[str, Any], human_agent: bool) -> Attempt:
+        return await self.get_output_channel().send_once(recipient_id, message, human_agent)
+
+    async def start(self) -> None:
+        """When the server starts: the outbox worker (it also sends what a previous run left pending)."""
+        if self.outbox is not None:
+            self.outbox.start()
+
+    async def stop(self) -> None:
+        if self.outbox is not None:
+            await self.outbox.stop()
+        await self.http.close()
 
     async def wait_idle(self, timeout: float | None = 10.0) -> None:
         """Waits for background processing of received events to finish."""
@@ -333,6 +381,14 @@ class WebhookInput(InputChannel):
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         webhook_blueprint = Blueprint(f"{self.channel_name}_webhook", type(self).__module__)
+
+        @webhook_blueprint.listener("after_server_start")
+        async def start(app: Any, loop: Any) -> None:
+            await self.start()
+
+        @webhook_blueprint.listener("before_server_stop")
+        async def stop(app: Any, loop: Any) -> None:
+            await self.stop()
 
         @webhook_blueprint.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:

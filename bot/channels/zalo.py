@@ -20,7 +20,6 @@ Webhook: ``POST /webhooks/zalo/webhook``. Events are verified with the
 timestamp + OA secret key)), where ``timestamp`` is the one in the JSON body.
 """
 
-import json
 import logging
 import re
 import time
@@ -36,6 +35,7 @@ from bot.channels import config, delivery, http_utils
 from bot.channels.config import config_value, str_or_none
 from bot.channels.delivery import ChoiceMemory, button_payload, button_url
 from bot.channels.http_utils import json_error
+from bot.channels.outbox import Attempt, Outbox
 from bot.channels.webhook import OnNewMessage, WebhookInput, WebhookOutput, dict_field, first_id
 from bot.channels.zalo_signature import SIGNATURE_HEADER, verify_signature
 from bot.channels.zalo_tokens import ZaloTokenStore
@@ -141,8 +141,10 @@ class ZaloOutput(WebhookOutput):
         config: ZaloConfig | None = None,
         tokens: ZaloTokenStore | None = None,
         choices: ChoiceMemory | None = None,
+        outbox: Outbox | None = None,
+        http: http_utils.HttpClient | None = None,
     ) -> None:
-        super().__init__(config, choices)
+        super().__init__(config, choices, outbox, http)
         self.tokens = tokens or ZaloTokenStore(self.config)
 
     @property
@@ -159,47 +161,42 @@ class ZaloOutput(WebhookOutput):
             json_body=body,
             headers={"access_token": token, "Content-Type": "application/json"},
             timeout=self.config.timeout,
+            client=self.http,
         )
 
-    async def send_message_object(self, recipient_id: str, message: dict[str, Any]) -> bool:
-        """Sends one Zalo ``message`` object; True only if Zalo answers error 0."""
+    async def send_once(self, recipient_id: str, message: dict[str, Any], human_agent: bool = False) -> Attempt:
+        """One attempt to send a Zalo ``message`` object (with one token refresh if Zalo says the
+        token expired); sent only if Zalo answers error 0."""
         body = {"recipient": {"user_id": self.platform_id(recipient_id)}, "message": message}
-        if self.dry_run:
-            logger.debug(
-                "[zalo dry-run] would send to %s: %s",
-                recipient_id,
-                json.dumps(message, ensure_ascii=False)[:500],
-            )
-            return True
-
         token = self.tokens.access_token
         if not token:
             token = await self.tokens.refresh(failed_token=None)
             if not token:
-                return False
+                return Attempt("retry", 0, "no access token (refresh failed)")
         result = await self._call_api(token, body)
         code = _error_code(result)
         if code in TOKEN_ERROR_CODES:
             logger.info("Zalo access token rejected (error %s); refreshing.", code)
             new_token = await self.tokens.refresh(failed_token=token)
             if not new_token:
-                return False
+                return Attempt("retry", result.status, f"error {code}: access token rejected, refresh failed")
             result = await self._call_api(new_token, body)
             code = _error_code(result)
         if code == 0:
-            return True
+            return Attempt("sent", result.status)
         data = result.data or {}
+        error = data.get("error", result.error)
         logger.error(
             "Zalo send to user #%s failed: HTTP %s, error=%s, message=%s",
             delivery.text_digest(str(recipient_id))[:8],
             result.status,
-            data.get("error", result.error),
+            error,
             data.get("message", ""),
         )
-        return False
-
-    async def _send_object(self, recipient_id: str, message: dict[str, Any], human_agent: bool) -> bool:
-        return await self.send_message_object(recipient_id, message)
+        detail = f"error {error}: {data.get('message', '')}".strip() if result.data else (result.error or "")
+        if result.status == 200 and code is not None:
+            return Attempt("failed", result.status, detail)  # Zalo refused it (error != 0)
+        return Attempt.from_http(result.status, detail)
 
     # -- buttons, images, custom payloads ----------------------------------- #
 
@@ -314,7 +311,7 @@ class ZaloInput(WebhookInput):
         return self.config.oa_secret_key
 
     def get_output_channel(self) -> ZaloOutput:
-        return ZaloOutput(self.config, self.tokens, self.choices)
+        return ZaloOutput(self.config, self.tokens, self.choices, self.outbox, self.http)
 
     # -- parsing -------------------------------------------------------------- #
 

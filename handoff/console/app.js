@@ -114,6 +114,8 @@
     $("mine-count").textContent = data.mine.length || "";
     $("queue-count").textContent = data.queued.length || "";
     $("callbacks-count").textContent = data.callbacks_open || "";
+    const sent = await call("GET", "/api/deliveries");
+    if (sent.status === 200) $("deliveries-count").textContent = sent.data.counts.failed || "";
     document.title = (data.queued.length ? "(" + data.queued.length + ") " : "") + "Tổng đài viên";
   }
 
@@ -175,6 +177,7 @@
     const c = data.conversation;
     $("empty").hidden = true;
     $("callbacks").hidden = true;
+    $("deliveries").hidden = true;
     $("conversation").hidden = false;
     $("conv-title").textContent = STATUS[c.status] + " · " + (c.channel || "?") + " · " + c.sender;
     $("conv-meta").textContent = "Bắt đầu chờ " + time(c.created_at) + " · " + reasonText(c.reason) +
@@ -182,6 +185,12 @@
     const warn = [];
     if (c.delivery === "recorded") warn.push("Kênh " + c.channel + " không nhận được tin nhắn đẩy: câu trả lời chỉ được ghi vào hội thoại.");
     if (c.rasa_error) warn.push("Chưa đọc được tin nhắn mới từ trợ lý ảo (" + c.rasa_error + ").");
+    const sent = await call("GET", "/api/conversations/" + encodeURIComponent(id) + "/deliveries");
+    if (sent.status === 200) {
+      sent.data.failed.forEach((d) => warn.push("Tin trả lời lúc " + time(d.created_at) + " không tới được người dân (" +
+        (d.status ? "HTTP " + d.status + ": " : "") + d.error + ")."));
+      if (sent.data.pending) warn.push(sent.data.pending + " tin trả lời đang chờ gửi lại.");
+    }
     $("conv-warning").textContent = warn.join(" ");
     $("conv-warning").hidden = warn.length === 0;
     const mine = c.status === "claimed" && c.mine;
@@ -215,6 +224,7 @@
     if (status !== 200) return;
     $("conversation").hidden = true;
     $("empty").hidden = true;
+    $("deliveries").hidden = true;
     $("callbacks").hidden = false;
     const body = $("callbacks-body");
     clear(body);
@@ -231,6 +241,24 @@
       });
       td.appendChild(done);
       tr.appendChild(td);
+      body.appendChild(tr);
+    });
+  }
+
+  async function showDeliveries() {
+    state.selected = null;
+    const { status, data } = await call("GET", "/api/deliveries");
+    if (status !== 200) return;
+    $("conversation").hidden = true;
+    $("empty").hidden = true;
+    $("callbacks").hidden = true;
+    $("deliveries").hidden = false;
+    const body = $("deliveries-body");
+    clear(body);
+    data.failed.forEach((d) => {
+      const tr = el("tr");
+      [new Date(d.created_at * 1000).toLocaleString("vi-VN"), d.channel, d.sender,
+        (d.status ? "HTTP " + d.status + ": " : "") + d.error, d.text].forEach((v) => tr.appendChild(el("td", v)));
       body.appendChild(tr);
     });
   }
@@ -255,6 +283,7 @@
     $("close").addEventListener("click", () => act("/close"));
     $("reveal").addEventListener("click", () => { state.reveal = !state.reveal; state.lastMessages = ""; openConversation(state.selected, true); });
     $("show-callbacks").addEventListener("click", showCallbacks);
+    $("show-deliveries").addEventListener("click", showDeliveries);
     $("reply-form").addEventListener("submit", async (event) => {
       event.preventDefault();
       const text = $("reply-text").value.trim();

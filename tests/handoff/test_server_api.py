@@ -13,6 +13,7 @@ from handoff import messages as hm
 from handoff import openapi
 from handoff.passwords import hash_password
 from handoff.server import QUEUE_NOTICE_MAX
+from core.privacy import mask_pii
 from handoff.store import Store
 from tests.handoff.conftest import PostgresSchema
 from tests.handoff.harness import FakeRasa, HandoffServer, wait_for
@@ -404,3 +405,24 @@ def test_a_claim_stands_when_rasa_cannot_be_told(env, rasa):
         time.sleep(0.5)
         rasa.fail = False
     assert store.get_handoff(handoff_id)["status"] == "claimed"
+
+
+def test_replies_that_did_not_reach_a_citizen_are_listed_for_agents(env):
+    server, store = env
+    sender = f"messenger:2710{int(time.time() * 1000) % 10**6:06d}"
+    handoff_id = new_handoff(store, sender)
+    body = '{"message": {"text": "Bạn gọi 0912345678 nhé"}, "human_agent": true}'
+    failed, _ = store.delivery_add("messenger", sender, body, lease=30)
+    store.delivery_failed(failed, 400, "code 551: This person isn't available right now.")
+    store.delivery_add("messenger", sender, body.replace("Bạn", "Anh"), lease=30)  # still pending
+    alice = login(server, "alice")
+
+    listed = alice.get("/api/deliveries").json()
+    mine = [r for r in listed["failed"] if r["id"] == failed]
+    assert mine and mine[0]["status"] == 400 and "551" in mine[0]["error"]
+    assert mine[0]["sender"] == mask_pii(sender) and "0912345678" not in mine[0]["text"]  # as the queue masks
+    assert listed["counts"]["failed"] >= 1 and listed["counts"]["pending"] >= 1
+
+    one = alice.get(f"/api/conversations/{handoff_id}/deliveries").json()
+    assert [r["id"] for r in one["failed"]] == [failed] and one["pending"] == 1
+    assert alice.get("/api/conversations/nope/deliveries").status_code == 404

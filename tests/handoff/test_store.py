@@ -209,3 +209,36 @@ def test_relative_sqlite_url_is_under_the_project(tmp_path):
 
     assert Store("sqlite:///var/x.sqlite3").path == PROJECT_ROOT / "var" / "x.sqlite3"
     assert Store(f"sqlite:///{tmp_path}/y.sqlite3").path == tmp_path / "y.sqlite3"
+
+
+def test_deliveries_lease_order_and_restart(store, store_url):
+    now = 1_000.0
+    first, mine = store.delivery_add("zalo", "zalo:1", '{"message": {"text": "a"}}', lease=30, now=now)
+    assert mine  # nothing older: the caller sends it now
+    second, mine = store.delivery_add("zalo", "zalo:1", '{"message": {"text": "b"}}', lease=30, now=now)
+    assert not mine  # held back behind the first
+    other, _ = store.delivery_add("messenger", "messenger:1", "{}", lease=30, now=now)
+    # while the first is leased nobody else takes anything of zalo:1
+    assert store.delivery_claim("zalo", lease=30, now=now + 1) == []
+    store.delivery_retry(first, next_at=now + 5, status=503, error="down")
+    assert store.delivery_claim("zalo", lease=30, now=now + 2) == []  # not due; b still waits behind it
+    # a second replica (its own connections) and this one claim at the same moment: one gets it
+    replica = Store(store_url)
+    try:
+        claims = [store.delivery_claim("zalo", lease=30, now=now + 6), replica.delivery_claim("zalo", 30, now=now + 6)]
+    finally:
+        replica.close()
+    assert sorted(len(c) for c in claims) == [0, 1] and [r["id"] for c in claims for r in c] == [first]
+    store.delivery_sent(first, 200, now=now + 7)
+    [row] = store.delivery_claim("zalo", lease=30, now=now + 8)
+    assert row["id"] == second and row["attempts"] == 0
+    # the process dies holding it: after the lease it is claimed again, once
+    assert store.delivery_claim("zalo", lease=30, now=now + 20) == []
+    assert [r["id"] for r in store.delivery_claim("zalo", lease=30, now=now + 40)] == [second]
+    store.delivery_failed(second, 400, "refused", now=now + 41)
+    assert [r["id"] for r in store.deliveries("failed")] == [second]
+    assert [r["id"] for r in store.deliveries("sent", recipient="zalo:1")] == [first]
+    assert store.deliveries("sent")[0]["body"] == ""
+    assert store.delivery_counts() == {"pending": 1, "sent": 1, "failed": 1}
+    assert store.purge(before=now + 100)["deliveries"] == 2  # the pending one stays
+    assert [r["id"] for r in store.deliveries("pending")] == [other]

@@ -25,6 +25,8 @@ _CHANNEL_ENV = [
     "DVC_TRUSTED_PROXIES",
     "DVC_MAX_TEXT_CHARS",
     "DVC_DEDUPE_DB",
+    "DVC_OUTBOX_URL",
+    "HANDOFF_DATABASE_URL",
 ]
 # Web chat tokens in the tests are made with this secret (channel_testkit.webchat_token).
 TEST_WEBCHAT_SECRET = "test-webchat-secret"
@@ -42,6 +44,8 @@ def clean_channel_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     monkeypatch.setenv("WEBCHAT_SECRET", TEST_WEBCHAT_SECRET)
     # webhook dedupe in this test's own file; rate limits only where a test turns them on
     monkeypatch.setenv("DVC_DEDUPE_DB", str(tmp_path / "dedupe.sqlite3"))
+    # replies to Zalo/Messenger go through this test's own outbox
+    monkeypatch.setenv("DVC_OUTBOX_URL", f"sqlite:///{tmp_path / 'outbox.sqlite3'}")
     monkeypatch.setenv("DVC_RATE_LIMITS", "off")
     # the fixed timestamps of the recorded Zalo events; test_channel_security checks the window
     monkeypatch.setenv("ZALO_TIMESTAMP_WINDOW_SECONDS", "0")
