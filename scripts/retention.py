@@ -8,10 +8,11 @@ by hand or from cron at any time. What it does:
 * Rasa's conversations (SQLite tracker store, ``RASA_TRACKER_DB`` or ``var/rasa-tracker*.sqlite3``):
   deletes every event of the conversations whose last event is older than ``DVC_RETENTION_DAYS``
   (default 30); a conversation still going on is kept whole.
-* The web chat history (``WEBCHAT_DB``) and the REST outbox (``REST_OUTBOX_DB``): messages older
-  than that; the webhook dedupe (``DVC_DEDUPE_DB``): keys older than ``DVC_DEDUPE_DAYS`` (7).
+* The web chat history (``WEBCHAT_DB``) and the REST outbox (``REST_OUTBOX_DB``), SQLite files or
+  PostgreSQL (the scaled topology): messages older than that; the webhook dedupe (``DVC_DEDUPE_DB``): keys older than ``DVC_DEDUPE_DAYS`` (7).
 * The handoff database (``HANDOFF_DATABASE_URL``, SQLite or PostgreSQL): ``Store.purge`` (finished
-  handoffs, done call-backs, decisions, sessions, login failures; the audit trail after
+  handoffs, done call-backs, decisions, replies sent or refused (the Zalo/Messenger outbox), sessions,
+  login failures; the audit trail after
   ``DVC_AUDIT_RETENTION_DAYS``, default 365).
 * Logs (``var/logs/*.log``): rotated (copy, then truncate: the servers keep writing to the same
   file), ``DVC_LOG_KEEP`` (7) old copies kept.
@@ -46,7 +47,7 @@ def data_dir() -> Path:
 
 def _path(env: str, default: str) -> Path | None:
     raw = os.environ.get(env) or default
-    if raw == ":memory:":
+    if raw == ":memory:" or _is_postgres(raw):
         return None
     path = Path(raw).expanduser()
     return path if path.is_absolute() else ROOT / path
@@ -87,6 +88,29 @@ def purge_mailbox(path: Path | None, cutoff: float) -> int:
             ("DELETE FROM delivered WHERE sender NOT IN (SELECT DISTINCT sender FROM events)", ()),
         ],
     )
+
+
+def _is_postgres(value: str) -> bool:
+    return value.startswith(("postgresql://", "postgres://"))
+
+
+def purge_shared_mailboxes(cutoff: float) -> int:
+    """The web chat mailbox and REST outbox in PostgreSQL (bot/channels/shared_mailbox.py), if used."""
+    urls = {os.environ.get(env) or "" for env in ("WEBCHAT_DB", "REST_OUTBOX_DB")}
+    deleted = 0
+    for url in sorted(u for u in urls if _is_postgres(u)):
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn, conn.transaction():
+            if conn.execute("SELECT to_regclass('mailbox_events')").fetchone()[0] is None:
+                continue
+            deleted += conn.execute("DELETE FROM mailbox_events WHERE ts < %s", (cutoff,)).rowcount
+            for table in ("mailbox_senders", "mailbox_delivered"):
+                conn.execute(
+                    f"DELETE FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM mailbox_events e"
+                    " WHERE e.box = t.box AND e.sender = t.sender)"
+                )
+    return deleted
 
 
 def purge_dedupe(path: Path | None, cutoff: float) -> int:
@@ -150,6 +174,7 @@ def run(days: float, rotate: bool = True) -> dict[str, object]:
         "tracker_events": sum(purge_tracker(p, cutoff) for p in trackers if p),
         "webchat_events": purge_mailbox(_path("WEBCHAT_DB", "var/webchat.sqlite3"), cutoff),
         "rest_outbox_events": purge_mailbox(_path("REST_OUTBOX_DB", "var/rest-outbox.sqlite3"), cutoff),
+        "shared_mailbox_events": purge_shared_mailboxes(cutoff),
         "dedupe_keys": purge_dedupe(
             _path("DVC_DEDUPE_DB", "var/webhook-dedupe.sqlite3"), now - _days("DVC_DEDUPE_DAYS", 7) * 86400
         ),

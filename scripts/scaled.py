@@ -360,9 +360,10 @@ class Topology:
                 "RASA_TOKEN": self.token,
                 "TICKET_LOCK_LIFETIME": str(LOCK_LIFETIME_S),
                 "DVC_TRUSTED_PROXIES": "127.0.0.1",
-                # per process until they move to PostgreSQL (the known gap above)
-                "WEBCHAT_DB": str(own / "webchat.sqlite3"),
-                "REST_OUTBOX_DB": str(own / "rest-outbox.sqlite3"),
+                # shared by every replica (bot/channels/shared_mailbox.py); the reply outbox for
+                # Zalo/Messenger is in the handoff database (HANDOFF_DATABASE_URL)
+                "WEBCHAT_DB": b.database_url,
+                "REST_OUTBOX_DB": b.database_url,
                 "DVC_DEDUPE_DB": str(own / "webhook-dedupe.sqlite3"),
             }
             self.procs.append(

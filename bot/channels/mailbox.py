@@ -1,7 +1,8 @@
 """The mailbox: the events of each conversation, kept for the web chat widget and the REST outbox.
 
 In memory per sender (the last ``memory_events``, least recently used senders dropped past
-``max_senders``) and in SQLite (``history_events`` per sender, ``retention_days``), with an ``epoch``
+``max_senders``) and in SQLite (``history_events`` per sender, ``retention_days``), or in PostgreSQL
+shared by every replica (bot/channels/shared_mailbox.py), with an ``epoch``
 that changes when the store is wiped. :func:`long_poll` is the one long-poll loop both channels use:
 it returns as soon as there are events after ``after``, the mailbox was reset, the caller's
 ``changed()`` says so, or ``wait`` seconds have passed.
@@ -55,7 +56,14 @@ class MailboxConfig:
         )
 
     def open(self, mailbox_class: type[Mailbox] | None = None) -> Mailbox:
-        return (mailbox_class or Mailbox)(
+        """The mailbox: in PostgreSQL, shared by every replica, when ``db_path`` is a
+        ``postgresql://`` URL (bot/channels/shared_mailbox.py); else in this SQLite file."""
+        cls: type[Mailbox] = mailbox_class or Mailbox
+        if str(self.db_path or "").startswith(("postgresql://", "postgres://")):
+            from bot.channels.shared_mailbox import shared_class
+
+            cls = shared_class(cls)
+        return cls(
             self.db_path,
             memory_events=self.memory_events,
             history_events=self.history_events,
@@ -91,6 +99,8 @@ class Mailbox:
 
     # Name in log messages (the REST channel's outbox is a Mailbox too).
     label: ClassVar[str] = "Web chat"
+    # Which mailbox this is, for its PostgreSQL counterpart ("webchat" or "rest").
+    kind: ClassVar[str] = "webchat"
 
     def __init__(
         self,

@@ -125,6 +125,7 @@ class Outbox(Mailbox):
     """
 
     label: ClassVar[str] = "REST outbox"
+    kind: ClassVar[str] = "rest"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._delivered: OrderedDict[str, int] = OrderedDict()

@@ -171,3 +171,33 @@ def test_retention_job_purges_every_store_rotates_logs_and_locks_down(tmp_path: 
     for path in var.rglob("*"):
         assert path.stat().st_mode & 0o777 == (0o700 if path.is_dir() else 0o600), path
     assert json.dumps(report)  # printable
+
+
+def test_retention_purges_the_shared_mailboxes_in_postgres(monkeypatch) -> None:
+    import psycopg
+
+    from bot.channels.shared_mailbox import SCHEMA
+    from tests.handoff.conftest import PostgresSchema
+
+    now = time.time()
+    with PostgresSchema() as schema:
+        with psycopg.connect(schema.url, autocommit=True) as conn:
+            for statement in SCHEMA:
+                conn.execute(statement)
+            for box, sender, ts in (
+                ("webchat", "old", now - 40 * DAY),
+                ("rest", "new", now - 40 * DAY),
+                ("rest", "new", now),
+            ):
+                conn.execute("INSERT INTO mailbox_senders VALUES (%s, %s, 1) ON CONFLICT DO NOTHING", (box, sender))
+                conn.execute(
+                    "INSERT INTO mailbox_events VALUES (%s, %s, (SELECT COUNT(*) + 1 FROM mailbox_events"
+                    " WHERE sender = %s), %s, NULL, '{}')",
+                    (box, sender, sender, ts),
+                )
+        for name in ("WEBCHAT_DB", "REST_OUTBOX_DB"):
+            monkeypatch.setenv(name, schema.url)
+        assert retention.purge_shared_mailboxes(now - 30 * DAY) == 2
+        with psycopg.connect(schema.url, autocommit=True) as conn:
+            assert conn.execute("SELECT box, sender FROM mailbox_senders").fetchall() == [("rest", "new")]
+            assert conn.execute("SELECT COUNT(*) FROM mailbox_events").fetchone()[0] == 1
