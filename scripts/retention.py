@@ -9,7 +9,8 @@ by hand or from cron at any time. What it does:
   deletes every event of the conversations whose last event is older than ``DVC_RETENTION_DAYS``
   (default 30); a conversation still going on is kept whole.
 * The web chat history (``WEBCHAT_DB``) and the REST outbox (``REST_OUTBOX_DB``), SQLite files or
-  PostgreSQL (the scaled topology): messages older than that; the webhook dedupe (``DVC_DEDUPE_DB``): keys older than ``DVC_DEDUPE_DAYS`` (7).
+  PostgreSQL (the scaled topology): messages older than that; the webhook dedupe (``DVC_DEDUPE_DB``):
+  keys older than ``DVC_DEDUPE_DAYS`` (7).
 * The handoff database (``HANDOFF_DATABASE_URL``, SQLite or PostgreSQL): ``Store.purge`` (finished
   handoffs, done call-backs, decisions, replies sent or refused (the Zalo/Messenger outbox), sessions,
   login failures; the audit trail after
