@@ -122,6 +122,25 @@ class Fault(threading.Thread):
         self.windows.append((killed, max(back.values(), default=time.time())))
 
 
+class MemoryWatch(threading.Thread):
+    """Samples the RSS of some processes every ``every`` seconds while the run lasts."""
+
+    def __init__(self, pids: list[int], every: float = 5.0):
+        super().__init__(daemon=True)
+        self.pids, self.every = pids, every
+        self.samples: dict[int, list[tuple[float, float]]] = {pid: [] for pid in pids}
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        start = time.monotonic()
+        while not self.stopped.is_set():
+            for pid in self.pids:
+                mb = report.rss_mb(pid)
+                if mb is not None:
+                    self.samples[pid].append((time.monotonic() - start, mb))
+            self.stopped.wait(self.every)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Load / fault test of a running bot with Locust")
     parser.add_argument(
@@ -146,6 +165,14 @@ def main(argv: list[str] | None = None) -> int:
         "--grace", type=float, default=10.0, help="seconds around the kill window in which failed attempts are expected"
     )
     parser.add_argument("--out", type=Path, help="also write the summary and check as JSON here")
+    parser.add_argument(
+        "--rss-pid",
+        type=int,
+        action="append",
+        default=[],
+        help="sample this process's RSS every 5 s (e.g. the Rasa server); repeatable",
+    )
+    parser.add_argument("--warmup", type=float, default=60.0, help="seconds before the RSS baseline is taken")
     args = parser.parse_args(argv)
     if not 0 <= args.webchat_share <= 1:
         parser.error("--webchat-share must be between 0 and 1")
@@ -202,9 +229,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.fault:
         fault = Fault(args.topology, args.fault_at if args.fault_at is not None else args.duration / 3, token)
         fault.start()
+    memory = MemoryWatch(args.rss_pid) if args.rss_pid else None
+    if memory is not None:
+        memory.start()
     load_before = os.getloadavg()
     code = subprocess.call(command, cwd=ROOT, env=env)
     load_after = os.getloadavg()
+    rss = {}
+    if memory is not None:
+        memory.stopped.set()
+        memory.join(timeout=10)
+        rss = {str(pid): report.memory_summary(samples, args.warmup) for pid, samples in memory.samples.items()}
     if fault is not None:
         fault.join(timeout=600)
     records = report.load_records(log) if log.exists() else []
@@ -217,6 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     # Locust exits 1 when any request failed; the retries decide here whether the run failed.
     ok = code in (0, 1) and summary["messages"] > 0 and summary["not_acknowledged"] == 0
     outside: list[dict] = []
+    for pid, mem in rss.items():
+        if mem:
+            print(
+                f"RSS of pid {pid}: {mem['warmup_mb']:.0f} MB after {args.warmup:.0f} s warm-up, "
+                f"{mem['end_mb']:.0f} MB at the end ({mem['change_pct']:+.1f}%), peak {mem['peak_mb']:.0f} MB"
+            )
     if fault is not None:
         print("\n".join(["fault:", *(f"  {n}" for n in fault.notes)]))
         outside = report.failures_outside(records, fault.windows, args.grace)
@@ -239,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
                     "load_after": load_after,
                     "fault": fault.notes if fault else None,
                     "failed_outside_window": len(outside),
+                    "rss": rss,
                 },
                 indent=2,
                 ensure_ascii=False,

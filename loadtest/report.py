@@ -262,3 +262,31 @@ def failures_outside(records: list[dict], windows: list[tuple[float, float]], gr
         return any(start - grace <= t <= end + grace for start, end in windows)
 
     return [r for r in records if not r.get("ok") and not inside(r["start"])]
+
+
+def memory_summary(samples: list[tuple[float, float]], warmup: float) -> dict | None:
+    """RSS samples ``(seconds into the run, MB)`` of one process: the first sample after ``warmup``
+    seconds, the last one, the peak, and the change from warm-up to the end in percent."""
+    if not samples:
+        return None
+    warm = next((mb for t, mb in samples if t >= warmup), samples[-1][1])
+    end = samples[-1][1]
+    return {
+        "warmup_mb": round(warm, 1),
+        "end_mb": round(end, 1),
+        "peak_mb": round(max(mb for _, mb in samples), 1),
+        "change_pct": round((end - warm) / warm * 100, 1) if warm else 0.0,
+        "samples": len(samples),
+    }
+
+
+def rss_mb(pid: int) -> float | None:
+    """VmRSS of ``pid`` in MB (None if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        return None
+    return None

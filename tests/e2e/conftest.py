@@ -48,25 +48,38 @@ CHANNEL_SECRETS = {
 
 
 class PlatformApi:
-    """A stand-in for the Zalo OA and Messenger Send APIs on loopback: records every message."""
+    """A stand-in for the Zalo OA and Messenger Send APIs on loopback: records every message it
+    accepts; :meth:`refuse` scripts answers other than 200 for one recipient (``attempts`` records
+    every request with the status it got)."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, dict]] = []
+        self.attempts: list[tuple[str, int, dict]] = []
+        self._script: dict[str, list[int]] = {}
         self._lock = threading.Lock()
         api = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # http.server's name
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = json.loads(raw or b"{}")
+                recipient = body.get("recipient", {})
+                who = str(recipient.get("id") or recipient.get("user_id") or "")
                 with api._lock:
-                    api.sent.append((self.path.split("?")[0], json.loads(body or b"{}")))
+                    script = api._script.get(who) or []
+                    status = script.pop(0) if script else 200
+                    api.attempts.append((who, status, body))
+                    if status == 200:
+                        api.sent.append((self.path.split("?")[0], body))
                 reply = (
                     {"error": 0, "message": "Success", "data": {"message_id": "m"}}
                     if self.path.startswith("/zalo")
                     else {"recipient_id": "r", "message_id": "m"}
                 )
+                if status != 200:
+                    reply = {"error": {"message": f"scripted {status}", "code": 2 if status >= 500 else 551}}
                 data = json.dumps(reply).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -77,6 +90,11 @@ class PlatformApi:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", PLATFORM_PORT), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def refuse(self, recipient: str, statuses: list[int]) -> None:
+        """The next requests for ``recipient`` get these statuses (then 200 again)."""
+        with self._lock:
+            self._script[recipient] = list(statuses)
 
     def messages(self, prefix: str) -> list[dict]:
         with self._lock:

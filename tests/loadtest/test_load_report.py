@@ -133,3 +133,18 @@ def test_a_scenario_repeating_a_text_is_refused(tmp_path):
     path.write_text("scenarios: {}\n", encoding="utf-8")
     with pytest.raises(ValueError, match="no scenarios"):
         report.load_scenarios(path)
+
+
+def test_memory_summary_compares_the_end_with_the_first_sample_after_warm_up():
+    samples = [(0.0, 900.0), (30.0, 1200.0), (60.0, 1250.0), (300.0, 1400.0), (600.0, 1300.0)]
+    summary = report.memory_summary(samples, warmup=60)
+    assert summary == {"warmup_mb": 1250.0, "end_mb": 1300.0, "peak_mb": 1400.0, "change_pct": 4.0, "samples": 5}
+    assert report.memory_summary([], 60) is None
+    assert report.memory_summary([(1.0, 500.0)], warmup=60)["change_pct"] == 0.0  # run shorter than warm-up
+
+
+def test_rss_of_this_process_and_of_a_missing_one():
+    import os
+
+    assert report.rss_mb(os.getpid()) > 1
+    assert report.rss_mb(2**22 + 7) is None
