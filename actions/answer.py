@@ -65,7 +65,7 @@ from dialogue.situations import EMERGENCIES, safety_settled
 from core.privacy import REDACTED
 from core.safety import POLICE, danger_text, urgent_services
 from handoff.triggers import OFFER_ACTION, after_unhelpful, should_offer_handoff
-from retrieval.search import Decision
+from retrieval.decision import Decision
 from retrieval.service import get_service
 
 log = logging.getLogger(__name__)
