@@ -9,7 +9,7 @@ import re
 
 from dialogue import choices as ch
 from retrieval.keyterms import SPECIFIC
-from retrieval.search import Decision
+from retrieval.decision import Decision
 
 # Intents whose message may still be a procedure question the NLU misread. For these the action
 # searches too, but answers only when the guide is clearly right (extra margin on the threshold).

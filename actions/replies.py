@@ -12,7 +12,7 @@ import json
 from core.decision import DecisionPayload
 from core.settings import Hotline
 from retrieval.documents import Guide, render
-from retrieval.search import Decision
+from retrieval.decision import Decision
 
 # Longest section text we show in a chat bubble. Zalo and Messenger cut at 2,000 characters; a
 # phone screen shows ~600 comfortably. Past this we cut at a line break and point to the source.

@@ -29,173 +29,59 @@ import dataclasses
 import itertools
 import json
 import os
-import platform
 import re
-import resource
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from core.settings import PROJECT_ROOT, load_settings
+from core.settings import load_settings
 from core.text.normalize import fold
+from evaluation.bench_report import (
+    Section,
+    common_facts,
+    load_average,
+    load_fact,
+    ms,
+    peak_rss_mb,
+    percentiles,
+    proc_status_kb,
+    report_markdown,
+    table,
+    write_report,
+)
 from evaluation.evaluate import Outcome, read_lines, score
 from retrieval.index import Index, build_index
-from retrieval.search import Searcher, Thresholds
+from retrieval.decision import Thresholds
+from retrieval.search import Searcher
 
 # Guides copied for the --quick build: enough to show the per-unit rate (~150 units) in well
 # under a minute on 2 cores, where the full build with an empty cache takes about ten.
 QUICK_GUIDES = 5
 RANK_KEYS = ("recall_at_1", "recall_at_3", "mrr")
-DECISION_KEYS = ("correct", "wrong", "clarify_hit", "clarify_miss", "abstained", "null_abstained",
-                 "null_clarified", "null_answered", "wrong_of_all")
+DECISION_KEYS = (
+    "correct",
+    "wrong",
+    "clarify_hit",
+    "clarify_miss",
+    "abstained",
+    "null_abstained",
+    "null_clarified",
+    "null_answered",
+    "wrong_of_all",
+)
 SYLLABLE = re.compile(r"\w+")
-
-Section = tuple[str, str]  # (title, Markdown body)
-
-
-# --------------------------------------------------------------------------------------------
-# Helpers shared with scripts/bench_bot.py (standard library + numpy only)
-# --------------------------------------------------------------------------------------------
-
-def percentiles(values_ms: Sequence[float]) -> dict[str, float]:
-    """p50 / p95 / max of latencies in milliseconds (linear interpolation between samples)."""
-    if not values_ms:
-        return {"n": 0, "p50": float("nan"), "p95": float("nan"), "max": float("nan")}
-    p50, p95 = np.percentile(np.asarray(values_ms, dtype=float), [50, 95])
-    return {"n": len(values_ms), "p50": float(p50), "p95": float(p95), "max": float(max(values_ms))}
-
-
-def proc_status_kb(pid: int | str = "self", field: str = "VmRSS") -> int:
-    """One ``kB`` field of /proc/<pid>/status (0 when the process is gone or the field missing)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process (``ru_maxrss`` is in kB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def machine_info() -> dict[str, str]:
-    """What the numbers were measured on: CPU model, cores, RAM, Python."""
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram_gb = proc_meminfo_kb("MemTotal") / 1024 / 1024
-    return {"cpu": cpu, "cores": str(os.cpu_count()), "ram": f"{ram_gb:.1f} GB",
-            "python": platform.python_version(), "os": platform.platform(terse=True)}
-
-
-def proc_meminfo_kb(field: str) -> int:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
-
-
-def git_commit(root: Path = PROJECT_ROOT) -> str:
-    """Short commit of the work tree, marked when tracked files differ from it."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], check=False, cwd=root, capture_output=True, text=True,
-                              timeout=30).stdout.strip()
-
-    try:
-        commit = git("rev-parse", "--short", "HEAD") or "unknown"
-        dirty = git("status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return f"{commit} (with uncommitted changes)" if dirty else commit
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A Markdown table padded to line up in a terminal too; first column left, others right."""
-    cells = [[str(c) for c in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-
-    def line(values: Sequence[str]) -> str:
-        return "| " + " | ".join(v.ljust(w) if i == 0 else v.rjust(w)
-                                 for i, (v, w) in enumerate(zip(values, widths))) + " |"
-
-    rule = "|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"
-    return "\n".join([line(headers), rule] + [line(r) for r in cells])
-
-
-def report_markdown(title: str, facts: Sequence[tuple[str, str]], sections: Sequence[Section]) -> str:
-    head = [f"# {title}", ""] + [f"- **{k}**: {v}" for k, v in facts]
-    body = [f"\n## {name}\n\n{text}" for name, text in sections]
-    return "\n".join(head) + "\n" + "\n".join(body) + "\n"
-
-
-def common_facts(command: str) -> list[tuple[str, str]]:
-    machine = machine_info()
-    return [("date", time.strftime("%Y-%m-%d %H:%M:%S %z")),
-            ("machine", f"{machine['cpu']}, {machine['cores']} cores, {machine['ram']} RAM, {machine['os']}"),
-            ("python", machine["python"]), ("git commit", git_commit()), ("command", f"`{command}`")]
-
-
-def load_average() -> str:
-    """The 1/5/15-minute load averages: timings from a busy machine are not comparable."""
-    return " / ".join(f"{value:.2f}" for value in os.getloadavg())
-
-
-def load_fact(at_start: str) -> tuple[str, str]:
-    """The load before and after a run, as a report fact."""
-    text = (f"{at_start} at start, {load_average()} at end; above {os.cpu_count()} (the cores) other work "
-            "competed for the CPU and the timings are pessimistic")
-    return "load average (1/5/15 min)", text
-
-
-# A block another benchmark writes into the same report (evaluation/faiss_benchmark.py): kept when
-# this report is rewritten.
-KEPT_BLOCK = ("<!-- faiss-benchmark:start -->", "<!-- faiss-benchmark:end -->")
-
-
-def splice_block(document: str, block: str) -> str:
-    """``document`` with its kept block replaced by ``block`` (appended when it has none)."""
-    start, end = KEPT_BLOCK
-    if start in document and end in document:
-        head, rest = document.split(start, 1)
-        return head + block + rest.split(end, 1)[1]
-    return document.rstrip("\n") + "\n\n" + block + "\n"
-
-
-def write_report(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    start, end = KEPT_BLOCK
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
-    if start in old and end in old and start not in text:
-        text = splice_block(text, start + old.split(start, 1)[1].split(end, 1)[0] + end)
-    path.write_text(text, encoding="utf-8")
-    print(f"\nwrote {path}", file=sys.stderr)
-
-
-def ms(value: float) -> str:
-    return f"{value:.1f}"
 
 
 # --------------------------------------------------------------------------------------------
 # BM25 baseline
 # --------------------------------------------------------------------------------------------
+
 
 def bm25_tokens(text: str) -> list[str]:
     """Accent-folded syllables plus syllable bigrams: Vietnamese words are mostly two syllables
@@ -226,11 +112,13 @@ class BM25Baseline:
 # Measurements
 # --------------------------------------------------------------------------------------------
 
+
 def ranking_methods(searcher: Searcher) -> dict[str, Thresholds | None]:
     """Method name -> fusion weights over the Searcher's signals (None: BM25, no Searcher)."""
     t = searcher.thresholds
     methods: dict[str, Thresholds | None] = {
-        "lexical (TF-IDF char 2-5-grams)": dataclasses.replace(t, dense_weight=0.0)}
+        "lexical (TF-IDF char 2-5-grams)": dataclasses.replace(t, dense_weight=0.0)
+    }
     if searcher.dense_enabled:
         methods["dense (embeddings)"] = dataclasses.replace(t, dense_weight=1.0)
     methods[f"hybrid (dense weight {t.dense_weight:g})"] = t
@@ -305,8 +193,14 @@ def time_builds(knowledge_dir: Path, encoder, quick: bool) -> dict:
                     # Up to date: build_index kept the served build, whose meta describes the full
                     # build. Same texts, same model: every vector came from the cache just written.
                     embedded, reused = 0, meta["embedded"] + meta["reused"]
-                result[label] = {"seconds": seconds, "units": meta["units"], "guides": meta["guides"],
-                                 "embedded": embedded, "reused": reused, "published": published}
+                result[label] = {
+                    "seconds": seconds,
+                    "units": meta["units"],
+                    "guides": meta["guides"],
+                    "embedded": embedded,
+                    "reused": reused,
+                    "published": published,
+                }
                 previous = build
         finally:
             if saved is None:
@@ -319,6 +213,7 @@ def time_builds(knowledge_dir: Path, encoder, quick: bool) -> dict:
 # --------------------------------------------------------------------------------------------
 # Report sections
 # --------------------------------------------------------------------------------------------
+
 
 def ranking_sections(lines: list[dict], rankings: dict[str, list[list[str]]]) -> list[Section]:
     answerable = [item for item in lines if item["expect"] is not None]
@@ -337,20 +232,23 @@ def ranking_sections(lines: list[dict], rankings: dict[str, list[list[str]]]) ->
         kind_rows.append(cells)
     counts = {k: sum(i["kind"] == k for i in answerable) for k in kinds}
     by_kind = table(["method"] + [f"{k} ({counts[k]})" for k in kinds], kind_rows)
-    note = (f"{len(answerable)} answerable lines. Lexical, dense and hybrid are the Searcher's own signals "
-            "aggregated per guide the same way (calibrated top_k); routing entries rank alongside guides.")
-    return [("Ranking (answerable lines)", f"{note}\n\n{overall}"),
-            ("Recall@1 by kind of line", by_kind)]
+    note = (
+        f"{len(answerable)} answerable lines. Lexical, dense and hybrid are the Searcher's own signals "
+        "aggregated per guide the same way (calibrated top_k); routing entries rank alongside guides."
+    )
+    return [("Ranking (answerable lines)", f"{note}\n\n{overall}"), ("Recall@1 by kind of line", by_kind)]
 
 
 def decision_section(lines: list[dict], decisions: list) -> Section:
     outcomes = [Outcome(d.action, d.guide_ids, [r.guide_id for r in d.ranked]) for d in decisions]
     result = score(lines, outcomes)
     rows = [[key, f"{result[key]:.3f}"] for key in DECISION_KEYS]
-    note = (f"Searcher.decide() on all {result['lines']} lines ({result['answerable']} answerable, "
-            f"{result['null']} with no guide to answer from); shares of answerable lines, null_* of null "
-            "lines, wrong_of_all of all lines. Local mode: greetings and requests for a person reach the "
-            "search too, which Rasa's NLU handles first in the running bot.")
+    note = (
+        f"Searcher.decide() on all {result['lines']} lines ({result['answerable']} answerable, "
+        f"{result['null']} with no guide to answer from); shares of answerable lines, null_* of null "
+        "lines, wrong_of_all of all lines. Local mode: greetings and requests for a person reach the "
+        "search too, which Rasa's NLU handles first in the running bot."
+    )
     return "Hybrid decision (answer / clarify / abstain)", f"{note}\n\n{table(['metric', 'value'], rows)}"
 
 
@@ -359,21 +257,40 @@ def latency_section(rows: list[tuple[str, list[float]]], passes: int, lines: int
     for name, times in rows:
         p = percentiles(times)
         body.append([name, p["n"], ms(p["p50"]), ms(p["p95"]), ms(p["max"])])
-    note = (f"Warm, in one process, one warm-up call first; {passes} passes over all {lines} lines, "
-            f"sequential; torch threads: {threads}.")
+    note = (
+        f"Warm, in one process, one warm-up call first; {passes} passes over all {lines} lines, "
+        f"sequential; torch threads: {threads}."
+    )
     return "Latency per question (ms)", f"{note}\n\n{table(['call', 'calls', 'p50', 'p95', 'max'], body)}"
 
 
 def build_section(builds: dict, quick: bool) -> Section:
     full, again = builds["full"], builds["incremental"]
-    rows = [["full, empty embedding cache", full["guides"], full["units"], full["embedded"], "new build",
-             f"{full['seconds']:.1f}", f"{full['units'] / full['seconds']:.1f}"],
-            ["incremental, nothing changed", again["guides"], again["units"], again["embedded"],
-             "new build" if again["published"] else "kept (up to date)", f"{again['seconds']:.2f}",
-             f"{again['units'] / again['seconds']:.0f}"]]
+    rows = [
+        [
+            "full, empty embedding cache",
+            full["guides"],
+            full["units"],
+            full["embedded"],
+            "new build",
+            f"{full['seconds']:.1f}",
+            f"{full['units'] / full['seconds']:.1f}",
+        ],
+        [
+            "incremental, nothing changed",
+            again["guides"],
+            again["units"],
+            again["embedded"],
+            "new build" if again["published"] else "kept (up to date)",
+            f"{again['seconds']:.2f}",
+            f"{again['units'] / again['seconds']:.0f}",
+        ],
+    ]
     scope = f"the first {QUICK_GUIDES} guides (--quick)" if quick else "all guides"
-    note = (f"Into a temporary folder from {scope}, with the already loaded model; embedded counts "
-            "distinct texts not found in the cache.")
+    note = (
+        f"Into a temporary folder from {scope}, with the already loaded model; embedded counts "
+        "distinct texts not found in the cache."
+    )
     headers = ["build", "guides", "units", "embedded", "published", "seconds", "units/s"]
     return "Index build", f"{note}\n\n{table(headers, rows)}"
 
@@ -385,10 +302,12 @@ def memory_section(memory: dict[str, float]) -> Section:
 
 # --------------------------------------------------------------------------------------------
 
+
 def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
-    parser = argparse.ArgumentParser(description="Benchmark lexical / dense / hybrid / BM25 search, latency, "
-                                                 "build time and memory")
+    parser = argparse.ArgumentParser(
+        description="Benchmark lexical / dense / hybrid / BM25 search, latency, build time and memory"
+    )
     parser.add_argument("--file", type=Path, required=True, help="labelled JSONL, e.g. ../shared/eval/dev.jsonl")
     parser.add_argument("--out", type=Path, help="also write the report as Markdown here")
     parser.add_argument("--quick", action="store_true", help=f"time the full build on {QUICK_GUIDES} guides only")
@@ -423,8 +342,13 @@ def main(argv: list[str] | None = None) -> int:
     meta = searcher.index.meta
     facts = common_facts(command) + [
         ("embedding model", encoder.model_id if encoder else "none (lexical only)"),
-        ("index", (f"{searcher.index.path.name}: {meta.get('guides')} guides, {meta.get('routes', 0)} routing "
-                   f"entries, {len(searcher.index.units)} units")),
+        (
+            "index",
+            (
+                f"{searcher.index.path.name}: {meta.get('guides')} guides, {meta.get('routes', 0)} routing "
+                f"entries, {len(searcher.index.units)} units"
+            ),
+        ),
         ("thresholds", ", ".join(f"{k}={v:g}" for k, v in dataclasses.asdict(searcher.thresholds).items())),
         ("load time", f"model {model_seconds:.1f} s, index + searcher {index_seconds:.1f} s"),
         ("torch threads", threads),
@@ -450,9 +374,18 @@ def main(argv: list[str] | None = None) -> int:
     lexical_only = Searcher(searcher.index, None, searcher.thresholds)
     lexical_ms, _ = time_calls(lexical_only.decide, texts, args.passes)
     bm25_ms, _ = time_calls(bm25.rank, texts, args.passes)
-    show(latency_section([("Searcher.decide() as served (hybrid)", hybrid_ms),
-                          ("Searcher.decide() without a model (lexical)", lexical_ms),
-                          ("BM25 baseline ranking", bm25_ms)], args.passes, len(lines), threads))
+    show(
+        latency_section(
+            [
+                ("Searcher.decide() as served (hybrid)", hybrid_ms),
+                ("Searcher.decide() without a model (lexical)", lexical_ms),
+                ("BM25 baseline ranking", bm25_ms),
+            ],
+            args.passes,
+            len(lines),
+            threads,
+        )
+    )
 
     say("building the index from scratch in a temporary folder (minutes without --quick) ...")
     show(build_section(time_builds(args.knowledge, encoder, args.quick), args.quick))

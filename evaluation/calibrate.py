@@ -4,7 +4,7 @@
 
 The search signals of every line are computed once (one embedding per line); then a grid of
 (dense weight, answer threshold, margin, clarify floor) is scored with the same decision rule the
-bot uses (:func:`retrieval.search.choose`). Constraints come first, as the mission demands:
+bot uses (:func:`retrieval.decision.choose`). Constraints come first, as the mission demands:
 
 * at most ``MAX_WRONG`` of all lines answered from a wrong guide (null lines answered count as
   wrong), and at least ``MIN_NULL_ABSTAINED`` of null lines not answered;
@@ -14,7 +14,7 @@ bot uses (:func:`retrieval.search.choose`). Constraints come first, as the missi
 
 The decision scored is the bot's whole decision: for a long message the question part is scored as
 well as the whole and the better one kept, and the spaCy answerability check is applied
-(:func:`retrieval.search.settle_check`). Tune on ``--split tune`` (two thirds of the dev file, by a
+(:func:`retrieval.decision.settle_check`). Tune on ``--split tune`` (two thirds of the dev file, by a
 hash of each line) plus our own examples (``--extra``); the held-back third and the unseen set are
 only for reporting (docs/evaluation.md).
 
@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from evaluation.evaluate import read_lines, split_of
-from retrieval.search import THRESHOLDS_FILE, Thresholds, choose, question_part, settle_check
+from retrieval.decision import THRESHOLDS_FILE, Thresholds, choose, settle_check
+from retrieval.search import question_part
 
 _RANK = {"answer": 2, "clarify": 1, "abstain": 0}
 

@@ -30,7 +30,7 @@ import faiss
 import numpy as np
 
 from retrieval import dense
-from evaluation.benchmark import KEPT_BLOCK, machine_info, percentiles, proc_status_kb, splice_block, table
+from evaluation.bench_report import KEPT_BLOCK, machine_info, percentiles, proc_status_kb, splice_block, table
 
 MARK_START, MARK_END = KEPT_BLOCK
 # Noise added to a real unit vector to make a synthetic one (relative to its unit norm): at 0.6 a

@@ -37,6 +37,7 @@ from sanic.response import HTTPResponse, json, redirect, text
 
 from handoff import messages as hm
 from handoff.account_routes import COOKIE, error_response, register_account_routes, token_hash
+from handoff.callback_routes import register_callback_routes
 from handoff import openapi
 from handoff.config import HandoffConfig, load_config
 from handoff.delivery_routes import register_delivery_routes
@@ -55,8 +56,10 @@ MAX_REPLY = 2000
 QUEUE_NOTICE_MAX = 5
 CONSOLE_DIR = Path(__file__).with_name("console")
 STATIC = {"app.js": "application/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'"
+)
 
 
 class Api:
@@ -127,8 +130,13 @@ class Api:
             via_cookie = token is not None
         if not token or len(token) > 200:
             return None, via_cookie
-        agent = await self.db(self.store.session_agent, token_hash(token), None, self.config.idle_minutes * 60,
-                              self.config.session_hours * 3600)
+        agent = await self.db(
+            self.store.session_agent,
+            token_hash(token),
+            None,
+            self.config.idle_minutes * 60,
+            self.config.session_hours * 3600,
+        )
         return agent, via_cookie
 
     def route(self, app: Sanic, path: str, methods: list[str], public: bool = False):
@@ -138,14 +146,18 @@ class Api:
                     agent, via_cookie = await self.authenticate(request)
                     if agent is None:
                         return error_response(401, "unauthorized", "Cần đăng nhập.")
-                    if via_cookie and request.method not in ("GET", "HEAD") and \
-                            request.headers.get(CSRF_HEADER) != CSRF_VALUE:
+                    if (
+                        via_cookie
+                        and request.method not in ("GET", "HEAD")
+                        and request.headers.get(CSRF_HEADER) != CSRF_VALUE
+                    ):
                         return error_response(403, "csrf", f"Thiếu tiêu đề {CSRF_HEADER}: {CSRF_VALUE}.")
                     request.ctx.agent = agent
                 return await handler(request, **kwargs)
 
             app.add_route(guarded, "/api" + path, methods=methods, name=handler.__name__)
             return handler
+
         return decorate
 
     # ------------------------------------------------------------------ helpers
@@ -177,11 +189,17 @@ class Api:
         mine = handoff.get("claimed_by") == me
         top = (understanding.get("top_guides") or [{}])[0] if understanding.get("top_guides") else {}
         item = {
-            "id": handoff["id"], "status": handoff["status"], "channel": handoff.get("channel"),
-            "sender": mask_pii(handoff["sender_id"]), "created_at": handoff["created_at"],
-            "updated_at": handoff["updated_at"], "reason": handoff["reason"],
-            "claimed_at": handoff.get("claimed_at"), "claimed_by": handoff.get("claimed_by_username"),
-            "claimed_by_name": handoff.get("claimed_by_name"), "mine": mine,
+            "id": handoff["id"],
+            "status": handoff["status"],
+            "channel": handoff.get("channel"),
+            "sender": mask_pii(handoff["sender_id"]),
+            "created_at": handoff["created_at"],
+            "updated_at": handoff["updated_at"],
+            "reason": handoff["reason"],
+            "claimed_at": handoff.get("claimed_at"),
+            "claimed_by": handoff.get("claimed_by_username"),
+            "claimed_by_name": handoff.get("claimed_by_name"),
+            "mine": mine,
             "delivery": delivery_for(handoff.get("channel")),
         }
         if handoff["status"] == "queued" or mine:
@@ -221,13 +239,16 @@ class Api:
             queued = [r for r in rows if r["status"] == "queued"]
             claimed = [r for r in rows if r["status"] == "claimed"]
             callbacks = await api.db(api.store.list_callbacks, "open")
-            return json({
-                "queued": [api.summary(r, me_id, i + 1) for i, r in enumerate(queued)],
-                "mine": [api.summary(r, me_id) for r in claimed if r["claimed_by"] == me_id],
-                "others": [api.summary(r, me_id) for r in claimed if r["claimed_by"] != me_id],
-                "callbacks_open": len(callbacks),
-                "now": time.time(),
-            }, headers={"Cache-Control": "no-store"})
+            return json(
+                {
+                    "queued": [api.summary(r, me_id, i + 1) for i, r in enumerate(queued)],
+                    "mine": [api.summary(r, me_id) for r in claimed if r["claimed_by"] == me_id],
+                    "others": [api.summary(r, me_id) for r in claimed if r["claimed_by"] != me_id],
+                    "callbacks_open": len(callbacks),
+                    "now": time.time(),
+                },
+                headers={"Cache-Control": "no-store"},
+            )
 
         @api.route(app, "/conversations/<handoff_id:str>", ["GET"])
         async def conversation(request: Request, handoff_id: str) -> HTTPResponse:
@@ -248,14 +269,22 @@ class Api:
             if understanding.get("question"):
                 understanding["question"] = show(understanding["question"])
             messages = await api.db(api.store.messages, handoff_id)
-            return json({
-                "conversation": {**api.summary(handoff, me_id), "sender": show(handoff["sender_id"]),
-                                 "closed_at": handoff.get("closed_at"), "paused": paused, "rasa_error": rasa_error,
-                                 "position": await api.db(api.store.queue_position, handoff_id)},
-                "understanding": understanding,
-                "messages": [{**m, "text": show(m["text"])} for m in messages],
-                "masked": not reveal,
-            }, headers={"Cache-Control": "no-store"})
+            return json(
+                {
+                    "conversation": {
+                        **api.summary(handoff, me_id),
+                        "sender": show(handoff["sender_id"]),
+                        "closed_at": handoff.get("closed_at"),
+                        "paused": paused,
+                        "rasa_error": rasa_error,
+                        "position": await api.db(api.store.queue_position, handoff_id),
+                    },
+                    "understanding": understanding,
+                    "messages": [{**m, "text": show(m["text"])} for m in messages],
+                    "masked": not reveal,
+                },
+                headers={"Cache-Control": "no-store"},
+            )
 
         @api.route(app, "/conversations/<handoff_id:str>/claim", ["POST"])
         async def claim(request: Request, handoff_id: str) -> HTTPResponse:
@@ -268,8 +297,9 @@ class Api:
             if handoff["status"] == "claimed":  # already mine
                 return json({"ok": True, "already": True})
             if not await api.db(api.store.claim, handoff_id, me_id):
-                return error_response(409, "already_claimed",
-                                      "Hội thoại đã có người nhận hoặc không còn trong hàng chờ.")
+                return error_response(
+                    409, "already_claimed", "Hội thoại đã có người nhận hoặc không còn trong hàng chờ."
+                )
             await api.notify(handoff, hm.CLAIMED_TEXT)  # before any reply of the agent's
             api.spawn(api.tell_queue())
             return json({"ok": True})
@@ -296,8 +326,11 @@ class Api:
                 return failed
             delivery = delivery_for(handoff.get("channel"))
             me_id = request.ctx.agent["id"]
-            await api.db(api.store.add_messages, handoff_id, [{"ts": time.time(), "role": "agent", "text": message,
-                                                               "agent_id": me_id, "delivery": delivery}])
+            await api.db(
+                api.store.add_messages,
+                handoff_id,
+                [{"ts": time.time(), "role": "agent", "text": message, "agent_id": me_id, "delivery": delivery}],
+            )
             await api.db(api.store.audit, me_id, "reply", handoff_id, delivery)
             return json({"ok": True, "delivery": delivery})
 
@@ -305,8 +338,11 @@ class Api:
             handoff = await api.load_for_agent(request, handoff_id, need_claim=True)
             if isinstance(handoff, HTTPResponse):
                 return handoff
-            utterance, said = (("utter_handoff_closed", hm.CLOSED_TEXT) if status == "closed"
-                               else ("utter_handoff_returned", hm.RETURNED_TEXT))
+            utterance, said = (
+                ("utter_handoff_closed", hm.CLOSED_TEXT)
+                if status == "closed"
+                else ("utter_handoff_returned", hm.RETURNED_TEXT)
+            )
             await api.sync(handoff)  # keep the citizen's last messages
             failed = await reply_to_rasa(handoff, resume_events(utterance, said))
             if failed:
@@ -333,33 +369,7 @@ class Api:
                 return error_response(409, "conflict", "Hội thoại vừa thay đổi trạng thái.")
             return json({"ok": True})
 
-        @api.route(app, "/callbacks", ["GET"])
-        async def callbacks(request: Request) -> HTTPResponse:
-            reveal = request.args.get("reveal", "").lower() in ("1", "true", "yes")
-            agent = request.ctx.agent
-            rows = await api.db(api.store.list_callbacks, "open")
-
-            def may_see(row: dict) -> bool:  # a supervisor, or the agent holding the citizen's handoff
-                return agent.get("role") == "supervisor" or (
-                    row.get("handoff_status") == "claimed" and row.get("handoff_claimed_by") == agent["id"])
-
-            shown = {r["id"] for r in rows if reveal and may_see(r)}
-            if shown:
-                await api.db(api.store.audit, agent["id"], "reveal_callbacks", None,
-                             ",".join(str(i) for i in sorted(shown)))
-            return json({"callbacks": [{"id": r["id"], "name": r["name"],
-                                        "phone": (r["phone"] or "") if r["id"] in shown else mask_pii(r["phone"]),
-                                        "masked": r["id"] not in shown,
-                                        "channel": r["channel"], "created_at": r["created_at"],
-                                        "handoff_id": r["handoff_id"]} for r in rows],
-                         "masked": len(shown) < len(rows)},
-                        headers={"Cache-Control": "no-store"})
-
-        @api.route(app, "/callbacks/<callback_id:int>/done", ["POST"])
-        async def callback_done(request: Request, callback_id: int) -> HTTPResponse:
-            if not await api.db(api.store.finish_callback, callback_id, request.ctx.agent["id"]):
-                return error_response(409, "conflict", "Yêu cầu này đã được xử lý hoặc không tồn tại.")
-            return json({"ok": True})
+        register_callback_routes(api, app)
 
         @api.route(app, "/openapi.json", ["GET"])
         async def openapi_json(request: Request) -> HTTPResponse:
@@ -398,15 +408,21 @@ def create_app(config: HandoffConfig | None = None, store: Store | None = None, 
 
     @app.get("/console")
     async def console(request: Request) -> HTTPResponse:
-        return text((CONSOLE_DIR / "index.html").read_text(encoding="utf-8"), content_type="text/html; charset=utf-8",
-                    headers={"Cache-Control": "no-cache"})
+        return text(
+            (CONSOLE_DIR / "index.html").read_text(encoding="utf-8"),
+            content_type="text/html; charset=utf-8",
+            headers={"Cache-Control": "no-cache"},
+        )
 
     @app.get("/console/<name:str>")
     async def console_static(request: Request, name: str) -> HTTPResponse:
         if name not in STATIC:
             return error_response(404, "not_found", "Không có tệp này.")
-        return text((CONSOLE_DIR / name).read_text(encoding="utf-8"), content_type=STATIC[name],
-                    headers={"Cache-Control": "no-cache"})
+        return text(
+            (CONSOLE_DIR / name).read_text(encoding="utf-8"),
+            content_type=STATIC[name],
+            headers={"Cache-Control": "no-cache"},
+        )
 
     @app.exception(SanicException)
     async def sanic_error(request: Request, exc: SanicException) -> HTTPResponse:

@@ -15,7 +15,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from insights.report import KIND_LABELS, Report
+from insights.report_data import KIND_LABELS, Report
 
 MAX_HTML_GROUPS = 200
 TEMPLATES = Path(__file__).with_name("templates")

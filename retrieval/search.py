@@ -1,4 +1,4 @@
-"""Hybrid search over the guides and the answer / clarify / abstain decision.
+"""Hybrid search over the guides; the answer / clarify / abstain decision is :mod:`retrieval.decision`.
 
 Two signals per guide, each the best match over the guide's units (title, summary, sample
 questions, sections):
@@ -10,16 +10,12 @@ questions, sections):
   vocabulary, against the units. Carries paraphrases that share no words with the guide.
 
 They are fused as a weighted sum (weights and thresholds in thresholds.json, fitted by
-``python -m evaluation.calibrate``). The decision then answers only when the best guide is both
-strong and clearly ahead of the next; when two guides are close it asks the citizen to choose;
-otherwise it abstains and the bot offers a person.
+``python -m evaluation.calibrate``), and :func:`retrieval.decision.choose` decides.
 
 Two checks sit on top of the scores (issue #11):
 
-* answerability: the key things the citizen names (procedures, documents, app features) are found
-  with spaCy (:mod:`retrieval.keyterms`); a procedure from the catalogue of procedures no guide
-  covers (``knowledge/uncovered/``) that the chosen guide does not cover stops the answer and is
-  routed ("no guide for X yet"), however close the wording;
+* answerability (:func:`retrieval.decision.settle_check`): a procedure no guide covers that the
+  chosen guide does not cover stops the answer and is routed ("no guide for X yet");
 * long messages: the question inside a story is found (clauses and question cues) and scored as
   well as the whole message; the better of the two decides, the whole story stays in the metadata
   for the agent's handoff summary.
@@ -27,41 +23,37 @@ Two checks sit on top of the scores (issue #11):
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from core.text.normalize import fold, normalize
+from retrieval.decision import Decision, Ranked, Thresholds, choose, prefer_covering, rescue_named, settle_check
 from retrieval.encoders import Encoder
 from retrieval.index import Index
 from retrieval.keyterms import SPECIFIC, Entity, KeyTerms
 from retrieval.restore import DiacriticRestorer
-
-THRESHOLDS_FILE = Path(__file__).with_name("thresholds.json")
 
 # Words that open a follow-up leaning on the previous topic ("còn nếu không có NFC thì sao?").
 # Matched on accented text, so "thẻ …" (card) or "mã …" (code) are not mistaken for "thế"/"mà".
 FOLLOW_UP = re.compile(r"^(còn|thế còn|vậy còn|vậy thì|vậy|nhưng|nếu|thế nếu|thế thì|trường hợp|lỡ|lỡ như|mà nếu)\b")
 # For messages typed entirely without diacritics: "con" alone is also "con" (child), so only
 # unambiguous openings count.
-FOLLOW_UP_UNACCENTED = re.compile(r"^(con neu|con khi|con truong hop|con lo|the con|vay con|vay thi|nhung neu|"
-                                  r"neu|the neu|truong hop|lo nhu)\b")
+FOLLOW_UP_UNACCENTED = re.compile(
+    r"^(con neu|con khi|con truong hop|con lo|the con|vay con|vay thi|nhung neu|"
+    r"neu|the neu|truong hop|lo nhu)\b"
+)
 # "How do I …" questions, on accent-folded text, and sections that hold numbered steps.
-HOW_TO = re.compile(r"\b(lam sao|lam the nao|nhu the nao|the nao|ra sao|cach|kieu gi|cac buoc|thu tuc|o dau|"
-                    r"lam gi|phai lam|xu ly)\b")
+HOW_TO = re.compile(
+    r"\b(lam sao|lam the nao|nhu the nao|the nao|ra sao|cach|kieu gi|cac buoc|thu tuc|o dau|"
+    r"lam gi|phai lam|xu ly)\b"
+)
 NUMBERED_STEP = re.compile(r"^\s*1[.)]\s", re.M)
 # Head start, in fused-score units, for a numbered-steps section when the question asks how: the
 # unit scores of a guide's sections typically differ by 0.02-0.1 for the same question.
 STEPS_BONUS = 0.05
-# How far below the top a guide that covers the key thing named may rank and still be preferred.
-KEY_MARGIN = 0.05
-# A near-miss answered when the top guide covers every key thing asked about (rescue_named).
-RESCUE_SLACK = 0.04
-RESCUE_LEAD = 0.12
 # A follow-up is short: past this many words the message carries its own topic.
 FOLLOW_UP_MAX_WORDS = 12
 # Long messages: from this many words on, the question part is scored as well as the whole.
@@ -70,87 +62,15 @@ LONG_MIN_WORDS = 18
 QUESTION_MIN_WORDS = 8
 CLAUSE_SPLIT = re.compile(r"(?<=[.!?;…])\s+|\n+|,\s*|\s+(?=(?:nhưng|nhung|mà giờ|ma gio)\s)")
 # Question cues, on accent-folded text.
-QUESTION_CUE = re.compile(r"\?|\b(khong|sao|the nao|nhu nao|ra sao|o dau|bao lau|bao nhieu|bao gio|duoc khong|"
-                          r"duoc ko|lam sao|cach nao|can gi|giay to gi|gi khong|gi a|gi vay|chua|hay khong|nao)\b")
+QUESTION_CUE = re.compile(
+    r"\?|\b(khong|sao|the nao|nhu nao|ra sao|o dau|bao lau|bao nhieu|bao gio|duoc khong|"
+    r"duoc ko|lam sao|cach nao|can gi|giay to gi|gi khong|gi a|gi vay|chua|hay khong|nao)\b"
+)
 # "cho tôi hỏi", "xin hỏi", "muốn hỏi": the question starts here.
-ASK_OPENER = re.compile(r"\b(cho (?:toi|em|minh|chau|con|anh|chi) hoi|xin hoi|muon hoi|hoi (?:la|chut|xiu|giup)|"
-                        r"nho (?:ad|admin|ban|em|anh|chi)? ?(?:huong dan|chi|giup)|(?:toi|em|minh) can biet)\b")
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Fusion weights and decision thresholds (see evaluation/calibrate.py for how they are fitted)."""
-
-    dense_weight: float = 0.5  # share of the dense score in the fused score; the rest is lexical
-    top_k: float = 3  # a guide's score is the mean of its k best-matching units (see _per_guide)
-    answer: float = 0.55  # fused score the best guide needs for any answer from a guide
-    margin: float = 0.04  # lead over the second guide needed to answer without asking
-    clarify_floor: float = 0.5  # the second guide must reach this to be offered as a choice
-    context_bonus: float = 0.08  # added to the previous topic's score for follow-up messages
-
-    @classmethod
-    def load(cls, path: Path = THRESHOLDS_FILE) -> Thresholds:
-        if not path.exists():
-            return cls()
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(**{k: float(v) for k, v in data.items() if k in cls.__dataclass_fields__})
-
-
-@dataclass
-class Ranked:
-    guide_id: str
-    score: float
-    lexical: float
-    dense: float
-    kind: str = "guide"  # "guide", or a routing entry ("handoff" / "uncovered") never answered from
-
-
-@dataclass
-class Decision:
-    """What the bot does with a question: ``answer``, ``clarify`` or ``abstain``."""
-
-    action: str
-    ranked: list[Ranked]
-    query: str
-    restored: str = ""
-    used_context: bool = False
-    guide_ids: list[str] = field(default_factory=list)
-    unit_scores: np.ndarray | None = field(default=None, repr=False)  # fused score of every unit
-    entities: list[Entity] = field(default_factory=list)  # key things named in the question (spaCy)
-    question_part: str = ""  # the question found inside a long message ("" when the whole was used)
-    scored_part: bool = False  # the decision came from the question part, not the whole message
-    routed: Ranked | None = None  # an uncovered catalogue procedure that stopped the answer
-    check: str = ""  # what the answerability check did: "", "covered", "uncovered:<id>"
-
-    @property
-    def top(self) -> Ranked | None:
-        return self.ranked[0] if self.ranked else None
-
-    @property
-    def route(self) -> Ranked | None:
-        """The routing entry (handoff / uncovered) that stopped the answer, if any."""
-        if self.action != "abstain":
-            return None
-        if self.routed is not None:
-            return self.routed
-        top = self.top
-        return top if top is not None and top.kind != "guide" else None
-
-    def as_metadata(self) -> dict:
-        route = self.route
-        return {
-            "decision": self.action,
-            "route": f"{route.kind}:{route.guide_id}" if route else None,
-            "guide_ids": self.guide_ids,
-            "ranking": [{"id": r.guide_id, "score": round(r.score, 4), "lexical": round(r.lexical, 4),
-                         "dense": round(r.dense, 4)} for r in self.ranked[:3]],
-            "score": round(self.ranked[0].score, 4) if self.ranked else 0.0,
-            "used_context": self.used_context,
-            "entities": [e.as_dict() for e in self.entities],
-            "question_part": self.question_part,
-            "scored_part": self.scored_part,
-            "check": self.check,
-        }
+ASK_OPENER = re.compile(
+    r"\b(cho (?:toi|em|minh|chau|con|anh|chi) hoi|xin hoi|muon hoi|hoi (?:la|chut|xiu|giup)|"
+    r"nho (?:ad|admin|ban|em|anh|chi)? ?(?:huong dan|chi|giup)|(?:toi|em|minh) can biet)\b"
+)
 
 
 @dataclass
@@ -185,140 +105,10 @@ def question_part(text: str) -> str:
     openers = [i for i, f in enumerate(folded[: end + 1]) if ASK_OPENER.search(f)]
     if openers:
         start = openers[-1]
-    while start > 0 and sum(len(c.split()) for c in clauses[start:end + 1]) < QUESTION_MIN_WORDS:
+    while start > 0 and sum(len(c.split()) for c in clauses[start : end + 1]) < QUESTION_MIN_WORDS:
         start -= 1
-    part = ", ".join(clauses[start:end + 1])
+    part = ", ".join(clauses[start : end + 1])
     return part if len(part.split()) < len(text.split()) else ""
-
-
-def check_answerable(entities: list[Entity], guide_id: str, coverage: dict[str, frozenset[str]]) -> Entity | None:
-    """The uncovered procedure that stops an answer from ``guide_id``, or None when it may answer.
-
-    Only specific key things count (procedures, documents, app features; not the app or an agency).
-    A catalogue procedure (no guide covers it) that this guide does not cover stops the answer,
-    unless the guide covers a key thing named *before* it: the main thing comes first ("xin giấy xác
-    nhận tình trạng hôn nhân để đăng ký kết hôn" is about the certificate). A catalogue procedure
-    the message marks as done or as a state ("đã ly hôn", "làm sổ đỏ rồi", "chưa đăng ký kết hôn")
-    is background and does not stop a guide that covers a key thing named in the message ("đã ly hôn,
-    giờ xin xác nhận tình trạng hôn nhân"); on its own it still does.
-    """
-    covered = coverage.get(guide_id, frozenset())
-    specific = [e for e in entities if e.term.label in SPECIFIC]
-    foreign = [e for e in specific if e.term.uncovered and e.term.id not in covered]
-    if not foreign:
-        return None
-    own = [e for e in specific if e.term.id in covered]
-    if own:
-        foreign = [e for e in foreign if not e.background]
-        if not foreign:
-            return None
-    if own and own[0].start < foreign[0].start:
-        return None
-    return foreign[0]
-
-
-def settle_check(action: str, guide_ids: list[str], top: Ranked | None, entities: list[Entity],
-                 coverage: dict[str, frozenset[str]]) -> tuple[str, list[str], Entity | None, str]:
-    """Apply the answerability check to a :func:`choose` result.
-
-    Returns (action, guide ids, the uncovered procedure that stopped or routed it, a label for the
-    metadata). Guides that do not cover a named uncovered procedure are dropped: an answer becomes
-    an abstention routed to that procedure, a clarification keeps only the guides that pass. An
-    abstention that names an uncovered procedure is routed to it too, so the reply can say so.
-    """
-    if not entities:
-        return action, guide_ids, None, ""
-    if action in ("answer", "clarify"):
-        kept, stopper = [], None
-        for guide_id in guide_ids:
-            blocking = check_answerable(entities, guide_id, coverage)
-            if blocking is None:
-                kept.append(guide_id)
-            else:
-                stopper = stopper or blocking
-        if stopper is None:
-            return action, guide_ids, None, "covered"
-        if action == "clarify" and len(kept) >= 2:
-            return "clarify", kept, stopper, f"uncovered:{stopper.term.id}"
-        if kept:
-            return "answer", kept[:1], stopper, f"uncovered:{stopper.term.id}"
-        return "abstain", [], stopper, f"uncovered:{stopper.term.id}"
-    if top is None or top.kind == "guide":
-        blocking = check_answerable(entities, top.guide_id if top else "", coverage)
-        if blocking is not None:
-            return action, guide_ids, blocking, f"uncovered:{blocking.term.id}"
-    return action, guide_ids, None, ""
-
-
-def prefer_covering(action: str, guide_ids: list[str], ranked: list[Ranked], entities: list[Entity],
-                    coverage: dict[str, frozenset[str]], floor: float, margin: float = KEY_MARGIN
-                    ) -> tuple[str, list[str]]:
-    """The positive side of the answerability check, for a "which one?": offer what the citizen names.
-
-    A clarification keeps only the offered guides that cover a specific key thing the message names;
-    when one is left, it is answered. When none of them covers it but a guide that does ranks within
-    ``margin`` of the top (and above ``floor``), that one is answered (or the covering guides that
-    close are offered). Answers are left alone: switching them cost one right answer on the dev
-    tuning split and gained nothing on our own examples (docs/evaluation.md).
-    """
-    # what the citizen asks about: not a thing told as done ("nộp hồ sơ online xong rồi, theo dõi ở đâu")
-    specific = [e for e in entities if e.term.label in SPECIFIC and not e.term.uncovered and not e.background]
-    if action != "clarify" or not specific or not ranked:
-        return action, guide_ids
-
-    def covers(guide_id: str) -> bool:
-        own = coverage.get(guide_id, frozenset())
-        return any(e.term.id in own for e in specific)
-
-    chosen = [g for g in guide_ids if covers(g)]
-    if chosen and len(chosen) == len(guide_ids):
-        return action, guide_ids
-    if chosen:  # a clarification with some offered guides off the point
-        return ("answer", chosen) if len(chosen) == 1 else ("clarify", chosen)
-    top = ranked[0].score
-    near = [r for r in ranked[:6] if r.kind == "guide" and covers(r.guide_id) and r.score >= max(floor, top - margin)]
-    if not near:
-        return action, guide_ids
-    close = [r.guide_id for r in near if near[0].score - r.score < margin / 2]
-    return ("answer", [near[0].guide_id]) if len(close) == 1 else ("clarify", close[:3])
-
-
-def rescue_named(action: str, guide_ids: list[str], ranked: list[Ranked], entities: list[Entity],
-                 coverage: dict[str, frozenset[str]], t: Thresholds) -> tuple[str, list[str]]:
-    """Answer a near-miss when the top guide covers the key thing asked about and no guide is close.
-
-    "Cổng 1022 của thành phố nhận những loại phản ánh gì" scores just under the answer threshold
-    while every other guide is far behind; the top guide covers the thing named (the hotline). Only
-    within :data:`RESCUE_SLACK` of the threshold, with a lead of :data:`RESCUE_LEAD`; a catalogue
-    procedure named still stops it afterwards (the answerability check).
-    """
-    if action != "abstain" or len(ranked) < 2 or ranked[0].kind != "guide":
-        return action, guide_ids
-    top, second = ranked[0], ranked[1]
-    if top.score < t.answer - RESCUE_SLACK or top.score - second.score < RESCUE_LEAD:
-        return action, guide_ids
-    # any key thing here, agencies included ("tổng đài 1022"): the lead already says which guide
-    asked = [e for e in entities if not e.term.uncovered and not e.background]
-    own = coverage.get(top.guide_id, frozenset())
-    if asked and all(e.term.id in own for e in asked):
-        return "answer", [top.guide_id]
-    return action, guide_ids
-
-
-def choose(ranked: list[Ranked], t: Thresholds) -> tuple[str, list[str]]:
-    """The decision rule: answer when strong and clearly ahead, clarify when close, else abstain."""
-    if not ranked or ranked[0].score < t.answer or ranked[0].kind != "guide":
-        return "abstain", []
-    top = ranked[0]
-    second = ranked[1] if len(ranked) > 1 else None
-    if second is None or top.score - second.score >= t.margin or second.score < t.clarify_floor:
-        return "answer", [top.guide_id]
-    close = [r.guide_id for r in ranked[:3]
-             if top.score - r.score < t.margin and r.score >= t.clarify_floor and r.kind == "guide"]
-    if len(close) < 2:
-        # The close runner-up is a routing entry (e.g. an uncovered procedure): too uncertain.
-        return "abstain", []
-    return "clarify", close
 
 
 _ACTION_RANK = {"answer": 2, "clarify": 1, "abstain": 0}
@@ -333,8 +123,13 @@ def _strength(decision: Decision) -> tuple[int, float]:
 class Searcher:
     """Serves one index. Thread-safe for reads; build a new one to serve a new index."""
 
-    def __init__(self, index: Index, encoder: Encoder | None, thresholds: Thresholds | None = None,
-                 keyterms: KeyTerms | None = None):
+    def __init__(
+        self,
+        index: Index,
+        encoder: Encoder | None,
+        thresholds: Thresholds | None = None,
+        keyterms: KeyTerms | None = None,
+    ):
         self.index = index
         self.encoder = encoder if index.vectors is not None and index.dense is not None else None
         self.thresholds = thresholds or Thresholds.load()
@@ -344,8 +139,9 @@ class Searcher:
         self.prefer_covering = True  # False only to measure what preferring a covering guide adds
         texts = [u.text for u in index.units]
         # char_wb 2-5-grams on folded text; sublinear tf so long sections do not dominate.
-        self._tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
-                                      preprocessor=fold, dtype=np.float32)
+        self._tfidf = TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, preprocessor=fold, dtype=np.float32
+        )
         self._lex_matrix = self._tfidf.fit_transform(texts)
         self._guide_ids = sorted({u.guide_id for u in index.units})  # catalogue routes have no units
         position = {g: i for i, g in enumerate(self._guide_ids)}
@@ -383,7 +179,7 @@ class Searcher:
         for g, (start, end) in enumerate(self._spans):
             block = unit_scores[start:end]
             kk = max(1, min(k, len(block)))
-            out[g] = np.partition(block, len(block) - kk)[len(block) - kk:].mean()
+            out[g] = np.partition(block, len(block) - kk)[len(block) - kk :].mean()
         return out
 
     def signals(self, query: str) -> Signals:
@@ -396,8 +192,9 @@ class Searcher:
             dense_units = self.index.dense.unit_scores(qvec)
         return Signals(query, restored, lex_units, dense_units)
 
-    def rank_signals(self, sig: Signals, t: Thresholds, context_topic: str | None = None,
-                     entities: list[Entity] | None = None) -> tuple[list[Ranked], bool, np.ndarray]:
+    def rank_signals(
+        self, sig: Signals, t: Thresholds, context_topic: str | None = None, entities: list[Entity] | None = None
+    ) -> tuple[list[Ranked], bool, np.ndarray]:
         """Fuse the signals with weights ``t``. Returns (ranking, context used, unit scores)."""
         k = int(t.top_k)
         lex = self._per_guide(sig.lex_units, k)
@@ -410,15 +207,20 @@ class Searcher:
             fused = lex
             combined_units = sig.lex_units
         used_context = False
-        if (context_topic in self._guide_ids and self.looks_like_follow_up(sig.query)
-                and not self._names_other_topic(entities or [], context_topic)):
+        if (
+            context_topic in self._guide_ids
+            and self.looks_like_follow_up(sig.query)
+            and not self._names_other_topic(entities or [], context_topic)
+        ):
             fused = fused.copy()
             fused[self._guide_ids.index(context_topic)] += t.context_bonus
             used_context = True
         order = np.argsort(-fused, kind="stable")
         guides = self.index.guides
-        ranked = [Ranked(self._guide_ids[i], float(fused[i]), float(lex[i]), float(dense[i]),
-                         guides[self._guide_ids[i]].kind) for i in order]
+        ranked = [
+            Ranked(self._guide_ids[i], float(fused[i]), float(lex[i]), float(dense[i]), guides[self._guide_ids[i]].kind)
+            for i in order
+        ]
         return ranked, used_context, combined_units
 
     def _names_other_topic(self, entities: list[Entity], topic: str) -> bool:
@@ -448,19 +250,20 @@ class Searcher:
         ranked, used_context, unit_scores = self.rank_signals(sig, self.thresholds, context_topic, entities)
         action, guide_ids = choose(ranked, self.thresholds) if normalize(text).strip() else ("abstain", [])
         if self.keyterms is not None and self.prefer_covering:
-            action, guide_ids = prefer_covering(action, guide_ids, ranked, entities, self.coverage,
-                                                self.thresholds.clarify_floor)
+            action, guide_ids = prefer_covering(
+                action, guide_ids, ranked, entities, self.coverage, self.thresholds.clarify_floor
+            )
             action, guide_ids = rescue_named(action, guide_ids, ranked, entities, self.coverage, self.thresholds)
-        decision = Decision(action, ranked, text, sig.restored, used_context, guide_ids, unit_scores,
-                            entities=entities)
+        decision = Decision(action, ranked, text, sig.restored, used_context, guide_ids, unit_scores, entities=entities)
         self._apply_check(decision)
         return decision
 
     def _apply_check(self, decision: Decision) -> None:
         if self.keyterms is None:
             return
-        action, guide_ids, stopper, check = settle_check(decision.action, decision.guide_ids, decision.top,
-                                                         decision.entities, self.coverage)
+        action, guide_ids, stopper, check = settle_check(
+            decision.action, decision.guide_ids, decision.top, decision.entities, self.coverage
+        )
         decision.action, decision.guide_ids, decision.check = action, guide_ids, check
         if stopper is not None and action == "abstain":
             decision.routed = Ranked(stopper.term.id, 0.0, 0.0, 0.0, "uncovered")

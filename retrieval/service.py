@@ -17,7 +17,8 @@ from core.settings import Settings, load_settings
 from retrieval.encoders import Encoder, load_encoder
 from retrieval.index import IndexLoadError, current_build, load_index
 from retrieval.keyterms import KEYTERMS_FILE, UNCOVERED_DIR, KeyTerms, load_keyterms
-from retrieval.search import Searcher, Thresholds
+from retrieval.decision import Thresholds
+from retrieval.search import Searcher
 
 log = logging.getLogger(__name__)
 

@@ -42,7 +42,7 @@ from servers import MODEL, Servers
 
 from core.decision import DecisionPayload
 
-from evaluation.benchmark import (
+from evaluation.bench_report import (
     common_facts,
     load_average,
     load_fact,

@@ -54,11 +54,9 @@ from tools.check_files import (
     QuestionRef,
     Report,
     check_guide_file,
-    display_path,
-    explain_yaml,
-    format_problem,
     routing_questions,
 )
+from tools.check_messages import display_path, explain_yaml, format_problem
 from tools.duplicates import near_duplicates
 
 

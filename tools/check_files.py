@@ -1,11 +1,10 @@
 """The checks of one guide file and of routing.yml for ``python -m tools.check`` (placeholders, hotline
-number, review dates, outdated terms, YAML explained in Vietnamese)."""
+number, review dates, outdated terms); tools/check_messages.py shows the problems found."""
 
 from __future__ import annotations
 
 import datetime as dt
 import difflib
-import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -51,46 +50,6 @@ _PUNCTUATION = re.compile(r"[^\w\s]")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-# PyYAML's problem descriptions (English) -> what staff should do, in Vietnamese.
-YAML_HINTS = (
-    ("mapping values are not allowed", "có dấu hai chấm và dấu cách (': ') giữa nội dung; hãy đặt cả nội dung "
-                                       "trong ngoặc kép"),
-    ("'\\t'", "có ký tự Tab; hãy lùi đầu dòng bằng dấu cách"),
-    ("cannot start any token", "có ký tự không được đứng đầu nội dung (ví dụ Tab, @, `); hãy đặt nội dung trong "
-                               "ngoặc kép"),
-    ("expected ',' or ']'", "ngoặc vuông [...] chưa đóng hoặc thiếu dấu phẩy giữa các mục"),
-    ("expected ',' or '}'", "ngoặc nhọn {...} chưa đóng; nếu nội dung bắt đầu bằng '{' hãy đặt trong ngoặc kép"),
-    ("end of stream", "thiếu dấu ngoặc kép đóng"),
-    ("quoted scalar", "thiếu dấu ngoặc kép đóng, hoặc dấu ngoặc kép bên trong nội dung"),
-    ("could not find expected ':'", "thiếu dấu hai chấm sau tên trường, hoặc dòng bị lùi đầu dòng sai"),
-    ("expected <block end>", "các dòng lùi đầu dòng không đều nhau, hoặc có dấu ngoặc kép chưa đóng ở phía trên"),
-    ("block mapping", "các dòng lùi đầu dòng không đều nhau"),
-    ("block sequence", "các dòng '  - ' của danh sách lùi đầu dòng không đều nhau"),
-    ("alias", "có dấu '*' hoặc '&' ở đầu nội dung; hãy đặt nội dung trong ngoặc kép"),
-)
-
-
-def explain_yaml(message: str) -> str:
-    """Add a Vietnamese explanation to documents.py's "YAML sai cú pháp: <PyYAML problem>".
-
-    Args:
-        message: A problem message.
-
-    Returns:
-        The message with what to fix, when the PyYAML problem is a known one; else unchanged.
-
-    Example:
-        >>> explain_yaml("YAML sai cú pháp: expected ',' or ']', but got ':'")[:60]
-        'YAML sai cú pháp: ngoặc vuông [...] chưa đóng hoặc thiếu dấu'
-    """
-    prefix = "YAML sai cú pháp: "
-    if not message.startswith(prefix):
-        return message
-    problem = message[len(prefix):]
-    hint = next((vi for en, vi in YAML_HINTS if en in problem), None)
-    return f"{prefix}{hint} (PyYAML: {problem})" if hint else message
-
-
 @dataclass
 class QuestionRef:
     """One sample question with where it is written."""
@@ -130,34 +89,6 @@ class FileFacts:
     first_non_nfc_line: int = 0
 
 
-def display_path(path: str) -> str:
-    """The path relative to the current folder when it is inside it (shorter messages).
-
-    Args:
-        path: A file path as recorded in a problem.
-
-    Returns:
-        The relative path, or ``path`` unchanged when it is elsewhere.
-    """
-    try:
-        return os.path.relpath(path) if Path(path).resolve().is_relative_to(Path.cwd().resolve()) else path
-    except (OSError, ValueError):
-        return path
-
-
-def format_problem(problem: GuideError) -> str:
-    """One problem as ``file:line: LỖI: message`` (or ``cảnh báo``).
-
-    Args:
-        problem: The problem.
-
-    Returns:
-        The printable line.
-    """
-    label = "LỖI" if problem.severity == "error" else "cảnh báo"
-    return f"{display_path(problem.path)}:{problem.line}: {label}: {problem.message}"
-
-
 def _line(node: yaml.Node, offset: int) -> int:
     return node.start_mark.line + offset
 
@@ -178,24 +109,34 @@ def _placeholder_problems(path: str, lines: list[str]) -> list[GuideError]:
             close = difflib.get_close_matches(name.lower(), ALLOWED_PLACEHOLDERS, n=1, cutoff=0.6)
             hint = f" Có phải ý bạn là {{{close[0]}}}?" if close else ""
             allowed = ", ".join(f"{{{p}}}" for p in ALLOWED_PLACEHOLDERS)
-            problems.append(GuideError(
-                path, number,
-                f"ô thay thế '{match.group(0)}' không tồn tại, chatbot sẽ hiện nguyên văn cho người dân. "
-                f"Chỉ dùng: {allowed}.{hint}"))
+            problems.append(
+                GuideError(
+                    path,
+                    number,
+                    f"ô thay thế '{match.group(0)}' không tồn tại, chatbot sẽ hiện nguyên văn cho người dân. "
+                    f"Chỉ dùng: {allowed}.{hint}",
+                )
+            )
     return problems
 
 
-def _hotline_problems(path: str, lines: list[str], numbers: list[int], exempt: frozenset[int] = frozenset()
-                      ) -> list[GuideError]:
+def _hotline_problems(
+    path: str, lines: list[str], numbers: list[int], exempt: frozenset[int] = frozenset()
+) -> list[GuideError]:
     problems = []
     for number in numbers:
         if number in exempt:
             continue
         if HOTLINE_NUMBER.search(_URL.sub(" ", lines[number - 1])):  # a link may contain 1022
-            problems.append(GuideError(
-                path, number,
-                "ghi cứng số tổng đài của tỉnh '1022' trong nội dung trả lời: hãy dùng {hotline} "
-                "(và {hotline_name}), để khi tổng đài đổi số chỉ cần sửa cấu hình", "warning"))
+            problems.append(
+                GuideError(
+                    path,
+                    number,
+                    "ghi cứng số tổng đài của tỉnh '1022' trong nội dung trả lời: hãy dùng {hotline} "
+                    "(và {hotline_name}), để khi tổng đài đổi số chỉ cần sửa cấu hình",
+                    "warning",
+                )
+            )
     return problems
 
 
@@ -231,8 +172,9 @@ def _field_lines(fields: dict[str, tuple[yaml.Node, yaml.Node]], key: str) -> tu
     return _line(key_node, 2), max(last + 2, _line(key_node, 2))
 
 
-def _field_blocks(lines: list[str], fields: dict[str, tuple[yaml.Node, yaml.Node]], key: str,
-                  meta: dict) -> list[Block]:
+def _field_blocks(
+    lines: list[str], fields: dict[str, tuple[yaml.Node, yaml.Node]], key: str, meta: dict
+) -> list[Block]:
     """The text of a front-matter field shown to citizens (title, summary, agency) as blocks."""
     if key not in fields or not isinstance(meta.get(key), str):
         return []
@@ -240,41 +182,61 @@ def _field_blocks(lines: list[str], fields: dict[str, tuple[yaml.Node, yaml.Node
     value = fields[key][1]
     if value.start_mark.line + 2 == first and value.style in (">", "|"):
         first += 1  # "summary: >-" on its own line
-        return text_blocks("\n".join(lines[first - 1:last]), "", first)
+        return text_blocks("\n".join(lines[first - 1 : last]), "", first)
     return [Block(str(meta[key]), "", [(0, first)])]
 
 
 def _review_problems(name: str, fields: dict, meta: dict, today: dt.date, review_months: int) -> list[GuideError]:
     problems = []
     if "reviewed" not in fields or meta.get("reviewed") in (None, ""):
-        problems.append(GuideError(
-            name, _line(fields["updated"][0], 2) if "updated" in fields else 2,
-            "thiếu ngày rà soát 'reviewed' (ngày cán bộ đối chiếu lại bài với thông tin mới nhất), ví dụ "
-            f"reviewed: {today.isoformat()}"))
+        problems.append(
+            GuideError(
+                name,
+                _line(fields["updated"][0], 2) if "updated" in fields else 2,
+                "thiếu ngày rà soát 'reviewed' (ngày cán bộ đối chiếu lại bài với thông tin mới nhất), ví dụ "
+                f"reviewed: {today.isoformat()}",
+            )
+        )
     else:
         line = _line(fields["reviewed"][0], 2)
         reviewed = _as_date(meta["reviewed"])
         if reviewed is None:
-            problems.append(GuideError(
-                name, line, f"ngày rà soát '{meta['reviewed']}' không đúng dạng năm-tháng-ngày, ví dụ 2026-12-05"))
+            problems.append(
+                GuideError(
+                    name, line, f"ngày rà soát '{meta['reviewed']}' không đúng dạng năm-tháng-ngày, ví dụ 2026-12-05"
+                )
+            )
         elif reviewed > today:
             problems.append(GuideError(name, line, f"ngày rà soát {reviewed.isoformat()} ở tương lai", "warning"))
         elif months_between(reviewed, today) >= review_months:
-            problems.append(GuideError(
-                name, line,
-                f"bài rà soát lần cuối ngày {reviewed.isoformat()}, đã {months_between(reviewed, today)} tháng "
-                f"(quá {review_months} tháng): đối chiếu lại với thông tin mới nhất (luật, cơ quan, số điện thoại, "
-                "lệ phí) rồi sửa ngày 'reviewed'", "warning"))
+            problems.append(
+                GuideError(
+                    name,
+                    line,
+                    f"bài rà soát lần cuối ngày {reviewed.isoformat()}, đã {months_between(reviewed, today)} tháng "
+                    f"(quá {review_months} tháng): đối chiếu lại với thông tin mới nhất (luật, cơ quan, số điện thoại, "
+                    "lệ phí) rồi sửa ngày 'reviewed'",
+                    "warning",
+                )
+            )
     legal = meta.get("legal")
     if "legal" not in fields:
-        problems.append(GuideError(
-            name, _line(fields["updated"][0], 2) if "updated" in fields else 2,
-            "thiếu 'legal': danh sách văn bản pháp luật bài dựa vào, ví dụ legal: [Nghị định 69/2024/NĐ-CP] "
-            "(ghi legal: [] nếu bài không dựa vào văn bản nào)"))
+        problems.append(
+            GuideError(
+                name,
+                _line(fields["updated"][0], 2) if "updated" in fields else 2,
+                "thiếu 'legal': danh sách văn bản pháp luật bài dựa vào, ví dụ legal: [Nghị định 69/2024/NĐ-CP] "
+                "(ghi legal: [] nếu bài không dựa vào văn bản nào)",
+            )
+        )
     elif legal is not None and not (isinstance(legal, list) and all(isinstance(x, str) and x.strip() for x in legal)):
-        problems.append(GuideError(name, _line(fields["legal"][0], 2),
-                                   "'legal' phải là danh sách tên văn bản, ví dụ [Luật Cư trú 2020, "
-                                   "Nghị định 154/2024/NĐ-CP]"))
+        problems.append(
+            GuideError(
+                name,
+                _line(fields["legal"][0], 2),
+                "'legal' phải là danh sách tên văn bản, ví dụ [Luật Cư trú 2020, Nghị định 154/2024/NĐ-CP]",
+            )
+        )
     return problems
 
 
@@ -284,17 +246,31 @@ def _exception_problems(name: str, fields: dict, meta: dict, headings: set[str])
     line = _line(fields["exceptions"][0], 2)
     value = meta.get("exceptions")
     if not isinstance(value, list) or not all(isinstance(i, dict) and i.get("section") for i in value):
-        return [GuideError(name, line, "'exceptions' phải là danh sách các mục '- section: <tên mục ##>' kèm "
-                                       "'reason: <vì sao>'")]
+        return [
+            GuideError(
+                name, line, "'exceptions' phải là danh sách các mục '- section: <tên mục ##>' kèm 'reason: <vì sao>'"
+            )
+        ]
     problems = []
     for item in value:
         if str(item["section"]).strip() not in headings:
-            problems.append(GuideError(name, line, f"'exceptions' nhắc mục \"{item['section']}\" nhưng bài không có "
-                                                   "mục '## ' nào tên như vậy"))
+            problems.append(
+                GuideError(
+                    name,
+                    line,
+                    f"'exceptions' nhắc mục \"{item['section']}\" nhưng bài không có mục '## ' nào tên như vậy",
+                )
+            )
         if not str(item.get("reason") or "").strip():
-            problems.append(GuideError(name, line, f"'exceptions': mục \"{item['section']}\" cần 'reason' (vì sao "
-                                                   "được miễn kiểm tra, ví dụ: kể lịch sử ở thì quá khứ)",
-                                       "warning"))
+            problems.append(
+                GuideError(
+                    name,
+                    line,
+                    f"'exceptions': mục \"{item['section']}\" cần 'reason' (vì sao "
+                    "được miễn kiểm tra, ví dụ: kể lịch sử ở thì quá khứ)",
+                    "warning",
+                )
+            )
     return problems
 
 
@@ -302,16 +278,26 @@ def _hours_problems(name: str, lines: list[str]) -> list[GuideError]:
     problems = []
     for number, line in enumerate(lines, 1):
         if line.count("{hotline_hours}") > len(HOURS_IN_BRACKETS.findall(line)):
-            problems.append(GuideError(
-                name, number,
-                "'{hotline_hours}' phải viết trong ngoặc ngay sau số tổng đài, ví dụ 'gọi {hotline} "
-                "({hotline_hours})': khi không cấu hình giờ tiếp nhận, chatbot bỏ cả cặp ngoặc; viết cách khác "
-                "sẽ để lại câu cụt"))
+            problems.append(
+                GuideError(
+                    name,
+                    number,
+                    "'{hotline_hours}' phải viết trong ngoặc ngay sau số tổng đài, ví dụ 'gọi {hotline} "
+                    "({hotline_hours})': khi không cấu hình giờ tiếp nhận, chatbot bỏ cả cặp ngoặc; viết cách khác "
+                    "sẽ để lại câu cụt",
+                )
+            )
     return problems
 
 
-def check_guide_file(path: Path, today: dt.date, rules: Rules, review_months: int, questions: list[QuestionRef],
-                      facts: dict[str, FileFacts]) -> list[GuideError]:
+def check_guide_file(
+    path: Path,
+    today: dt.date,
+    rules: Rules,
+    review_months: int,
+    questions: list[QuestionRef],
+    facts: dict[str, FileFacts],
+) -> list[GuideError]:
     """Checks on one guide file that documents.py does not make."""
     name = str(path)
     try:
@@ -321,7 +307,8 @@ def check_guide_file(path: Path, today: dt.date, rules: Rules, review_months: in
     raw_lines = raw.split("\n")
     fact = facts.setdefault(name, FileFacts())
     fact.first_non_nfc_line = next(
-        (n for n, line in enumerate(raw_lines, 1) if not unicodedata.is_normalized("NFC", line)), 0)
+        (n for n, line in enumerate(raw_lines, 1) if not unicodedata.is_normalized("NFC", line)), 0
+    )
     text = unicodedata.normalize("NFC", raw)
     lines = text.split("\n")
     problems = _placeholder_problems(name, lines) + _hours_problems(name, lines)
@@ -342,11 +329,10 @@ def check_guide_file(path: Path, today: dt.date, rules: Rules, review_months: in
     owner = str(meta.get("id") or path.stem)
     topic = " ".join(str(meta.get(key) or "") for key in ("title", "summary")).strip()
 
-    body = body_blocks(lines[body_line - 1:], body_line)
+    body = body_blocks(lines[body_line - 1 :], body_line)
     headings = {b.section for b in body if b.heading}
     exempt = frozenset(h for h in _exception_sections(meta.get("exceptions")) if h in headings)
-    exempt_lines = frozenset(
-        number for block in body if block.section in exempt for _, number in block.starts)
+    exempt_lines = frozenset(number for block in body if block.section in exempt for _, number in block.starts)
     problems += _exception_problems(name, fields, meta, headings)
 
     # The summary is shown to citizens too: check it with the body for a hard-coded hotline.
@@ -361,8 +347,9 @@ def check_guide_file(path: Path, today: dt.date, rules: Rules, review_months: in
     if isinstance(meta.get("legal"), list) and "legal" in fields:
         legal_node = fields["legal"][1]
         items = legal_node.value if isinstance(legal_node, yaml.SequenceNode) else []
-        blocks += [Block(str(node.value), "", [(0, _line(node, 2))]) for node in items
-                   if isinstance(node, yaml.ScalarNode)]
+        blocks += [
+            Block(str(node.value), "", [(0, _line(node, 2))]) for node in items if isinstance(node, yaml.ScalarNode)
+        ]
     for found in scan(blocks, rules, owner, str(meta.get("title") or ""), exempt):
         problems.append(GuideError(name, found.line, found.message))
 
@@ -371,13 +358,19 @@ def check_guide_file(path: Path, today: dt.date, rules: Rules, review_months: in
         items = value.value if isinstance(value, yaml.SequenceNode) else []
         usable = [n for n in items if isinstance(n, yaml.ScalarNode) and str(n.value).strip()]
         if 0 < len(usable) < MIN_QUESTIONS:
-            problems.append(GuideError(
-                name, _line(key, 2),
-                f"chỉ có {len(usable)} câu hỏi mẫu (nên có ít nhất {MIN_QUESTIONS}, tốt nhất 15–20): "
-                "chatbot khó nhận ra bài này", "warning"))
+            problems.append(
+                GuideError(
+                    name,
+                    _line(key, 2),
+                    f"chỉ có {len(usable)} câu hỏi mẫu (nên có ít nhất {MIN_QUESTIONS}, tốt nhất 15–20): "
+                    "chatbot khó nhận ra bài này",
+                    "warning",
+                )
+            )
         for node in usable:
-            questions.append(QuestionRef(str(node.value).strip(), name, _line(node, 2), f"guide:{owner}",
-                                         f"bài {owner}", topic))
+            questions.append(
+                QuestionRef(str(node.value).strip(), name, _line(node, 2), f"guide:{owner}", f"bài {owner}", topic)
+            )
 
     tags = meta.get("tags")
     if tags is not None and "tags" in fields:
@@ -386,20 +379,35 @@ def check_guide_file(path: Path, today: dt.date, rules: Rules, review_months: in
             for item, node in zip(tags, value.value):
                 if not isinstance(item, str):
                     shown = node.value if isinstance(node, yaml.ScalarNode) else item
-                    problems.append(GuideError(
-                        name, _line(node, 2),
-                        f"từ khóa (tags) {shown} không phải chữ (YAML hiểu là {_type_name(item)}): "
-                        f"hãy đặt trong ngoặc kép, ví dụ \"{shown}\"", "warning"))
+                    problems.append(
+                        GuideError(
+                            name,
+                            _line(node, 2),
+                            f"từ khóa (tags) {shown} không phải chữ (YAML hiểu là {_type_name(item)}): "
+                            f'hãy đặt trong ngoặc kép, ví dụ "{shown}"',
+                            "warning",
+                        )
+                    )
         elif not isinstance(tags, str):
-            problems.append(GuideError(
-                name, _line(key, 2),
-                f"'tags' phải là danh sách từ khóa trong ngoặc vuông, ví dụ [vneid, mật khẩu] "
-                f"(đang là {_type_name(tags)})", "warning"))
+            problems.append(
+                GuideError(
+                    name,
+                    _line(key, 2),
+                    f"'tags' phải là danh sách từ khóa trong ngoặc vuông, ví dụ [vneid, mật khẩu] "
+                    f"(đang là {_type_name(tags)})",
+                    "warning",
+                )
+            )
 
     if meta.get("updated") is not None and "updated" in fields and _as_date(meta["updated"]) is None:
-        problems.append(GuideError(
-            name, _line(fields["updated"][0], 2),
-            f"ngày cập nhật '{meta['updated']}' không đúng dạng năm-tháng-ngày, ví dụ 2026-11-28", "warning"))
+        problems.append(
+            GuideError(
+                name,
+                _line(fields["updated"][0], 2),
+                f"ngày cập nhật '{meta['updated']}' không đúng dạng năm-tháng-ngày, ví dụ 2026-11-28",
+                "warning",
+            )
+        )
     problems += _review_problems(name, fields, meta, today, review_months)
     return problems
 
@@ -428,8 +436,14 @@ def routing_questions(folder: Path) -> list[QuestionRef]:
                 continue
             for node in value.value:
                 if isinstance(node, yaml.ScalarNode) and str(node.value).strip():
-                    refs.append(QuestionRef(unicodedata.normalize("NFC", str(node.value)).strip(), str(path),
-                                            _line(node, 1), f"route:{entry_id}",
-                                            f"mục {entry_id} ({kind}) của {ROUTING_FILE}",
-                                            _scalar(fields, "title")))
+                    refs.append(
+                        QuestionRef(
+                            unicodedata.normalize("NFC", str(node.value)).strip(),
+                            str(path),
+                            _line(node, 1),
+                            f"route:{entry_id}",
+                            f"mục {entry_id} ({kind}) của {ROUTING_FILE}",
+                            _scalar(fields, "title"),
+                        )
+                    )
     return refs

@@ -37,7 +37,8 @@ from core.text.normalize import normalize
 from tools.check import display_path, format_problem
 from retrieval.documents import load_guides
 from retrieval.index import IndexLoadError, _slug, build_index
-from retrieval.search import Decision, Searcher
+from retrieval.decision import Decision
+from retrieval.search import Searcher
 from retrieval.service import SearchService, get_service
 
 TOP_N = 5
@@ -57,7 +58,7 @@ class PreviewError(RuntimeError):
 
 
 def explain(decision: Decision, searcher: Searcher) -> str:
-    """Why :func:`retrieval.search.choose` made this decision, in Vietnamese.
+    """Why :func:`retrieval.decision.choose` made this decision, in Vietnamese.
 
     Args:
         decision: The decision.

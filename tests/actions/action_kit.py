@@ -9,12 +9,12 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from retrieval import search as search_mod
+from retrieval import decision as decision_mod
 
 
-def set_thresholds(monkeypatch: pytest.MonkeyPatch, thresholds: search_mod.Thresholds) -> None:
+def set_thresholds(monkeypatch: pytest.MonkeyPatch, thresholds: decision_mod.Thresholds) -> None:
     """Make ``Thresholds.load()`` (used by the service) return ``thresholds``."""
-    monkeypatch.setattr(search_mod.Thresholds, "load", classmethod(lambda cls, path=None: thresholds))
+    monkeypatch.setattr(decision_mod.Thresholds, "load", classmethod(lambda cls, path=None: thresholds))
 
 
 def make_tracker(

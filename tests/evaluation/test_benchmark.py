@@ -74,7 +74,7 @@ def test_benchmark_writes_every_section(tmp_path, monkeypatch, capsys):
 
 
 def test_rewriting_the_report_keeps_the_faiss_block(tmp_path):
-    from evaluation.benchmark import KEPT_BLOCK, splice_block, write_report
+    from evaluation.bench_report import KEPT_BLOCK, splice_block, write_report
 
     start, end = KEPT_BLOCK
     report = tmp_path / "benchmark.md"

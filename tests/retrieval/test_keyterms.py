@@ -10,7 +10,8 @@ import pytest
 
 from retrieval.documents import Guide
 from retrieval.keyterms import load_keyterms
-from retrieval.search import Ranked, Searcher, check_answerable, prefer_covering, question_part, settle_check
+from retrieval.decision import Ranked, check_answerable, prefer_covering, settle_check
+from retrieval.search import Searcher, question_part
 from tests.retrieval.tiny_kb import ROUTING, TEST_THRESHOLDS, build, write_kb
 
 KNOWLEDGE = Path(__file__).resolve().parents[2] / "knowledge"
@@ -362,7 +363,7 @@ def test_follow_up_naming_a_thing_the_previous_topic_does_not_cover_gets_no_cont
 
 
 def _fake_decision(action: str, guide: str, score: float, route: bool = False):
-    from retrieval.search import Decision
+    from retrieval.decision import Decision
 
     ranked = [Ranked(guide, score, score, score, "uncovered" if route else "guide")]
     return Decision(action, ranked, "", guide_ids=[guide] if action == "answer" else [])
@@ -437,7 +438,7 @@ def test_answers_and_unnamed_questions_are_left_alone(tiny_terms):
 
 
 def test_a_near_miss_far_ahead_is_answered_when_its_guide_covers_what_is_named(tiny_terms):
-    from retrieval.search import Thresholds, rescue_named
+    from retrieval.decision import Thresholds, rescue_named
 
     t = Thresholds(dense_weight=0.8, top_k=2, answer=0.51, margin=0.02, clarify_floor=0.51, context_bonus=0.08)
     named = tiny_terms.extract("quên mật khẩu vneid")

@@ -23,7 +23,7 @@ from core.settings import load_settings
 from tools.check import check_knowledge
 from retrieval.encoders import HashingEncoder
 from retrieval.index import build_index, current_build
-from retrieval.search import Thresholds
+from retrieval.decision import Thresholds
 from retrieval.service import SearchService
 
 ROOT = Path(__file__).resolve().parents[2]

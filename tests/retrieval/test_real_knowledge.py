@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from retrieval.index import build_index, load_index
-from retrieval.search import Searcher, Thresholds
+from retrieval.decision import Thresholds
+from retrieval.search import Searcher
 
 KNOWLEDGE = Path(__file__).resolve().parents[2] / "knowledge"
 

@@ -1,4 +1,4 @@
-"""retrieval/search.py and retrieval/restore.py on the tiny index (HashingEncoder, no model)."""
+"""retrieval/search.py, retrieval/decision.py and retrieval/restore.py on the tiny index (HashingEncoder, no model)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from dataclasses import replace
 import pytest
 
 from retrieval.restore import DiacriticRestorer
-from retrieval.search import THRESHOLDS_FILE, Ranked, Searcher, Thresholds, choose
+from retrieval.decision import THRESHOLDS_FILE, Ranked, Thresholds, choose
+from retrieval.search import Searcher
 from tests.retrieval.tiny_kb import TEST_THRESHOLDS
 
 T = Thresholds(answer=0.55, margin=0.04, clarify_floor=0.5)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from retrieval.search import Thresholds
+from retrieval.decision import Thresholds
 
 # Fixed decision thresholds, so the tests do not move when retrieval/thresholds.json is
 # re-calibrated for the real embedding model.

@@ -14,7 +14,8 @@ from retrieval import service as service_module
 from retrieval.encoders import HashingEncoder
 from retrieval.index import build_index, load_index
 from tools.preview import build_report, main
-from retrieval.search import Searcher, Thresholds
+from retrieval.decision import Thresholds
+from retrieval.search import Searcher
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDES = ("vneid_passcode", "vneid_forgot_password", "dvc_passport")

@@ -13,7 +13,7 @@ from actions import replies
 from actions.answer import ActionAnswerChosenTopic, ActionAnswerQuestion
 from actions.conversation import ActionRecordFeedback, ActionRequestHuman
 from retrieval.index import current_build
-from retrieval.search import Thresholds
+from retrieval.decision import Thresholds
 from tests.actions.action_kit import make_tracker, run_action, set_thresholds
 
 PROJECT = Path(__file__).resolve().parents[3]

@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.answer import ActionAnswerQuestion
 from handoff.triggers import OFFER_ACTION, should_offer_handoff
-from retrieval import search as search_mod
+from retrieval import decision as decision_mod
 from retrieval import service as service_mod
 from tests.retrieval.tiny_kb import TEST_THRESHOLDS, publish_tiny_index
 
@@ -22,7 +22,7 @@ GIBBERISH = "asdkjh qwe zzxq"
 def index_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setattr(service_mod, "_service", None)
-    monkeypatch.setattr(search_mod.Thresholds, "load", classmethod(lambda cls, path=None: TEST_THRESHOLDS))
+    monkeypatch.setattr(decision_mod.Thresholds, "load", classmethod(lambda cls, path=None: TEST_THRESHOLDS))
     return publish_tiny_index(tmp_path, monkeypatch)
 
 

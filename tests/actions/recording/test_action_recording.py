@@ -11,7 +11,7 @@ from actions.answer import ActionAnswerChosenTopic, ActionAnswerQuestion
 from actions.conversation import ActionOfferHandoff, ActionRecordFeedback, ActionRequestHuman
 from handoff.store import Store
 from insights import recording
-from retrieval.search import Thresholds
+from retrieval.decision import Thresholds
 from tests.actions.action_kit import run_action, set_thresholds
 
 FORGOT = "vneid_forgot_password"
