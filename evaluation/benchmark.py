@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.settings import PROJECT_ROOT, load_settings
+from core.settings import PROJECT_ROOT, env_override, load_settings
 from core.text.normalize import fold
 from evaluation.evaluate import Outcome, read_lines, score
 from retrieval.index import Index, build_index
@@ -288,9 +288,7 @@ def time_builds(knowledge_dir: Path, encoder, quick: bool) -> dict:
             guides = sorted(p for p in knowledge_dir.glob("*.md") if p.name.lower() != "readme.md")
             for path in guides[:QUICK_GUIDES]:
                 shutil.copy2(path, source / path.name)
-        saved = os.environ.get("XDG_CACHE_HOME")
-        os.environ["XDG_CACHE_HOME"] = str(tmp / "cache")
-        try:
+        with env_override("XDG_CACHE_HOME", str(tmp / "cache")):
             result, previous = {}, None
             for label in ("full", "incremental"):
                 start = time.perf_counter()
@@ -308,11 +306,6 @@ def time_builds(knowledge_dir: Path, encoder, quick: bool) -> dict:
                 result[label] = {"seconds": seconds, "units": meta["units"], "guides": meta["guides"],
                                  "embedded": embedded, "reused": reused, "published": published}
                 previous = build
-        finally:
-            if saved is None:
-                os.environ.pop("XDG_CACHE_HOME", None)
-            else:
-                os.environ["XDG_CACHE_HOME"] = saved
     return result
 
 
