@@ -14,7 +14,7 @@ import time
 import uuid
 
 from core.privacy import redact_secrets
-from handoff.database import StoreError, Tx
+from handoff.database import StoreError, Tx, with_json
 
 log = logging.getLogger(__name__)
 
@@ -130,13 +130,7 @@ class HandoffsTable:
 
     @staticmethod
     def _decode(row: dict) -> dict:
-        row = dict(row)
-        if isinstance(row.get("understanding"), str):
-            try:
-                row["understanding"] = json.loads(row["understanding"])
-            except ValueError:
-                row["understanding"] = {}
-        return row
+        return with_json(row, "understanding", dict)
 
     def queue_position(self, handoff_id: str) -> int:
         with self.tx() as db:
