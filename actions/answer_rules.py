@@ -51,48 +51,6 @@ FOLLOW_SHAPED = re.compile(
     r"(thi (sao|the nao|lam sao|sao a|sao ha|co sao|co duoc khong|duoc khong)\s*$)"
 )
 
-POLICY_ADVICE = {
-    "stolen_phone": (
-        "Việc cần làm trước: khóa tạm tài khoản VNeID ngay, bằng cách gọi tổng đài 1900 0368, đến công an "
-        "xã, phường, hoặc đăng nhập VNeID trên một máy khác để yêu cầu khóa. Nếu trong máy có ứng dụng "
-        "ngân hàng, hãy gọi ngay ngân hàng để khóa tài khoản, và trình báo công an."
-    ),
-    "money_lost": (
-        "Việc cần làm ngay: (1) gọi tổng đài ngân hàng của bạn để khóa tài khoản, thẻ và đề nghị phong tỏa "
-        "giao dịch; (2) trình báo công an xã, phường nơi gần nhất (gọi 113 nếu khẩn cấp), mang theo tin "
-        "nhắn, số điện thoại, sao kê làm bằng chứng; (3) nếu đã cài ứng dụng lạ hoặc đưa mật khẩu, khóa tài "
-        "khoản VNeID qua tổng đài 1900 0368. Không làm theo bất kỳ ai gọi tới hứa «lấy lại tiền»."
-    ),
-    "wrong_data": (
-        "Thông tin cá nhân trên tài khoản định danh (họ tên, ngày sinh, giới tính, quê quán, nơi thường "
-        "trú…) lấy từ Cơ sở dữ liệu quốc gia về dân cư; tôi và ứng dụng không tự sửa được. Muốn điều "
-        "chỉnh, bạn mang thẻ căn cước và giấy tờ chứng minh thông tin đúng đến công an xã, phường nơi cư "
-        "trú để được kiểm tra, cập nhật."
-    ),
-    "complaint": (
-        "Phản ánh, khiếu nại về cán bộ, về cách tiếp nhận hồ sơ cần người xem xét trực tiếp; tôi không tự "
-        "giải quyết được. Bạn nên ghi lại thời gian, nơi làm việc và nội dung sự việc."
-    ),
-    "dossier": (
-        "Trường hợp hồ sơ cụ thể của bạn (quá hẹn, bị trả về không rõ lý do, đã trừ tiền mà chưa cập nhật) "
-        "cần cán bộ kiểm tra trực tiếp; tôi không xem được hồ sơ của bạn. Bạn chuẩn bị sẵn mã hồ sơ và "
-        "biên lai (nếu có)."
-    ),
-}
-SAFETY_ACK = {
-    "otp_now": (
-        "Bạn làm đúng rồi: không đọc mã, cúp máy. Nếu lỡ cung cấp thông tin, hãy đổi mật khẩu, báo ngay ngân "
-        "hàng và công an xã, phường. Tôi vẫn ở đây nếu bạn cần hỏi thêm."
-    ),
-    "transfer_now": (
-        "Bạn làm đúng rồi: không chuyển tiền. Hãy báo nhân viên ngân hàng và công an xã, phường về cuộc gọi "
-        "này. Tôi vẫn ở đây nếu bạn cần hỏi thêm."
-    ),
-}
-SAFETY_ACK_DEFAULT = (
-    "Mong bạn và mọi người an toàn. Trong lúc chờ, hãy ở nơi an toàn và giữ điện thoại bên mình; nếu "
-    "tình hình xấu đi, gọi lại ngay số khẩn cấp. Khi cần, bạn cứ nhắn cho tôi."
-)
 
 # dossier problems that need an officer (the handoff rules): overdue, returned without reason, paid but unpaid
 DOSSIER_PROBLEM = re.compile(
@@ -148,20 +106,7 @@ def is_secret_question(plain: str) -> bool:
     return bool(SECRET_QUESTION.search(plain) and not SECRET_RECOVERY.search(plain) and SECRET_ASKER.search(plain))
 
 
-SECRET_ADVICE = (
-    "Trợ lý ảo, tổng đài viên, công an và ngân hàng không bao giờ hỏi mã OTP, mật khẩu hay mã bảo vệ "
-    "(passcode) của bạn. Không đọc, không đưa các mã này cho bất kỳ ai, kể cả người xưng là cán bộ."
-)
-SHARED_ADVICE = (
-    "Đã đưa mật khẩu cho người khác thì nên đổi mật khẩu VNeID ngay (dùng «Quên mật khẩu» nếu cần) và "
-    "không đưa mật khẩu, mã OTP, mã bảo vệ cho ai nữa. Nếu thấy tài khoản bị dùng lạ, khóa tạm tài khoản "
-    "qua tổng đài 1900 0368 hoặc công an xã, phường."
-)
 PRIVACY_GUIDES = ("support_privacy", "support_scam_warning")
-FACET_NOTE = {
-    "fee": "Về lệ phí: hướng dẫn này chưa có mức phí được xác nhận; bạn nên hỏi lại cơ quan tiếp nhận hoặc gọi tổng đài.",  # noqa: E501
-    "time": "Về thời gian: hướng dẫn này chưa có thời hạn được xác nhận; bạn nên hỏi lại cơ quan tiếp nhận.",
-}
 FACET_WORDS = {
     "fee": re.compile(r"(?<![\w])(phi|le phi|mien phi)(?![\w])"),
     "time": re.compile(r"(?<![\w])(\d+ ngay|ngay lam viec|thoi gian|thoi han|bao lau|trong ngay)(?![\w])"),

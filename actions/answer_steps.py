@@ -16,24 +16,19 @@ from actions.answer_rules import (
     CHOICE_ESCAPE,
     CHOICE_LEAD,
     ENDS_WHAT_ABOUT,
-    FACET_NOTE,
     FACET_WORDS,
     FOLLOW_KEEP,
     FOLLOW_SHAPED,
-    POLICY_ADVICE,
     POLICY_GUIDE,
     POLICY_ROUTE,
     PRIVACY_GUIDES,
-    SAFETY_ACK,
-    SAFETY_ACK_DEFAULT,
     SCAM_GUIDE,
-    SECRET_ADVICE,
     SECRET_SHARED,
-    SHARED_ADVICE,
     is_secret_question,
     mostly_in,
 )
 from actions.context import DialogueState, annotate, state_events
+from actions.replies import FACET_NOTE, POLICY_ADVICE, SAFETY_ACK, SAFETY_ACK_DEFAULT, SECRET_ADVICE, SHARED_ADVICE
 from actions.messaging import send as _send
 from actions.messaging import send_recorded as _send_recorded
 from core.decision import DecisionPayload, replace_in
@@ -175,13 +170,7 @@ class Turn:
         if guide_id in self.guides:
             decision = self.searcher.decide(self.question)
             section = self.searcher.best_section(decision, guide_id)
-            offer = {
-                "text": "Bạn có muốn được chuyển đến tổng đài viên để được hỗ trợ trực tiếp không?",
-                "buttons": [
-                    {"title": "Có, chuyển giúp tôi", "payload": "/affirm"},
-                    {"title": "Không, tôi hỏi tiếp", "payload": "/deny"},
-                ],
-            }
+            offer = replies.human_offer()
             events = send_answer(
                 self.dispatcher,
                 self.tracker,

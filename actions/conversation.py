@@ -17,12 +17,10 @@ from rasa_sdk.events import ConversationPaused, EventType, FollowupAction, SlotS
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import replies
-from actions.answer_rules import SAFETY_ACK, SAFETY_ACK_DEFAULT
 from actions.context import DialogueState, state_events
 from actions.messaging import record, send, send_recorded
 from core.decision import DecisionPayload
 from core.settings import load_settings
-from handoff import messages as hm
 from core.privacy import normalize_phone
 from core.safety import urgent_messages
 from handoff.transcript import latest_decision, understanding
@@ -36,12 +34,11 @@ CALLBACK_SLOTS = ("callback_name", "callback_phone", "callback_consent", "callba
 def _send_feedback_reply(dispatcher: CollectingDispatcher, tracker: Tracker, meta: dict, thanks: str) -> None:
     """The reply to "helpful?" (buttons or typed), its decision payload, and its report row."""
     if meta["helpful"]:
-        dispatcher.utter_message(text=f"{thanks} Bạn còn cần hỏi gì thêm không?")
+        dispatcher.utter_message(text=thanks + replies.ANYTHING_ELSE)
     else:
         dispatcher.utter_message(
-            text="Xin lỗi vì câu trả lời chưa giúp được bạn. Bạn có thể hỏi lại cụ thể hơn, "
-            "hoặc để tôi chuyển bạn đến tổng đài viên.",
-            buttons=[{"title": "Gặp tổng đài viên", "payload": replies.payload("request_human")}],
+            text=replies.NOT_HELPFUL_SORRY,
+            buttons=[{"title": replies.MEET_AGENT, "payload": replies.payload("request_human")}],
         )
     message = DecisionPayload.from_dict(meta).message()
     dispatcher.utter_message(json_message=message["custom"])
@@ -60,7 +57,7 @@ class ActionRecordFeedback(Action):
         helpful = intent == "feedback_helpful"
         log.info("feedback sender=%s topic=%s helpful=%s", tracker.sender_id, topic, helpful)
         meta = {"decision": "feedback", "guide_ids": [topic] if topic else [], "helpful": helpful}
-        _send_feedback_reply(dispatcher, tracker, meta, "Cảm ơn bạn đã phản hồi!")
+        _send_feedback_reply(dispatcher, tracker, meta, replies.FEEDBACK_THANKS)
         # after "not helpful", asking again gets a person offered unless another guide fits (actions/answer.py)
         if not topic:
             return [] if helpful else state_events(pending="offer_human")
@@ -158,7 +155,7 @@ class ActionRequestHuman(Action):
             send_recorded(
                 dispatcher,
                 tracker,
-                hm.unavailable_messages(settings.hotline, reason),
+                replies.unavailable_messages(settings.hotline, reason),
                 _handoff_question(tracker),
                 outcome="unavailable",
                 guesses=_latest_ranking(tracker.events),
@@ -168,7 +165,7 @@ class ActionRequestHuman(Action):
             send_recorded(
                 dispatcher,
                 tracker,
-                hm.queued_messages(settings.hotline, outcome.position, reason, outcome.handoff["id"]),
+                replies.queued_messages(settings.hotline, outcome.position, reason, outcome.handoff["id"]),
                 _handoff_question(tracker),
                 outcome=outcome.status,
                 guesses=_latest_ranking(tracker.events),
@@ -177,7 +174,7 @@ class ActionRequestHuman(Action):
         send_recorded(
             dispatcher,
             tracker,
-            hm.offline_messages(settings.hotline, config.schedule, outcome.why, reason, callback=True),
+            replies.offline_messages(settings.hotline, config.schedule, outcome.why, reason, callback=True),
             _handoff_question(tracker),
             outcome=f"offline:{outcome.why}",
             guesses=_latest_ranking(tracker.events),
@@ -199,7 +196,10 @@ class ActionOfferHandoff(Action):
         if situation:  # advice for a policy situation was just given (actions/answer.py): now the offer
             reason = tracker.get_slot("offer_reason") or f"policy:{situation}"
             send_recorded(
-                dispatcher, tracker, hm.situation_offer_messages(situation, reason), tracker.get_slot("last_question")
+                dispatcher,
+                tracker,
+                replies.situation_offer_messages(situation, reason),
+                tracker.get_slot("last_question"),
             )
             return [
                 SlotSet("abstain_count", 0),
@@ -224,7 +224,7 @@ class ActionOfferHandoff(Action):
         send_recorded(
             dispatcher,
             tracker,
-            hm.offer_messages(
+            replies.offer_messages(
                 redact_secrets(question) or None,
                 _guide_title(route_id) if kind == "handoff" else None,
                 kind or None,
@@ -268,12 +268,12 @@ class ActionReplyInContext(Action):
         if state.pending == "offer_human":
             if yes:
                 return [FollowupAction("action_request_human")]
-            dispatcher.utter_message(text=hm.DECLINED_TEXT)
+            dispatcher.utter_message(text=replies.DECLINED_TEXT)
             return state_events(pending=None, offer_reason=None)
         if state.pending == "helpful" and state.topic:
             helpful = yes
             meta = {"decision": "feedback", "guide_ids": [state.topic], "helpful": helpful, **context}
-            _send_feedback_reply(dispatcher, tracker, meta, "Cảm ơn bạn!")
+            _send_feedback_reply(dispatcher, tracker, meta, replies.THANKS)
             return [
                 SlotSet("unhelpful_topic", None if helpful else state.topic),
                 *state_events(
@@ -286,19 +286,19 @@ class ActionReplyInContext(Action):
                     {"title": _guide_title(g) or g, "payload": replies.payload("choose_topic", topic_id=g)}
                     for g in state.choices
                 ]
-                buttons.append({"title": "Không phải các mục trên", "payload": replies.payload("request_human")})
+                buttons.append({"title": replies.NONE_OF_THESE, "payload": replies.payload("request_human")})
                 dispatcher.utter_message(
-                    text="Bạn chọn giúp tôi một mục dưới đây, hoặc gõ rõ hơn bạn cần việc nào nhé.",
+                    text=replies.CHOOSE_ONE,
                     buttons=buttons,
                 )
                 return []
             dispatcher.utter_message(
-                text="Vâng. Bạn mô tả thêm việc bạn cần làm, hoặc để tôi chuyển bạn đến tổng đài viên.",
-                buttons=[{"title": "Gặp tổng đài viên", "payload": replies.payload("request_human")}],
+                text=replies.DESCRIBE_MORE,
+                buttons=[{"title": replies.MEET_AGENT, "payload": replies.payload("request_human")}],
             )
             return state_events(pending="offer_human", choices=None, offer_reason="clarify_declined")
         if state.pending == "safety":
-            dispatcher.utter_message(text=SAFETY_ACK.get(state.safety or "", SAFETY_ACK_DEFAULT))
+            dispatcher.utter_message(text=replies.SAFETY_ACK.get(state.safety or "", replies.SAFETY_ACK_DEFAULT))
             return state_events(pending=None, safety=None)
         dispatcher.utter_message(response="utter_affirm_ack" if yes else "utter_deny_ack")
         return []
@@ -358,7 +358,7 @@ class ValidateCallbackForm(FormValidationAction):
         name = " ".join(str(value or "").split())
         if 2 <= len(name) <= 60 and NAME.match(name):
             return {"callback_name": name}
-        dispatcher.utter_message(text=hm.CALLBACK_BAD_NAME)
+        dispatcher.utter_message(text=replies.CALLBACK_BAD_NAME)
         return {"callback_name": None}
 
     async def validate_callback_phone(
@@ -369,7 +369,7 @@ class ValidateCallbackForm(FormValidationAction):
         phone = normalize_phone(str(value or ""))
         if phone:
             return {"callback_phone": phone}
-        dispatcher.utter_message(text=hm.CALLBACK_BAD_PHONE)
+        dispatcher.utter_message(text=replies.CALLBACK_BAD_PHONE)
         return {"callback_phone": None}
 
     async def validate_callback_consent(
@@ -380,7 +380,7 @@ class ValidateCallbackForm(FormValidationAction):
             return {"callback_consent": "đồng ý"}
         if CONSENT_NO.search(text) or self._cancelled(value):
             return {"callback_consent": None, "callback_cancelled": True}
-        dispatcher.utter_message(text=hm.CALLBACK_BAD_CONSENT)
+        dispatcher.utter_message(text=replies.CALLBACK_BAD_CONSENT)
         return {"callback_consent": None}
 
 
@@ -396,7 +396,7 @@ class ActionSubmitCallback(Action):
         name, phone = tracker.get_slot("callback_name"), tracker.get_slot("callback_phone")
         consent = tracker.get_slot("callback_consent")
         if tracker.get_slot("callback_cancelled") or consent != "đồng ý" or not name or not phone:
-            dispatcher.utter_message(text=hm.CALLBACK_CANCELLED)
+            dispatcher.utter_message(text=replies.CALLBACK_CANCELLED)
             return reset
         from handoff.config import load_config
         from handoff.store import get_store
@@ -416,7 +416,7 @@ class ActionSubmitCallback(Action):
         except Exception:  # tell the citizen the hotline instead
             log.exception("call-back request of %s could not be stored", tracker.sender_id)
             hotline = settings.hotline
-            dispatcher.utter_message(text=hm.CALLBACK_FAILED.format(contact=hotline.contact))
+            dispatcher.utter_message(text=replies.CALLBACK_FAILED.format(contact=hotline.contact))
             return reset
-        dispatcher.utter_message(text=hm.callback_saved(settings.hotline, phone))
+        dispatcher.utter_message(text=replies.callback_saved(settings.hotline, phone))
         return reset

@@ -5,8 +5,8 @@ or from patterns alone."""
 from __future__ import annotations
 
 import logging
-import threading
 
+from core.lazy import Lazy
 from core.settings import load_settings
 from dialogue.danger import DangerClassifier
 from dialogue.danger import model_path as danger_model_path
@@ -15,24 +15,23 @@ from retrieval.service import get_service
 
 log = logging.getLogger("actions.answer")
 
-_situations: SituationModel | None = None
-_situations_lock = threading.Lock()
+
+def _build_situations() -> SituationModel:
+    encoder, restore, classifier = None, None, None
+    try:
+        service = get_service()
+        searcher = service.searcher()
+        encoder = searcher.encoder
+        restore = searcher._restorer.restore  # same diacritics restoration as the search
+        classifier = DangerClassifier.load(danger_model_path(load_settings().index_dir))
+    except Exception:  # noqa: BLE001 - patterns alone still work
+        log.warning("situations: no embedding model, patterns only")
+    return SituationModel(encoder, restore, classifier=classifier)
+
+
+_situations: Lazy[SituationModel] = Lazy(_build_situations)
 
 
 def situation_model() -> SituationModel:
     """Patterns plus the search's embedding model (loaded with the index, shared)."""
-    global _situations
-    if _situations is None:
-        with _situations_lock:
-            if _situations is None:
-                encoder, restore, classifier = None, None, None
-                try:
-                    service = get_service()
-                    searcher = service.searcher()
-                    encoder = searcher.encoder
-                    restore = searcher._restorer.restore  # same diacritics restoration as the search
-                    classifier = DangerClassifier.load(danger_model_path(load_settings().index_dir))
-                except Exception:  # noqa: BLE001 - patterns alone still work
-                    log.warning("situations: no embedding model, patterns only")
-                _situations = SituationModel(encoder, restore, classifier=classifier)
-    return _situations
+    return _situations()

@@ -8,14 +8,15 @@ anything in the entries before it).
 
 from __future__ import annotations
 
-import os
 from typing import Any
+
+from core.settings import env_str
 
 __all__ = ["client_address", "trusted_proxies"]
 
 
 def trusted_proxies() -> frozenset[str]:
-    raw = os.environ.get("DVC_TRUSTED_PROXIES") or ""
+    raw = env_str("DVC_TRUSTED_PROXIES", "")
     return frozenset(p.strip() for p in raw.split(",") if p.strip())
 
 

@@ -4,7 +4,9 @@ Both processes import this module: the Rasa server (Python 3.10) and the action 
 (Python 3.11). It has no third-party imports so it loads anywhere, and it reads the
 environment only when ``load_settings()`` (or one of the ``env_*`` readers) is called, never at
 import. The other packages read their own variables through ``env_str`` / ``env_int`` /
-``env_float`` / ``env_flag`` here, so every variable has one parser.
+``env_float`` / ``env_flag`` here (``env_raw`` where a caller parses the value as set), so every
+variable has one parser; ``tests/core/test_one_home.py`` fails if a module elsewhere touches
+``os.environ``.
 
 Every variable is listed, with its default, in ``.env.example``.
 """
@@ -13,19 +15,23 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The time zone of the province: opening hours, report days, retention. HANDOFF_TZ overrides it.
 TIMEZONE = "Asia/Ho_Chi_Minh"
 _TRUE_STRINGS = frozenset({"1", "true", "yes", "y", "on"})
 _FALSE_STRINGS = frozenset({"0", "false", "no", "n", "off", ""})
+T = TypeVar("T")
 
 
 def cache_root() -> Path:
     """Folder for large downloads kept outside the clone (embedding model, wheels, venvs)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = env_raw("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "tro-ly-dvc"
 
 
@@ -51,30 +57,36 @@ def parse_bool(value: object, default: bool | None = None) -> bool | None:
     return default
 
 
+def env_raw(name: str) -> str | None:
+    """The value of ``name`` exactly as set (not stripped), None when unset: for a caller with its own parser."""
+    return os.environ.get(name)
+
+
 def env_str(name: str, default: str) -> str:
     """The stripped value of ``name``; ``default`` when it is unset or blank."""
     value = os.environ.get(name)
     return default if value is None or value.strip() == "" else value.strip()
 
 
+def _env_number(name: str, default: T, parse: Callable[[str], T], what: str) -> T:
+    """``parse`` of ``name`` stripped; ``default`` when unset or blank; a clear error naming the variable."""
+    raw = env_str(name, "")
+    if raw == "":
+        return default
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be {what}, got {raw!r}") from exc
+
+
 def env_int(name: str, default: int) -> int:
     """A whole number from ``name``; a clear error names the variable when it is not one."""
-    raw = env_str(name, str(default))
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
+    return _env_number(name, default, int, "a whole number")
 
 
 def env_float(name: str, default: float) -> float:
     """A number from ``name``; a clear error names the variable when it is not one."""
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+    return _env_number(name, default, float, "a number")
 
 
 def env_flag(name: str, default: bool) -> bool:
@@ -83,6 +95,25 @@ def env_flag(name: str, default: bool) -> bool:
     if value is None or value.strip() == "":
         return default
     return bool(parse_bool(value, default))
+
+
+def env_setdefault(name: str, value: str) -> None:
+    """Sets ``name`` to ``value`` for this process (and what it starts) unless it is already set."""
+    os.environ.setdefault(name, value)
+
+
+@contextmanager
+def env_override(name: str, value: str) -> Iterator[None]:
+    """``name`` set to ``value`` for the ``with`` block, then as it was before (unset if it was)."""
+    saved = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
 
 
 def timezone_name() -> str:
@@ -159,8 +190,8 @@ def load_settings() -> Settings:
         hours=env_str("HOTLINE_HOURS", Hotline.hours),  # empty = print no opening hours
         province=env_str("PROVINCE_NAME", Hotline.province),
     )
-    answer = os.environ.get("DVC_ANSWER_THRESHOLD")
-    margin = os.environ.get("DVC_MARGIN_THRESHOLD")
+    answer = env_raw("DVC_ANSWER_THRESHOLD")
+    margin = env_raw("DVC_MARGIN_THRESHOLD")
     return Settings(
         hotline=hotline,
         knowledge_dir=_path("DVC_KNOWLEDGE_DIR", PROJECT_ROOT / "knowledge"),

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.settings import load_settings
+from core.settings import env_override, load_settings
 from core.text.normalize import fold
 from evaluation.bench_report import (
     Section,
@@ -176,9 +176,7 @@ def time_builds(knowledge_dir: Path, encoder, quick: bool) -> dict:
             guides = sorted(p for p in knowledge_dir.glob("*.md") if p.name.lower() != "readme.md")
             for path in guides[:QUICK_GUIDES]:
                 shutil.copy2(path, source / path.name)
-        saved = os.environ.get("XDG_CACHE_HOME")
-        os.environ["XDG_CACHE_HOME"] = str(tmp / "cache")
-        try:
+        with env_override("XDG_CACHE_HOME", str(tmp / "cache")):
             result, previous = {}, None
             for label in ("full", "incremental"):
                 start = time.perf_counter()
@@ -202,11 +200,6 @@ def time_builds(knowledge_dir: Path, encoder, quick: bool) -> dict:
                     "published": published,
                 }
                 previous = build
-        finally:
-            if saved is None:
-                os.environ.pop("XDG_CACHE_HOME", None)
-            else:
-                os.environ["XDG_CACHE_HOME"] = saved
     return result
 
 

@@ -10,7 +10,7 @@ words it uses live in core/ (core.privacy, core.safety).
     handoff.store       the store (SQLite by default, PostgreSQL with HANDOFF_DATABASE_URL): the
                         tables of handoff.tables and insights.interactions on handoff.database
     handoff.intake      what the action server does when a citizen is handed off
-    handoff.messages    the Vietnamese texts the bot says around a handoff
+    handoff.messages    what the console says to a citizen (the action server's handoff texts: actions/replies.py)
     handoff.server      the agent API and console (python -m handoff.server)
     handoff.admin       agent accounts (python -m handoff.admin create-agent NAME)
 """

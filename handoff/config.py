@@ -21,7 +21,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from core.settings import env_flag, env_int, env_str, load_settings, timezone_name
@@ -60,9 +59,7 @@ class HandoffConfig:
 
 
 def load_config() -> HandoffConfig:
-    schedule = Schedule.parse(
-        env_str("HANDOFF_HOURS", DEFAULT_HOURS), os.environ.get("HANDOFF_HOLIDAYS", ""), timezone_name()
-    )
+    schedule = Schedule.parse(env_str("HANDOFF_HOURS", DEFAULT_HOURS), env_str("HANDOFF_HOLIDAYS", ""), timezone_name())
     return HandoffConfig(
         database_url=env_str("HANDOFF_DATABASE_URL", "") or default_database_url(),
         schedule=schedule,

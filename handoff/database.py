@@ -13,9 +13,10 @@ literal ``%`` doubled; a ``?`` or ``%`` inside a quoted string literal, identifi
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -88,6 +89,23 @@ class Tx:
     def one(self, sql: str, args: tuple = ()) -> dict | None:
         row = self.conn.execute(bind(sql, self.store.backend), args).fetchone()
         return dict(row) if row is not None else None
+
+
+def with_json(row: dict, column: str, fallback: Callable[[], Any]) -> dict:
+    """A copy of ``row`` with the JSON text in ``column`` decoded; ``fallback()`` when that text is not JSON.
+    A value that is not text (or a missing column) is kept as it is.
+
+    >>> with_json({"id": 1, "guesses": '["a"]'}, "guesses", list), with_json({"u": "{"}, "u", dict)
+    ({'id': 1, 'guesses': ['a']}, {'u': {}})
+    """
+    row = dict(row)
+    value = row.get(column)
+    if isinstance(value, str):
+        try:
+            row[column] = json.loads(value)
+        except ValueError:
+            row[column] = fallback()
+    return row
 
 
 class Database:

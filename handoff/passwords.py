@@ -5,14 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
+
+from core.settings import env_int
 
 # OWASP Password Storage Cheat Sheet (scrypt): N=2^17, r=8, p=1 -> 128 MiB and ~0.3-0.5 s per hash
 # on one core of a small server. HANDOFF_SCRYPT_N lowers it for tests only (never in production).
 N, R, P, DKLEN = 2**17, 8, 1, 32
-if os.environ.get("HANDOFF_SCRYPT_N"):
-    N = int(os.environ["HANDOFF_SCRYPT_N"])
+N = env_int("HANDOFF_SCRYPT_N", N)  # read at import, as before: the keyword defaults below take it
 MIN_LENGTH = 10
 
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from core.privacy import mask_interaction_text, redact_secrets
 from core.settings import TIMEZONE
+from handoff.database import with_json
 
 # What the bot decided, one row per {"dvc": ...} decision it sent (insights/recording.py).
 INTERACTION_KINDS = ("answered", "clarified", "abstained", "out_of_scope", "offered_handoff", "handoff", "feedback")
@@ -137,9 +138,4 @@ class InteractionsTable:
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         with self.tx() as db:
             rows = db.all(f"SELECT * FROM interactions{where} ORDER BY ts, id", tuple(args))
-        for row in rows:
-            try:
-                row["guesses"] = json.loads(row.get("guesses") or "[]")
-            except ValueError:
-                row["guesses"] = []
-        return rows
+        return [with_json(row, "guesses", list) for row in rows]  # guesses is TEXT NOT NULL: '' -> []

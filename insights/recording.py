@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import queue
 import threading
 import time
 from typing import Any
 
-from core.settings import env_flag, timezone_name
+from core.settings import env_flag, env_str, timezone_name
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +84,7 @@ def _database_url() -> str:
     except Exception:  # noqa: BLE001 - e.g. a bad HANDOFF_HOURS: the URL itself may still be fine
         from handoff.config import default_database_url
 
-        return os.environ.get("HANDOFF_DATABASE_URL", "").strip() or default_database_url()
+        return env_str("HANDOFF_DATABASE_URL", "") or default_database_url()
 
 
 class _Writer:

@@ -17,6 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
+from core.settings import env_setdefault
 from core.text.normalize import fold
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,8 @@ class SentenceTransformerEncoder:
     """A sentence-transformers model on the CPU, L2-normalised output (cosine = dot product)."""
 
     def __init__(self, model: str, threads: int | None = None, cache_size: int = QUERY_CACHE_SIZE):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        env_setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
+        env_setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
         from sentence_transformers import SentenceTransformer
 

@@ -13,6 +13,7 @@ import logging
 import threading
 from pathlib import Path
 
+from core.lazy import Lazy
 from core.settings import Settings, load_settings
 from retrieval.encoders import Encoder, load_encoder
 from retrieval.index import IndexLoadError, current_build, load_index
@@ -130,15 +131,9 @@ class SearchService:
         return self._searcher
 
 
-_service: SearchService | None = None
-_service_lock = threading.Lock()
+_service: Lazy[SearchService] = Lazy(lambda: SearchService(load_settings()))
 
 
 def get_service() -> SearchService:
     """The process-wide service, created on first use (never at import)."""
-    global _service
-    if _service is None:
-        with _service_lock:
-            if _service is None:
-                _service = SearchService(load_settings())
-    return _service
+    return _service()

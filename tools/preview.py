@@ -25,14 +25,13 @@ import argparse
 import contextlib
 import dataclasses
 import json
-import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 from actions.replies import abstain_messages, answer_messages, clarify_messages
-from core.settings import Settings, cache_root, load_settings
+from core.settings import Settings, cache_root, env_override, load_settings
 from core.text.normalize import normalize
 from tools.check import display_path, format_problem
 from retrieval.documents import load_guides
@@ -263,15 +262,8 @@ def _private_embedding_cache(model_id: str):
         private.mkdir(parents=True)
         if shared.exists():
             shutil.copy2(shared, private / shared.name)
-        previous = os.environ.get("XDG_CACHE_HOME")
-        os.environ["XDG_CACHE_HOME"] = tmp
-        try:
+        with env_override("XDG_CACHE_HOME", tmp):
             yield
-        finally:
-            if previous is None:
-                os.environ.pop("XDG_CACHE_HOME", None)
-            else:
-                os.environ["XDG_CACHE_HOME"] = previous
 
 
 def preview(question: str, knowledge: Path | None = None, settings: Settings | None = None) -> dict:

@@ -1,9 +1,10 @@
 """Channel settings: a value from credentials.yml, else the environment, else a default."""
 
 import logging
-import os
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from core.settings import env_str
 
 
 logger = logging.getLogger(__name__)
@@ -32,9 +33,9 @@ def config_value(
         if value is not None and value != "":
             return value.strip() if isinstance(value, str) else value
     if env_var:
-        value = os.environ.get(env_var)
-        if value is not None and value.strip() != "":
-            return value.strip()
+        value = env_str(env_var, "")
+        if value:
+            return value
     return default
 
 

@@ -10,7 +10,6 @@ in the daily retention job (``scripts/retention.py``). Same interface as ``deliv
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -18,6 +17,7 @@ from collections.abc import Hashable
 from pathlib import Path
 
 from bot.channels.delivery import LRUSet
+from core.settings import env_float, env_raw
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +26,12 @@ DEFAULT_DAYS = 7.0
 
 
 def dedupe_path() -> str:
-    return os.environ.get("DVC_DEDUPE_DB") or DEFAULT_PATH
+    return env_raw("DVC_DEDUPE_DB") or DEFAULT_PATH
 
 
 def dedupe_days() -> float:
     try:
-        return float(os.environ.get("DVC_DEDUPE_DAYS") or DEFAULT_DAYS)
+        return env_float("DVC_DEDUPE_DAYS", DEFAULT_DAYS)
     except ValueError:
         return DEFAULT_DAYS
 

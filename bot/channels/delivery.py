@@ -11,14 +11,9 @@ from typing import Any
 
 
 from bot.channels.config import DEFAULT_DEDUP_CAPACITY
+from bot.channels.messages import NON_TEXT_REPLY, NUMBERED_CHOICE_HINT  # noqa: F401 - webhook.py imports them here
 
 logger = logging.getLogger(__name__)
-
-# Reply sent when a citizen sends a sticker, image, file, voice message, ...
-NON_TEXT_REPLY = "Xin lỗi, hiện tôi chỉ đọc được tin nhắn chữ. Bạn vui lòng gõ câu hỏi nhé."
-# Sentence shown above a numbered list of options (fallback when the platform
-# cannot show all options as buttons).
-NUMBERED_CHOICE_HINT = "Bạn vui lòng trả lời bằng số thứ tự của lựa chọn:"
 
 
 class LRUSet:

@@ -22,13 +22,12 @@ Standard library only (besides Sanic's request type at call time), so both proce
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from collections import OrderedDict, deque
 from typing import Any
 
-from core.settings import env_flag
+from core.settings import env_flag, env_int, env_raw
 
 DEFAULT_MAX_TEXT_CHARS = 5000
 JSON_TYPES = ("application/json",)
@@ -65,7 +64,7 @@ class Rejected(Exception):
 
 def max_text_chars() -> int:
     try:
-        return max(1, int(os.environ.get("DVC_MAX_TEXT_CHARS") or DEFAULT_MAX_TEXT_CHARS))
+        return max(1, env_int("DVC_MAX_TEXT_CHARS", DEFAULT_MAX_TEXT_CHARS))
     except ValueError:
         return DEFAULT_MAX_TEXT_CHARS
 
@@ -124,7 +123,7 @@ class RateLimiter:
             rates
             if rates is not None
             else {
-                kind: _parse_rate(os.environ.get(f"DVC_RATE_{kind.upper()}"), default)
+                kind: _parse_rate(env_raw(f"DVC_RATE_{kind.upper()}"), default)
                 for kind, default in DEFAULT_RATES.items()
             }
         )

@@ -21,6 +21,8 @@ import os
 import secrets
 from pathlib import Path
 
+from core.settings import env_raw, env_str
+
 logger = logging.getLogger(__name__)
 
 TOKEN_HEADER = "X-Webchat-Token"
@@ -46,10 +48,10 @@ def _read_or_create(path: Path) -> bytes:
 
 
 def load_secret() -> bytes:
-    value = (os.environ.get("WEBCHAT_SECRET") or "").strip()
+    value = env_str("WEBCHAT_SECRET", "")
     if value:
         return value.encode("utf-8")
-    return _read_or_create(Path(os.environ.get("WEBCHAT_SECRET_FILE") or DEFAULT_SECRET_FILE))
+    return _read_or_create(Path(env_raw("WEBCHAT_SECRET_FILE") or DEFAULT_SECRET_FILE))
 
 
 class Binder:
@@ -80,7 +82,7 @@ class Binder:
 
 
 def allowed_origins() -> frozenset[str]:
-    raw = os.environ.get("WEBCHAT_ALLOWED_ORIGINS") or ""
+    raw = env_str("WEBCHAT_ALLOWED_ORIGINS", "")
     return frozenset(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
 
 

@@ -15,13 +15,13 @@ from rasa.core.channels.channel import OutputChannel
 
 from bot.channels.delivery import button_payload, button_url
 from bot.channels.mailbox import Mailbox
+from bot.channels.messages import AGENT_LABEL
 
 logger = logging.getLogger(__name__)
 
 CHANNEL_NAME = "webchat"
 MAX_BOT_TEXT_CHARS = 20_000
 MAX_BUTTONS = 20
-AGENT_LABEL = "Tổng đài viên"
 
 
 def _is_http_url(value: Any) -> bool:

@@ -229,6 +229,24 @@ class AgentsTable:
             (time.time() if now is None else now, agent_id, action, handoff_id, detail),
         )
 
+    def _update_audited(
+        self,
+        sql: str,
+        args: tuple,
+        *,
+        agent_id: int,
+        action: str,
+        now: float,
+        handoff_id: str | None = None,
+        detail: str | None = None,
+    ) -> bool:
+        """One transaction: the conditional UPDATE ``sql``, then its audit row if it changed exactly one row."""
+        with self.tx() as db:
+            done = db.run(sql, args) == 1
+            if done:
+                self._audit(db, agent_id, action, handoff_id, detail, now)
+        return done
+
     def audit(
         self, agent_id: int | None, action: str, handoff_id: str | None = None, detail: str | None = None
     ) -> None:

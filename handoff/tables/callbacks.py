@@ -57,14 +57,11 @@ class CallbacksTable:
 
     def finish_callback(self, callback_id: int, agent_id: int, now: float | None = None) -> bool:
         now = time.time() if now is None else now
-        with self.tx() as db:
-            done = (
-                db.run(
-                    "UPDATE callbacks SET status = 'done', done_by = ?, done_at = ? WHERE id = ? AND status = 'open'",
-                    (agent_id, now, callback_id),
-                )
-                == 1
-            )
-            if done:
-                self._audit(db, agent_id, "callback_done", None, str(callback_id), now)
-        return done
+        return self._update_audited(
+            "UPDATE callbacks SET status = 'done', done_by = ?, done_at = ? WHERE id = ? AND status = 'open'",
+            (agent_id, now, callback_id),
+            agent_id=agent_id,
+            action="callback_done",
+            now=now,
+            detail=str(callback_id),
+        )

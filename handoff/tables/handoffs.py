@@ -14,7 +14,7 @@ import time
 import uuid
 
 from core.privacy import redact_secrets
-from handoff.database import StoreError, Tx
+from handoff.database import StoreError, Tx, with_json
 
 log = logging.getLogger(__name__)
 
@@ -130,13 +130,7 @@ class HandoffsTable:
 
     @staticmethod
     def _decode(row: dict) -> dict:
-        row = dict(row)
-        if isinstance(row.get("understanding"), str):
-            try:
-                row["understanding"] = json.loads(row["understanding"])
-            except ValueError:
-                row["understanding"] = {}
-        return row
+        return with_json(row, "understanding", dict)
 
     def queue_position(self, handoff_id: str) -> int:
         with self.tx() as db:
@@ -179,52 +173,43 @@ class HandoffsTable:
     def claim(self, handoff_id: str, agent_id: int, now: float | None = None) -> bool:
         """Atomic: True for exactly one of several agents claiming the same queued handoff."""
         now = time.time() if now is None else now
-        with self.tx() as db:
-            won = (
-                db.run(
-                    "UPDATE handoffs SET status = 'claimed', claimed_by = ?, claimed_at = ?, updated_at = ? "
-                    "WHERE id = ? AND status = 'queued'",
-                    (agent_id, now, now, handoff_id),
-                )
-                == 1
-            )
-            if won:
-                self._audit(db, agent_id, "claim", handoff_id, None, now)
-        return won
+        return self._update_audited(
+            "UPDATE handoffs SET status = 'claimed', claimed_by = ?, claimed_at = ?, updated_at = ? "
+            "WHERE id = ? AND status = 'queued'",
+            (agent_id, now, now, handoff_id),
+            agent_id=agent_id,
+            action="claim",
+            now=now,
+            handoff_id=handoff_id,
+        )
 
     def release(self, handoff_id: str, agent_id: int, now: float | None = None) -> bool:
         """Put a claimed handoff back in the queue (only its agent can)."""
         now = time.time() if now is None else now
-        with self.tx() as db:
-            done = (
-                db.run(
-                    "UPDATE handoffs SET status = 'queued', claimed_by = NULL, claimed_at = NULL, updated_at = ? "
-                    "WHERE id = ? AND status = 'claimed' AND claimed_by = ?",
-                    (now, handoff_id, agent_id),
-                )
-                == 1
-            )
-            if done:
-                self._audit(db, agent_id, "release", handoff_id, None, now)
-        return done
+        return self._update_audited(
+            "UPDATE handoffs SET status = 'queued', claimed_by = NULL, claimed_at = NULL, updated_at = ? "
+            "WHERE id = ? AND status = 'claimed' AND claimed_by = ?",
+            (now, handoff_id, agent_id),
+            agent_id=agent_id,
+            action="release",
+            now=now,
+            handoff_id=handoff_id,
+        )
 
     def finish(self, handoff_id: str, agent_id: int, status: str, now: float | None = None) -> bool:
         """``closed`` or ``returned`` (handed back to the bot); only the claiming agent can."""
         if status not in ("closed", "returned"):
             raise ValueError(status)
         now = time.time() if now is None else now
-        with self.tx() as db:
-            done = (
-                db.run(
-                    "UPDATE handoffs SET status = ?, closed_at = ?, updated_at = ? "
-                    "WHERE id = ? AND status = 'claimed' AND claimed_by = ?",
-                    (status, now, now, handoff_id, agent_id),
-                )
-                == 1
-            )
-            if done:
-                self._audit(db, agent_id, status, handoff_id, None, now)
-        return done
+        return self._update_audited(
+            "UPDATE handoffs SET status = ?, closed_at = ?, updated_at = ? "
+            "WHERE id = ? AND status = 'claimed' AND claimed_by = ?",
+            (status, now, now, handoff_id, agent_id),
+            agent_id=agent_id,
+            action=status,
+            now=now,
+            handoff_id=handoff_id,
+        )
 
     # ------------------------------------------------------------------ messages
 

@@ -12,7 +12,8 @@ import uuid
 import httpx
 import pytest
 
-from handoff.messages import CLAIMED_TEXT, OFFER_QUESTION, RETURNED_TEXT
+from actions.replies import OFFER_QUESTION
+from handoff.messages import CLAIMED_TEXT, RETURNED_TEXT
 from core.privacy import mask_pii
 from core.decision import payloads
 from handoff.store import Store

@@ -171,7 +171,7 @@ def test_read_lines_validates_with_line_numbers(tmp_path):
 @pytest.fixture
 def served_tiny_index(kb, index_dir, monkeypatch):
     build(kb, index_dir, HashingEncoder())
-    monkeypatch.setattr(service_mod, "_service", None)
+    monkeypatch.setattr(service_mod._service, "value", None)
     monkeypatch.setenv("DVC_INDEX_DIR", str(index_dir))
     monkeypatch.setenv("DVC_EMBEDDING_MODEL", "hashing")
     monkeypatch.setenv("DVC_ANSWER_THRESHOLD", "0.55")

@@ -41,7 +41,7 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("DVC_INDEX_DIR", str(tmp_path / "no-index"))
     monkeypatch.setenv("DVC_EMBEDDING_MODEL", "hashing")
     monkeypatch.setenv("HANDOFF_DATABASE_URL", f"sqlite:///{tmp_path / 'handoff.sqlite3'}")
-    monkeypatch.setattr(service_mod, "_service", None)
+    monkeypatch.setattr(service_mod._service, "value", None)
     set_thresholds(monkeypatch, TEST_THRESHOLDS)
     yield
     assert recording.flush(10), "the recorder did not finish writing"

@@ -122,7 +122,7 @@ def test_settings_thresholds_override_the_calibrated_ones(kb, index_dir):
 
 def test_get_service_builds_the_singleton_from_the_environment(kb, index_dir, monkeypatch):
     build(kb, index_dir, HashingEncoder())
-    monkeypatch.setattr(service_mod, "_service", None)
+    monkeypatch.setattr(service_mod._service, "value", None)
     monkeypatch.setenv("DVC_INDEX_DIR", str(index_dir))
     monkeypatch.setenv("DVC_EMBEDDING_MODEL", "hashing")
     service = service_mod.get_service()

@@ -41,7 +41,7 @@ def env(tmp_path, monkeypatch):
     monkeypatch.delenv("DVC_ANSWER_THRESHOLD", raising=False)
     monkeypatch.delenv("DVC_MARGIN_THRESHOLD", raising=False)
     monkeypatch.setattr(Thresholds, "load", classmethod(lambda cls, path=None: HASHING_THRESHOLDS))
-    monkeypatch.setattr(service_module, "_service", None)  # a fresh process-wide service
+    monkeypatch.setattr(service_module._service, "value", None)  # a fresh process-wide service
     return tmp_path
 
 

@@ -35,7 +35,7 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DVC_EMBEDDING_MODEL", "hashing")
     monkeypatch.setenv("DVC_INDEX_DIR", str(tmp_path / "no-index-here"))
-    monkeypatch.setattr(service_mod, "_service", None)
+    monkeypatch.setattr(service_mod._service, "value", None)
     set_thresholds(monkeypatch, TEST_THRESHOLDS)
     # The handoff store of the request-human action: a private SQLite file, default hours.
     monkeypatch.setenv("HANDOFF_DATABASE_URL", f"sqlite:///{tmp_path / 'handoff.sqlite3'}")

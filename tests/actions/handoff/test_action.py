@@ -18,7 +18,7 @@ from actions.conversation import (
     ActionSubmitCallback,
     ValidateCallbackForm,
 )
-from handoff.messages import OFFER_QUESTION
+from actions.replies import OFFER_QUESTION
 from handoff.passwords import hash_password
 from handoff.store import Store
 

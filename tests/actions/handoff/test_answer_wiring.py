@@ -21,7 +21,7 @@ GIBBERISH = "asdkjh qwe zzxq"
 @pytest.fixture()
 def index_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setattr(service_mod, "_service", None)
+    monkeypatch.setattr(service_mod._service, "value", None)
     monkeypatch.setattr(decision_mod.Thresholds, "load", classmethod(lambda cls, path=None: TEST_THRESHOLDS))
     return publish_tiny_index(tmp_path, monkeypatch)
 
