@@ -48,11 +48,12 @@ test: setup lint unit validate train index rasa-test e2e ## Everything CI runs: 
 
 PY_DIRS := core bot actions retrieval handoff insights dialogue tools evaluation scripts tests loadtest
 
-lint: setup ## ruff check + ruff format --check (pyproject.toml), the layer contracts (import-linter), deploy/ validated offline
+lint: setup ## ruff check + ruff format --check (pyproject.toml), the layer contracts (import-linter), deploy/ validated offline, no module over 500 lines
 	@$(ACT_PY) -m ruff check $(PY_DIRS)
 	@$(ACT_PY) -m ruff format --check $(PY_DIRS)
 	@.venv-actions/bin/lint-imports --no-cache
 	@.venv-load/bin/python scripts/check_deploy.py
+	@$(ACT_PY) scripts/check_sizes.py
 
 unit: setup ## Fast offline pytest in both venvs, with the doctests of every package
 	@bash scripts/pytest.sh $(RASA_PY) --doctest-modules tests/bot tests/core core bot

@@ -1,4 +1,4 @@
-"""The scaled topology's generated files (scripts/scaled.py): Rasa's endpoints and nginx's config."""
+"""The scaled topology's generated files (scripts/scaled_config.py): Rasa's endpoints and nginx's config."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
-import scaled
+import scaled_config
 
 
 def test_endpoints_use_postgresql_and_redis_and_keep_passwords_out_of_the_file():
-    backends = scaled.Backends(
+    backends = scaled_config.Backends(
         pg_url="postgresql://bot:s3cret@db.internal:5433",
         pg_db="dvc_scale",
         redis_host="cache",
@@ -44,12 +44,12 @@ def test_endpoints_use_postgresql_and_redis_and_keep_passwords_out_of_the_file()
 
 def test_no_password_means_no_password_line():
     # Redis answers AUTH with an empty password with an error, and every message then fails
-    data = yaml.safe_load(scaled.Backends().endpoints_yaml("http://x/webhook"))
+    data = yaml.safe_load(scaled_config.Backends().endpoints_yaml("http://x/webhook"))
     assert "password" not in data["lock_store"] and "password" not in data["tracker_store"]
 
 
 def test_ports_stay_inside_the_base_range():
-    ports = scaled.Ports(5710, 2)
+    ports = scaled_config.Ports(5710, 2)
     every = [ports.public, ports.api, ports.actions_proxy, *ports.rasa, *ports.actions, ports.console]
     assert len(set(every)) == len(every) and min(every) == 5710 and max(every) < 5800
 
@@ -58,10 +58,10 @@ def test_generated_nginx_config_is_valid(tmp_path):
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if not nginx:
         pytest.skip("nginx is not installed (apt-get install -y nginx)")
-    text = scaled.nginx_conf(scaled.Ports(5710, 2), tmp_path)
+    text = scaled_config.nginx_conf(scaled_config.Ports(5710, 2), tmp_path)
     assert "server 127.0.0.1:5720" in text and "server 127.0.0.1:5731" in text
-    assert str(scaled.DEPLOY_LOCATIONS) in text  # the shipped public paths, not a copy
+    assert str(scaled_config.DEPLOY_LOCATIONS) in text  # the shipped public paths, not a copy
     conf = tmp_path / "nginx.conf"
-    conf.write_text(text.replace(str(scaled.LOGS), str(tmp_path)), encoding="utf-8")
+    conf.write_text(text.replace(str(scaled_config.LOGS), str(tmp_path)), encoding="utf-8")
     result = subprocess.run([nginx, "-t", "-c", str(conf)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
