@@ -28,7 +28,6 @@ import argparse
 import dataclasses
 import itertools
 import json
-import os
 import re
 import shlex
 import shutil

@@ -114,6 +114,19 @@ def purge_shared_mailboxes(cutoff: float) -> int:
     return deleted
 
 
+def purge_shared_dedupe(cutoff: float) -> int:
+    """The webhook dedupe keys in PostgreSQL (bot/channels/dedupe.py, the scaled topology), if used."""
+    url = os.environ.get("DVC_DEDUPE_DB") or ""
+    if not _is_postgres(url):
+        return 0
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        if conn.execute("SELECT to_regclass('webhook_seen')").fetchone()[0] is None:
+            return 0
+        return conn.execute("DELETE FROM webhook_seen WHERE ts < %s", (cutoff,)).rowcount
+
+
 def purge_dedupe(path: Path | None, cutoff: float) -> int:
     return _sqlite(path, [("DELETE FROM seen WHERE ts < ?", (cutoff,))])
 
@@ -179,6 +192,7 @@ def run(days: float, rotate: bool = True) -> dict[str, object]:
         "dedupe_keys": purge_dedupe(
             _path("DVC_DEDUPE_DB", "var/webhook-dedupe.sqlite3"), now - _days("DVC_DEDUPE_DAYS", 7) * 86400
         ),
+        "shared_dedupe_keys": purge_shared_dedupe(now - _days("DVC_DEDUPE_DAYS", 7) * 86400),
         "handoff": purge_handoff(cutoff, now - _days("DVC_AUDIT_RETENTION_DAYS", 365) * 86400),
     }
     if rotate:

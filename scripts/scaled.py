@@ -12,10 +12,10 @@
 * a supervisor restarts any replica that dies (as Kubernetes or systemd would), and
   var/scaled/topology.json says which process serves which port (``make load`` reads it).
 
-Known gap (next step, docs/scale.md): the web chat mailbox and the REST outbox are still SQLite
-files per Rasa process. nginx therefore pins a web chat conversation to one replica (by its
-token); a message pushed by an agent reaches the citizen only through the replica that holds the
-conversation's mailbox.
+* the web chat mailbox, the REST outbox and the webhook dedupe on PostgreSQL, shared by every
+  Rasa replica (bot/channels/shared_mailbox.py, dedupe.py): any replica serves any poll, and an
+  agent's message reaches the citizen whichever replica holds the poll; the replies to Zalo and
+  Messenger wait in the handoff database's outbox (bot/channels/outbox.py) until delivered.
 
 Configuration (environment): ``SCALED_PORT_BASE`` (5710), ``DVC_PG_URL``
 (``postgresql://postgres@127.0.0.1:5432``; the password, if any, inside the URL or in
@@ -148,19 +148,17 @@ class Topology:
                 )
             )
         for port in p.rasa:
-            own = SCALED / f"rasa-{port}"
-            own.mkdir(parents=True, exist_ok=True, mode=0o700)
             env = {
                 **shared,
                 **secrets,
                 "RASA_TOKEN": self.token,
                 "TICKET_LOCK_LIFETIME": str(LOCK_LIFETIME_S),
                 "DVC_TRUSTED_PROXIES": "127.0.0.1",
-                # shared by every replica (bot/channels/shared_mailbox.py); the reply outbox for
-                # Zalo/Messenger is in the handoff database (HANDOFF_DATABASE_URL)
+                # shared by every replica (bot/channels/shared_mailbox.py, dedupe.py); the reply
+                # outbox for Zalo/Messenger is in the handoff database (HANDOFF_DATABASE_URL)
                 "WEBCHAT_DB": b.database_url,
                 "REST_OUTBOX_DB": b.database_url,
-                "DVC_DEDUPE_DB": str(own / "webhook-dedupe.sqlite3"),
+                "DVC_DEDUPE_DB": b.database_url,
             }
             self.procs.append(
                 Proc(

@@ -30,6 +30,7 @@ from bot.channels import config, delivery, http_utils
 from bot.channels.config import config_value, str_or_none
 from bot.channels.delivery import button_payload, button_url, text_digest, truncate
 from bot.channels.http_utils import json_error
+from bot.channels.messages import MESSENGER_BUTTONS_TEXT
 from bot.channels.outbox import Attempt
 from bot.channels.webhook import OnNewMessage, WebhookInput, WebhookOutput, dict_field, first_id
 from core.settings import parse_bool
@@ -136,7 +137,7 @@ class MessengerOutput(WebhookOutput):
     config_class = MessengerConfig
     log = logger
     max_text_length = MAX_TEXT_LENGTH
-    buttons_default_text = "Bạn chọn:"
+    buttons_default_text = MESSENGER_BUTTONS_TEXT
     raw_message_keys = ("messenger", "facebook")
     custom_message_keys = ("text", "attachment", "quick_replies")
 

@@ -70,6 +70,7 @@ from sanic.response import HTTPResponse
 from bot.channels import config, guard
 from bot.channels.delivery import LRUSet
 from bot.channels.http_utils import json_error
+from bot.channels.messages import WEBCHAT_ERROR_REPLY, WIDGET_TITLE
 from bot.channels.mailbox import MAX_EVENTS_PER_POLL, BadRequest, MailboxConfig, long_poll, poll_window
 from bot.channels.tasks import BackgroundTasks
 from bot.channels.webchat_auth import TOKEN_HEADER, Binder, allowed_origins, cors_headers
@@ -90,7 +91,7 @@ MAX_PENDING_PER_SENDER = 20
 # ids used for out-of-band messages are not checked against this.
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
 
-ERROR_REPLY = "Xin lỗi, hệ thống đang gặp sự cố nên chưa trả lời được. Bạn vui lòng thử lại sau ít phút."
+ERROR_REPLY = WEBCHAT_ERROR_REPLY
 
 _STATIC_TYPES = {
     "widget.js": "application/javascript; charset=utf-8",
@@ -113,7 +114,7 @@ class WebChatConfig(MailboxConfig):
 # Static files
 # --------------------------------------------------------------------------- #
 
-DEMO_CONFIG_SCRIPT = 'window.TroLyDVC = {server: "", title: "Trợ lý ảo Dịch vụ công"};'
+DEMO_CONFIG_SCRIPT = f'window.TroLyDVC = {{server: "", title: "{WIDGET_TITLE}"}};'
 
 
 def _csp() -> str:

@@ -21,8 +21,6 @@ from bot.channels.zalo import ZALO_SEND_URL, ZaloConfig, ZaloOutput
 from bot.channels.zalo_tokens import ZaloTokenStore
 from handoff.store import Store
 
-pytestmark = pytest.mark.asyncio
-
 
 class SendApi:
     """Answers the scripted statuses in turn, then 200; records every request and the client's port."""
@@ -84,6 +82,7 @@ async def until(predicate: Any, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
+@pytest.mark.asyncio
 async def test_503_twice_then_200_delivers_the_reply_once(tmp_path: Path) -> None:
     async with send_api([503, 503]) as api:
         channel = messenger(api)
@@ -101,6 +100,7 @@ async def test_503_twice_then_200_delivers_the_reply_once(tmp_path: Path) -> Non
     assert row["attempts"] == 3 and row["body"] == "" and row["last_status"] == 200
 
 
+@pytest.mark.asyncio
 async def test_a_refused_reply_is_not_retried_and_is_kept_for_the_console(tmp_path: Path) -> None:
     async with send_api([400]) as api:
         channel = messenger(api)
@@ -116,6 +116,7 @@ async def test_a_refused_reply_is_not_retried_and_is_kept_for_the_console(tmp_pa
     assert "Chào bạn" in row["body"]  # kept, so the agent sees what did not arrive
 
 
+@pytest.mark.asyncio
 async def test_a_citizens_replies_keep_their_order_behind_a_retry(tmp_path: Path) -> None:
     async with send_api([503]) as api:
         channel = messenger(api)
@@ -132,6 +133,7 @@ async def test_a_citizens_replies_keep_their_order_behind_a_retry(tmp_path: Path
     assert api.texts() == ["Khác", "Một", "Hai"]
 
 
+@pytest.mark.asyncio
 async def test_a_restart_sends_what_was_pending_once_and_nothing_already_sent(tmp_path: Path) -> None:
     store = outbox_store(tmp_path)
     body = json.dumps({"message": {"text": "Đang chờ"}, "human_agent": False})
@@ -152,6 +154,7 @@ async def test_a_restart_sends_what_was_pending_once_and_nothing_already_sent(tm
     assert store.delivery_counts() == {"pending": 0, "sent": 2, "failed": 0}
 
 
+@pytest.mark.asyncio
 async def test_replies_share_one_pooled_connection(tmp_path: Path) -> None:
     async with send_api([]) as api:
         channel = messenger(api)
@@ -163,6 +166,7 @@ async def test_replies_share_one_pooled_connection(tmp_path: Path) -> None:
     assert api.texts() == ["a", "b", "c"] and len(api.peers) == 1
 
 
+@pytest.mark.asyncio
 async def test_without_a_database_the_reply_is_still_sent_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -177,12 +181,14 @@ async def test_without_a_database_the_reply_is_still_sent_once(
     assert "outbox unavailable" in caplog.text
 
 
+@pytest.mark.asyncio
 async def test_outbox_off_sends_directly(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DVC_OUTBOX_URL", "off")
     channel = MessengerInput(MessengerConfig(app_secret="s", verify_token="v", page_access_token="t"))
     assert channel.outbox is None
 
 
+@pytest.mark.asyncio
 async def test_zalo_outcomes(tmp_path: Path) -> None:
     config = ZaloConfig(app_id="a", oa_secret_key="k", access_token="t", token_file=str(tmp_path / "tokens.json"))
     output = ZaloOutput(config, ZaloTokenStore(config))

@@ -104,3 +104,14 @@ def test_without_postgres_the_mailbox_keeps_working_in_memory(caplog: pytest.Log
     finally:
         box.close()
     assert "cannot use PostgreSQL" in caplog.text
+
+
+def test_the_webhook_dedupe_is_shared_by_replicas(pg_url: str) -> None:
+    from bot.channels.dedupe import SeenEvents
+
+    a, b = SeenEvents("zalo", 100, pg_url), SeenEvents("zalo", 100, pg_url)
+    assert a.seen("msg-1") is False  # first time, on replica a
+    assert b.seen("msg-1") is True and "msg-1" in b  # the platform resent it to replica b
+    assert SeenEvents("messenger", 100, pg_url).seen("msg-1") is False  # another channel's key
+    b.discard("msg-1")  # processing failed on b: the platform's next try must go through
+    assert SeenEvents("zalo", 100, pg_url).seen("msg-1") is False
