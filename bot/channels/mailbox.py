@@ -251,6 +251,19 @@ class Mailbox:
         # No database (or it failed): what memory still has.
         return [e for e in box.events if e["id"] > after][:limit]
 
+    def find_client_msg(self, sender: str, client_msg_id: str) -> dict[str, Any] | None:
+        """The citizen's message (its echo) sent with ``client_msg_id``, or None."""
+        box = self._box(sender)
+        for event in box.events:
+            if event.get("client_msg_id") == client_msg_id:
+                return event
+        rows = self._db_call(
+            "looking up a message",
+            "SELECT data FROM events WHERE sender = ? AND client_msg_id = ? ORDER BY id LIMIT 1",
+            (sender, client_msg_id),
+        )
+        return json.loads(rows[0][0]) if rows else None
+
     def has_client_msg(self, sender: str, client_msg_id: str) -> bool:
         box = self._box(sender)
         if any(e.get("client_msg_id") == client_msg_id for e in box.events):

@@ -186,6 +186,16 @@ class PgMailbox(Mailbox):
             return super().events_after(sender, after, limit)
         return [json.loads(r[0]) for r in rows]
 
+    def find_client_msg(self, sender: str, client_msg_id: str) -> dict[str, Any] | None:
+        rows = self._query(
+            "looking up a message",
+            "SELECT data FROM mailbox_events WHERE box = %s AND sender = %s AND client_msg_id = %s ORDER BY id LIMIT 1",
+            (self.box, sender, client_msg_id),
+        )
+        if rows is None:
+            return super().find_client_msg(sender, client_msg_id)
+        return json.loads(rows[0][0]) if rows else None
+
     def has_client_msg(self, sender: str, client_msg_id: str) -> bool:
         rows = self._query(
             "looking up a message id",

@@ -57,6 +57,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,10 @@ MAX_MESSAGE_CHARS = 5000
 MAX_BODY_BYTES = 64 * 1024
 MAX_WAIT_SECONDS = 30.0
 MAX_PENDING_PER_SENDER = 20
+# A message sent again (same client_msg_id) that another server, or this one before a restart,
+# accepted this long ago and that no bot or agent message has followed was lost with the server
+# that took it: it is processed again (at least once rather than never).
+REPROCESS_AFTER_SECONDS = 45.0
 # Client-generated ids: the widget uses "w-" + 32 hex digits. Rasa conversation
 # ids used for out-of-band messages are not checked against this.
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
@@ -267,9 +272,12 @@ class WebChatInput(InputChannel):
         client_msg_id = _optional_id(body, "client_msg_id")
         self._bound_sender(request, sender)
 
+        lost = None
         if client_msg_id is not None:
             key = f"{sender}\x00{client_msg_id}"
-            if key in self.seen or self.mailbox.has_client_msg(sender, client_msg_id):
+            echo = None if key in self.seen else self.mailbox.find_client_msg(sender, client_msg_id)
+            lost = echo if echo is not None and self._never_answered(sender, echo) else None
+            if lost is None and (key in self.seen or echo is not None):
                 self.seen.seen(key)
                 logger.debug("Web chat: duplicate send %s from %s ignored.", client_msg_id, sender)
                 return response.json(
@@ -284,10 +292,20 @@ class WebChatInput(InputChannel):
         if client_msg_id is not None:
             self.seen.seen(f"{sender}\x00{client_msg_id}")
 
-        echo = self.mailbox.append(
-            sender,
-            {"type": "user", "text": display or text, "client_msg_id": client_msg_id},
-        )
+        if lost is not None:
+            logger.warning(
+                "Web chat: message %s of %s was accepted %.0f s ago and never answered (the server that took it "
+                "stopped?); processing it again.",
+                client_msg_id,
+                sender,
+                time.time() - float(lost.get("ts") or 0),
+            )
+            echo = lost
+        else:
+            echo = self.mailbox.append(
+                sender,
+                {"type": "user", "text": display or text, "client_msg_id": client_msg_id},
+            )
         self._pending[sender] = self._pending.get(sender, 0) + 1
         self.background.submit(
             sender,
@@ -295,6 +313,14 @@ class WebChatInput(InputChannel):
             "web chat message",
         )
         return response.json({"status": "accepted", "id": echo["id"]}, status=202)
+
+    def _never_answered(self, sender: str, echo: dict[str, Any]) -> bool:
+        """True if ``echo`` (a citizen's message another server or an earlier run accepted) is older
+        than :data:`REPROCESS_AFTER_SECONDS` and no bot or agent message came after it."""
+        if time.time() - float(echo.get("ts") or 0) < REPROCESS_AFTER_SECONDS:
+            return False
+        after = self.mailbox.events_after(sender, int(echo["id"]), limit=MAX_EVENTS_PER_POLL)
+        return not any(e.get("type") in ("bot", "agent") for e in after)
 
     def _bound_sender(self, request: Request, value: Any) -> str:
         """The conversation id, if the request carries the token this server issued with it."""
