@@ -314,6 +314,36 @@ class WebChatInput(InputChannel):
         )
         return response.json({"status": "accepted", "id": echo["id"]}, status=202)
 
+    def _recover_lost(self, sender: str, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+        """The widget stops resending a message once it sees its echo; if the server that accepted it
+        died before answering, the conversation's last event stays that echo. A poll finding it
+        unanswered after :data:`REPROCESS_AFTER_SECONDS`, and not being handled here, processes it
+        (its text as the citizen saw it: a button's title rather than its payload)."""
+        if self.busy(sender):
+            return
+        last = self.mailbox.last_id(sender)
+        tail = self.mailbox.events_after(sender, last - 1, 1) if last else []
+        echo = tail[0] if tail else None
+        if not echo or echo.get("type") != "user" or not echo.get("client_msg_id"):
+            return
+        key = f"{sender}\x00{echo['client_msg_id']}"
+        if key in self.seen or not self._never_answered(sender, echo):
+            return
+        self.seen.seen(key)
+        logger.warning(
+            "Web chat: message %s of %s was accepted %.0f s ago and never answered (the server that took it "
+            "stopped?); processing it now.",
+            echo["client_msg_id"],
+            sender,
+            time.time() - float(echo.get("ts") or 0),
+        )
+        self._pending[sender] = self._pending.get(sender, 0) + 1
+        self.background.submit(
+            sender,
+            lambda: self._process(on_new_message, sender, str(echo.get("text") or ""), echo["client_msg_id"]),
+            "recovered web chat message",
+        )
+
     def _never_answered(self, sender: str, echo: dict[str, Any]) -> bool:
         """True if ``echo`` (a citizen's message another server or an earlier run accepted) is older
         than :data:`REPROCESS_AFTER_SECONDS` and no bot or agent message came after it."""
@@ -334,11 +364,15 @@ class WebChatInput(InputChannel):
         sender, token = self.binder.issue()
         return response.json({"sender": sender, "token": token}, headers={"Cache-Control": "no-store"})
 
-    async def _poll(self, request: Request) -> HTTPResponse:
+    async def _poll(
+        self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]] | None = None
+    ) -> HTTPResponse:
         args = request.args
         sender = _sender(args.get("sender"))
         after, wait = poll_window(args, MAX_WAIT_SECONDS)
         sender = self._bound_sender(request, sender)
+        if on_new_message is not None:
+            self._recover_lost(sender, on_new_message)
         client_busy = parse_bool(args.get("busy"), default=None)
         epoch = args.get("epoch")
 
@@ -413,7 +447,7 @@ class WebChatInput(InputChannel):
         @webchat.route("/poll", methods=["GET"])
         async def poll(request: Request) -> HTTPResponse:
             try:
-                return await self._poll(request)
+                return await self._poll(request, on_new_message)
             except BadRequest as exc:
                 return bad(request, exc)
             except asyncio.CancelledError:

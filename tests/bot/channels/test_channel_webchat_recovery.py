@@ -59,3 +59,29 @@ async def test_a_young_or_answered_message_stays_a_duplicate(tmp_path: Path, age
     assert resp.json()["status"] == "duplicate"
     await channel.wait_idle()
     assert agent.messages == []
+
+
+async def test_a_poll_finds_a_lost_message_the_widget_will_not_resend(tmp_path: Path) -> None:
+    # the widget saw the echo (so it stops resending) but the server that took the message died
+    accepted_by_a_server_that_died(tmp_path, age=REPROCESS_AFTER_SECONDS + 15)
+    channel = make_channel(tmp_path)
+    _, agent, client = build_app(channel)
+    agent.reply = "Bạn vào mục Quên mật khẩu."
+
+    events = (await poll(client, after=1, wait=5))["events"]
+    assert [(e["type"], e["text"]) for e in events] == [("bot", "Bạn vào mục Quên mật khẩu.")]
+    assert [(m.text, m.message_id) for m in agent.messages] == [("quên mật khẩu vneid", "m-1")]
+    await poll(client, after=2)  # answered now: nothing is processed again
+    assert (await client.post(SEND, **body())).json()["status"] == "duplicate"
+    await channel.wait_idle()
+    assert len(agent.messages) == 1
+
+
+@pytest.mark.parametrize(("age", "answered"), [(5.0, False), (REPROCESS_AFTER_SECONDS + 15, True)])
+async def test_a_poll_leaves_young_or_answered_messages_alone(tmp_path: Path, age: float, answered: bool) -> None:
+    accepted_by_a_server_that_died(tmp_path, age=age, answered=answered)
+    channel = make_channel(tmp_path)
+    _, agent, client = build_app(channel)
+    await poll(client)
+    await channel.wait_idle()
+    assert agent.messages == []
