@@ -86,6 +86,7 @@ def purge_mailbox(path: Path | None, cutoff: float) -> int:
         path,
         [
             ("DELETE FROM events WHERE ts < ?", (cutoff,)),
+            ("DELETE FROM handled WHERE ts < ?", (cutoff,)),
             ("DELETE FROM delivered WHERE sender NOT IN (SELECT DISTINCT sender FROM events)", ()),
         ],
     )
@@ -106,6 +107,7 @@ def purge_shared_mailboxes(cutoff: float) -> int:
             if conn.execute("SELECT to_regclass('mailbox_events')").fetchone()[0] is None:
                 continue
             deleted += conn.execute("DELETE FROM mailbox_events WHERE ts < %s", (cutoff,)).rowcount
+            conn.execute("DELETE FROM mailbox_handled WHERE ts < %s", (cutoff,))
             for table in ("mailbox_senders", "mailbox_delivered"):
                 conn.execute(
                     f"DELETE FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM mailbox_events e"

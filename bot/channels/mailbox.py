@@ -115,6 +115,7 @@ class Mailbox:
         self.max_senders = max_senders
         self._boxes: OrderedDict[str, _SenderBox] = OrderedDict()
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._handled: set[tuple[str, str]] = set()
         self._db: sqlite3.Connection | None = None
         self.epoch = secrets.token_hex(8)
         if db_path and db_path != ":memory:":
@@ -141,6 +142,10 @@ class Mailbox:
             )
             db.execute("CREATE INDEX IF NOT EXISTS events_ts ON events (ts)")
             db.execute(
+                "CREATE TABLE IF NOT EXISTS handled (sender TEXT NOT NULL, client_msg_id TEXT NOT NULL,"
+                " ts REAL NOT NULL, PRIMARY KEY (sender, client_msg_id))"
+            )
+            db.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)",
                 (self.epoch,),
             )
@@ -148,6 +153,7 @@ class Mailbox:
             self.epoch = row[0]
             if retention_days > 0:
                 cutoff = time.time() - retention_days * 86400
+                db.execute("DELETE FROM handled WHERE ts < ?", (cutoff,))
                 deleted = db.execute("DELETE FROM events WHERE ts < ?", (cutoff,))
                 if deleted.rowcount:
                     logger.info("%s: deleted %d expired events.", self.label, deleted.rowcount)
@@ -263,6 +269,27 @@ class Mailbox:
             (sender, client_msg_id),
         )
         return json.loads(rows[0][0]) if rows else None
+
+    def mark_handled(self, sender: str, client_msg_id: str) -> None:
+        """Records that the citizen's message ``client_msg_id`` went through the bot (answered or not)."""
+        self._handled.add((sender, client_msg_id))
+        while len(self._handled) > self.max_senders:
+            self._handled.pop()
+        self._db_call(
+            "recording a handled message",
+            "INSERT OR REPLACE INTO handled (sender, client_msg_id, ts) VALUES (?, ?, ?)",
+            (sender, client_msg_id, time.time()),
+        )
+
+    def was_handled(self, sender: str, client_msg_id: str) -> bool:
+        if (sender, client_msg_id) in self._handled:
+            return True
+        rows = self._db_call(
+            "looking up a handled message",
+            "SELECT 1 FROM handled WHERE sender = ? AND client_msg_id = ?",
+            (sender, client_msg_id),
+        )
+        return bool(rows)
 
     def has_client_msg(self, sender: str, client_msg_id: str) -> bool:
         box = self._box(sender)

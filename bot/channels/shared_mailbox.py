@@ -37,6 +37,9 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS mailbox_events_ts ON mailbox_events (ts)",
     "CREATE INDEX IF NOT EXISTS mailbox_events_client ON mailbox_events (box, sender, client_msg_id)"
     " WHERE client_msg_id IS NOT NULL",
+    "CREATE TABLE IF NOT EXISTS mailbox_handled ("
+    " box TEXT NOT NULL, sender TEXT NOT NULL, client_msg_id TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL,"
+    " PRIMARY KEY (box, sender, client_msg_id))",
     "CREATE TABLE IF NOT EXISTS mailbox_delivered ("
     " box TEXT NOT NULL, sender TEXT NOT NULL, upto BIGINT NOT NULL, PRIMARY KEY (box, sender))",
 )
@@ -95,6 +98,7 @@ class PgMailbox(Mailbox):
             self.epoch = conn.execute("SELECT epoch FROM mailbox_meta WHERE box = %s", (self.box,)).fetchone()[0]
             if retention_days > 0:
                 cutoff = time.time() - retention_days * 86400
+                conn.execute("DELETE FROM mailbox_handled WHERE box = %s AND ts < %s", (self.box, cutoff))
                 deleted = conn.execute("DELETE FROM mailbox_events WHERE box = %s AND ts < %s", (self.box, cutoff))
                 # a sender with nothing left starts again at id 1, and so does its delivery cursor
                 for table in ("mailbox_senders", "mailbox_delivered"):
@@ -185,6 +189,24 @@ class PgMailbox(Mailbox):
         if rows is None:
             return super().events_after(sender, after, limit)
         return [json.loads(r[0]) for r in rows]
+
+    def mark_handled(self, sender: str, client_msg_id: str) -> None:
+        rows = self._query(
+            "recording a handled message",
+            "INSERT INTO mailbox_handled (box, sender, client_msg_id, ts) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT DO NOTHING RETURNING 1",
+            (self.box, sender, client_msg_id, time.time()),
+        )
+        if rows is None:
+            super().mark_handled(sender, client_msg_id)
+
+    def was_handled(self, sender: str, client_msg_id: str) -> bool:
+        rows = self._query(
+            "looking up a handled message",
+            "SELECT 1 FROM mailbox_handled WHERE box = %s AND sender = %s AND client_msg_id = %s",
+            (self.box, sender, client_msg_id),
+        )
+        return bool(rows) if rows is not None else super().was_handled(sender, client_msg_id)
 
     def find_client_msg(self, sender: str, client_msg_id: str) -> dict[str, Any] | None:
         rows = self._query(

@@ -92,6 +92,8 @@ MAX_PENDING_PER_SENDER = 20
 # accepted this long ago and that no bot or agent message has followed was lost with the server
 # that took it: it is processed again (at least once rather than never).
 REPROCESS_AFTER_SECONDS = 45.0
+# ... and not older than this (the citizen has moved on; messages from before handled were recorded).
+REPROCESS_WITHIN_SECONDS = 600.0
 # Client-generated ids: the widget uses "w-" + 32 hex digits. Rasa conversation
 # ids used for out-of-band messages are not checked against this.
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
@@ -243,6 +245,8 @@ class WebChatInput(InputChannel):
             logger.exception("Web chat: failed to handle a message.")
             self.mailbox.append(sender, {"type": "bot", "text": ERROR_REPLY})
         finally:
+            if message_id:
+                self.mailbox.mark_handled(sender, message_id)
             left = self._pending.get(sender, 1) - 1
             if left > 0:
                 self._pending[sender] = left
@@ -345,10 +349,14 @@ class WebChatInput(InputChannel):
         )
 
     def _never_answered(self, sender: str, echo: dict[str, Any]) -> bool:
-        """True if ``echo`` (a citizen's message another server or an earlier run accepted) is older
-        than :data:`REPROCESS_AFTER_SECONDS` and no bot or agent message came after it."""
-        if time.time() - float(echo.get("ts") or 0) < REPROCESS_AFTER_SECONDS:
+        """True if ``echo`` (a citizen's message another server or an earlier run accepted) is between
+        :data:`REPROCESS_AFTER_SECONDS` and :data:`REPROCESS_WITHIN_SECONDS` old, never went through the
+        bot (``mark_handled`` after processing) and no bot or agent message came after it."""
+        age = time.time() - float(echo.get("ts") or 0)
+        if not REPROCESS_AFTER_SECONDS <= age <= REPROCESS_WITHIN_SECONDS:
             return False
+        if self.mailbox.was_handled(sender, str(echo.get("client_msg_id"))):
+            return False  # it went through the bot: an agent may simply not have answered yet
         after = self.mailbox.events_after(sender, int(echo["id"]), limit=MAX_EVENTS_PER_POLL)
         return not any(e.get("type") in ("bot", "agent") for e in after)
 

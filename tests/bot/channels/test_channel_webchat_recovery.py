@@ -9,7 +9,7 @@ import pytest
 from channel_testkit import build_app
 from webchat_testkit import SEND, SENDER, body, make_channel, poll
 
-from bot.channels.webchat import REPROCESS_AFTER_SECONDS
+from bot.channels.webchat import REPROCESS_AFTER_SECONDS, REPROCESS_WITHIN_SECONDS
 
 pytestmark = pytest.mark.asyncio
 
@@ -19,13 +19,16 @@ def no_webchat_db_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WEBCHAT_DB", raising=False)
 
 
-def accepted_by_a_server_that_died(tmp_path: Path, age: float, answered: bool = False) -> None:
-    """What the other server left in the shared mailbox: the echo of m-1 (and maybe its answer)."""
+def accepted_by_a_server_that_died(tmp_path: Path, age: float, answered: bool = False, handled: bool = False) -> None:
+    """What the other server left in the shared mailbox: the echo of m-1 (and maybe its answer, or the
+    record that it went through the bot: in a handoff the agent may not have answered yet)."""
     dead = make_channel(tmp_path)
     ts = time.time() - age
     dead.mailbox.append(SENDER, {"type": "user", "text": "quên mật khẩu vneid", "client_msg_id": "m-1", "ts": ts})
     if answered:
         dead.mailbox.append(SENDER, {"type": "bot", "text": "Đã trả lời.", "ts": ts + 1})
+    if handled:
+        dead.mailbox.mark_handled(SENDER, "m-1")
     dead.mailbox.close()
 
 
@@ -77,9 +80,19 @@ async def test_a_poll_finds_a_lost_message_the_widget_will_not_resend(tmp_path: 
     assert len(agent.messages) == 1
 
 
-@pytest.mark.parametrize(("age", "answered"), [(5.0, False), (REPROCESS_AFTER_SECONDS + 15, True)])
-async def test_a_poll_leaves_young_or_answered_messages_alone(tmp_path: Path, age: float, answered: bool) -> None:
-    accepted_by_a_server_that_died(tmp_path, age=age, answered=answered)
+@pytest.mark.parametrize(
+    ("age", "answered", "handled"),
+    [
+        (5.0, False, False),  # young
+        (REPROCESS_AFTER_SECONDS + 15, True, False),  # answered
+        (REPROCESS_AFTER_SECONDS + 15, False, True),  # went through the bot, paused for an agent
+        (REPROCESS_WITHIN_SECONDS + 60, False, False),  # too old: the citizen has moved on
+    ],
+)
+async def test_a_poll_leaves_young_answered_handled_or_old_messages_alone(
+    tmp_path: Path, age: float, answered: bool, handled: bool
+) -> None:
+    accepted_by_a_server_that_died(tmp_path, age=age, answered=answered, handled=handled)
     channel = make_channel(tmp_path)
     _, agent, client = build_app(channel)
     await poll(client)
