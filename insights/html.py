@@ -15,21 +15,12 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from insights.report_data import DAILY_COLUMNS as REPORT_COLUMNS
 from insights.report_data import KIND_LABELS, Report
 
 MAX_HTML_GROUPS = 200
 TEMPLATES = Path(__file__).with_name("templates")
-DAILY_COLUMNS = (
-    "answered",
-    "clarified",
-    "abstained",
-    "out_of_scope",
-    "offered_handoff",
-    "handoff",
-    "feedback_helpful",
-    "feedback_not_helpful",
-    "total",
-)
+DAILY_COLUMNS = REPORT_COLUMNS[1:]  # the HTML table has the day in its first cell
 # Chart series: (label, colour, daily.csv columns summed).
 SERIES = (
     ("trả lời", "#2e7d32", ("answered",)),

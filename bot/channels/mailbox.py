@@ -221,13 +221,7 @@ class Mailbox:
         self._db_call(
             "storing an event",
             "INSERT OR REPLACE INTO events (sender, id, ts, client_msg_id, data) VALUES (?, ?, ?, ?, ?)",
-            (
-                sender,
-                stored["id"],
-                stored["ts"],
-                stored.get("client_msg_id"),
-                json.dumps(stored, ensure_ascii=False),
-            ),
+            (sender, *self.columns(stored)),
         )
         if stored["id"] % 50 == 0:
             self._db_call(
@@ -237,6 +231,11 @@ class Mailbox:
             )
         self.notify(sender)
         return stored
+
+    @staticmethod
+    def columns(stored: Mapping[str, Any]) -> tuple[Any, ...]:
+        """An event's stored columns after the sender: id, ts, client_msg_id, the JSON."""
+        return stored["id"], stored["ts"], stored.get("client_msg_id"), json.dumps(stored, ensure_ascii=False)
 
     def last_id(self, sender: str) -> int:
         return self._box(sender).last_id

@@ -149,14 +149,7 @@ class PgMailbox(Mailbox):
                 conn.execute(
                     "INSERT INTO mailbox_events (box, sender, id, ts, client_msg_id, data)"
                     " VALUES (%s, %s, %s, %s, %s, %s)",
-                    (
-                        self.box,
-                        sender,
-                        stored["id"],
-                        stored["ts"],
-                        stored.get("client_msg_id"),
-                        json.dumps(stored, ensure_ascii=False),
-                    ),
+                    (self.box, sender, *self.columns(stored)),
                 )
                 if stored["id"] % 50 == 0:
                     conn.execute(
