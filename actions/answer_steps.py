@@ -84,6 +84,21 @@ class Turn:
         self.settings = settings
         self.guides = searcher.index.guides
 
+    def send_guide(self, guide_id: str, decision: Decision, resolved_from: str, **kwargs) -> list[EventType]:
+        """:func:`send_answer` from the section of ``guide_id`` that fits ``decision`` best, in this turn."""
+        section = self.searcher.best_section(decision, guide_id)
+        return send_answer(
+            self.dispatcher,
+            self.tracker,
+            self.guides[guide_id],
+            section,
+            decision,
+            self.question,
+            self.state,
+            resolved_from,
+            **kwargs,
+        )
+
     # ---- 1. danger
     def danger(
         self,
@@ -105,16 +120,9 @@ class Turn:
         events = state_events(pending="safety", safety=safety, choices=None)
         decision = decision or self.searcher.decide(self.question)
         if situation in ("otp_now", "transfer_now") and SCAM_GUIDE in self.guides and not learned:
-            guide = self.guides[SCAM_GUIDE]
-            section = self.searcher.best_section(decision, SCAM_GUIDE)
-            return send_answer(
-                self.dispatcher,
-                self.tracker,
-                guide,
-                section,
+            return self.send_guide(
+                SCAM_GUIDE,
                 decision,
-                self.question,
-                self.state,
                 f"situation:{situation}",
                 helpful=False,
                 situation=situation,
@@ -122,19 +130,9 @@ class Turn:
         if decision.action == "answer" and (not situation or learned or situation in EMERGENCIES):
             # urgent words in a real question ("nhà đang cháy, quên mật khẩu VNeID"): still answered;
             # so is a question the learned model flagged (a false alarm then costs one message)
-            guide = self.guides[decision.guide_ids[0]]
-            section = self.searcher.best_section(decision, guide.id)
-            return send_answer(
-                self.dispatcher,
-                self.tracker,
-                guide,
-                section,
-                decision,
-                self.question,
-                self.state,
-                "search",
-                helpful=False,
-            ) + state_events(pending="safety", safety=safety)
+            return self.send_guide(decision.guide_ids[0], decision, "search", helpful=False) + state_events(
+                pending="safety", safety=safety
+            )
         meta = DecisionPayload(
             "emergency",
             [],
@@ -169,16 +167,10 @@ class Turn:
         reason = f"policy:{POLICY_ROUTE.get(name, name)}"
         if guide_id in self.guides:
             decision = self.searcher.decide(self.question)
-            section = self.searcher.best_section(decision, guide_id)
             offer = replies.human_offer()
-            events = send_answer(
-                self.dispatcher,
-                self.tracker,
-                self.guides[guide_id],
-                section,
+            events = self.send_guide(
+                guide_id,
                 decision,
-                self.question,
-                self.state,
                 f"situation:{name}",
                 lead=lead,
                 helpful=False,
@@ -333,15 +325,9 @@ class Turn:
             # (a procedure no guide covers, or a handoff entry, stopped the answer: no cue overrides that)
             found = ch.ambiguous_pair(self.question, guide_ranking(decision))
             if isinstance(found, str) and found in self.guides:
-                section = self.searcher.best_section(decision, found)
-                return send_answer(
-                    self.dispatcher,
-                    self.tracker,
-                    self.guides[found],
-                    section,
+                return self.send_guide(
+                    found,
                     decision,
-                    self.question,
-                    self.state,
                     "cue",
                 )
             leaned = self._lean_on_topic(decision)
@@ -364,15 +350,9 @@ class Turn:
                 if len(same) == 1:
                     found = same[0]
             if isinstance(found, str) and found in self.guides:
-                section = self.searcher.best_section(decision, found)
-                return send_answer(
-                    self.dispatcher,
-                    self.tracker,
-                    self.guides[found],
-                    section,
+                return self.send_guide(
+                    found,
                     decision,
-                    self.question,
-                    self.state,
                     "cue",
                 )
             if found is None:
@@ -428,16 +408,4 @@ class Turn:
             return self.action._respond(
                 self.dispatcher, self.tracker, self.searcher, decision, self.question, self.state
             )
-        guide = self.guides[ranked[0]]
-        section = self.searcher.best_section(decision, guide.id)
-        return send_answer(
-            self.dispatcher,
-            self.tracker,
-            guide,
-            section,
-            decision,
-            self.question,
-            self.state,
-            "situation:secret_question",
-            lead=lead,
-        )
+        return self.send_guide(ranked[0], decision, "situation:secret_question", lead=lead)
