@@ -36,13 +36,13 @@ from dataclasses import dataclass, field
 
 from scaled_config import Backends, Ports, nginx_binary, nginx_conf
 from servers import (
+    actions_command,
+    rasa_command,
     ACT_PY,
     Servers,
     ACTIONS_START_TIMEOUT,
     LOGS,
     MODEL,
-    RASA_PY,
-    RASA_RUN,
     RASA_START_TIMEOUT,
     ROOT,
     UMASK,
@@ -140,7 +140,7 @@ class Topology:
                 Proc(
                     "actions",
                     port,
-                    [str(ACT_PY), "-m", "rasa_sdk", "--actions", "actions", "-p", str(port)],
+                    actions_command(port),
                     dict(shared),
                     f"http://127.0.0.1:{port}/health",
                     lambda body: True,
@@ -164,22 +164,7 @@ class Topology:
                 Proc(
                     "rasa",
                     port,
-                    [
-                        str(RASA_PY),
-                        str(RASA_RUN),
-                        "run",
-                        "--enable-api",
-                        "-i",
-                        "127.0.0.1",
-                        "-p",
-                        str(port),
-                        "-m",
-                        str(MODEL),
-                        "--credentials",
-                        "credentials.yml",
-                        "--endpoints",
-                        str(endpoints),
-                    ],
+                    rasa_command(port, endpoints),
                     env,
                     f"http://127.0.0.1:{port}/status?token={self.token}",
                     self._model_loaded,

@@ -120,6 +120,31 @@ def _post(url: str, body: dict, timeout: float = 120.0) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
+def rasa_command(port: int, endpoints: Path) -> list[str]:
+    """The Rasa server on loopback ``port`` with the API on, the trained model and ``endpoints``."""
+    return [
+        str(RASA_PY),
+        str(RASA_RUN),
+        "run",
+        "--enable-api",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-m",
+        str(MODEL),
+        "--credentials",
+        "credentials.yml",
+        "--endpoints",
+        str(endpoints),
+    ]
+
+
+def actions_command(port: int) -> list[str]:
+    """The action server on ``port``."""
+    return [str(ACT_PY), "-m", "rasa_sdk", "--actions", "actions", "-p", str(port)]
+
+
 @dataclass
 class Servers:
     rasa_port: int = 5005
@@ -193,9 +218,7 @@ class Servers:
         raise RuntimeError(f"{name} not ready after {timeout} s; see {LOGS}/{name}-*.log")
 
     def start_actions(self) -> None:
-        process = self._spawn(
-            "actions", [str(ACT_PY), "-m", "rasa_sdk", "--actions", "actions", "-p", str(self.actions_port)]
-        )
+        process = self._spawn("actions", actions_command(self.actions_port))
         self._wait("actions", process, f"{self.actions_url}/health", lambda b: True, ACTIONS_START_TIMEOUT)
         self.warm_up()
 
@@ -230,22 +253,7 @@ class Servers:
             raise RuntimeError(f"no trained model at {MODEL}: run `make train`")
         process = self._spawn(
             "rasa",
-            [
-                str(RASA_PY),
-                str(RASA_RUN),
-                "run",
-                "--enable-api",
-                "-i",
-                "127.0.0.1",
-                "-p",
-                str(self.rasa_port),
-                "-m",
-                str(MODEL),
-                "--credentials",
-                "credentials.yml",
-                "--endpoints",
-                str(self.endpoints_file()),
-            ],
+            rasa_command(self.rasa_port, self.endpoints_file()),
             {"RASA_TOKEN": self.rasa_token},
         )
 

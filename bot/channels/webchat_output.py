@@ -15,6 +15,7 @@ from rasa.core.channels.channel import OutputChannel
 
 from bot.channels.delivery import button_payload, button_url
 from bot.channels.mailbox import Mailbox
+from bot.channels.webhook import is_human_agent
 from bot.channels.messages import AGENT_LABEL
 
 logger = logging.getLogger(__name__)
@@ -26,13 +27,6 @@ MAX_BUTTONS = 20
 
 def _is_http_url(value: Any) -> bool:
     return isinstance(value, str) and re.match(r"^https?://[^\s]+$", value, re.I) is not None
-
-
-def _is_human_agent(kwargs: Mapping[str, Any]) -> bool:
-    if kwargs.get("human_agent"):
-        return True
-    custom = kwargs.get("custom")
-    return isinstance(custom, dict) and bool(custom.get("human_agent"))
 
 
 def normalize_buttons(buttons: Any) -> list[dict[str, str]]:
@@ -85,7 +79,7 @@ class WebChatOutput(OutputChannel):
         self.mailbox.append(str(recipient_id), event)
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
-        kind = "agent" if _is_human_agent(kwargs) else "bot"
+        kind = "agent" if is_human_agent(kwargs) else "bot"
         self._append(recipient_id, type=kind, text=str(text or ""))
 
     async def send_text_with_buttons(
@@ -95,7 +89,7 @@ class WebChatOutput(OutputChannel):
         buttons: list[dict[str, Any]],
         **kwargs: Any,
     ) -> None:
-        kind = "agent" if _is_human_agent(kwargs) else "bot"
+        kind = "agent" if is_human_agent(kwargs) else "bot"
         self._append(
             recipient_id,
             type=kind,
