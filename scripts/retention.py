@@ -103,16 +103,12 @@ def purge_shared_mailboxes(cutoff: float) -> int:
     for url in sorted(u for u in urls if _is_postgres(u)):
         import psycopg
 
+        from bot.channels.shared_mailbox import purge  # the mailbox's own retention, for every box
+
         with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn, conn.transaction():
             if conn.execute("SELECT to_regclass('mailbox_events')").fetchone()[0] is None:
                 continue
-            deleted += conn.execute("DELETE FROM mailbox_events WHERE ts < %s", (cutoff,)).rowcount
-            conn.execute("DELETE FROM mailbox_handled WHERE ts < %s", (cutoff,))
-            for table in ("mailbox_senders", "mailbox_delivered"):
-                conn.execute(
-                    f"DELETE FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM mailbox_events e"
-                    " WHERE e.box = t.box AND e.sender = t.sender)"
-                )
+            deleted += purge(conn, cutoff)
     return deleted
 
 

@@ -256,6 +256,11 @@ class Mailbox:
         # No database (or it failed): what memory still has.
         return [e for e in box.events if e["id"] > after][:limit]
 
+    def last_event(self, sender: str) -> dict[str, Any] | None:
+        """The sender's newest event (None: none yet)."""
+        events = self._box(sender).events  # the newest ones are always in memory
+        return events[-1] if events else None
+
     def find_client_msg(self, sender: str, client_msg_id: str) -> dict[str, Any] | None:
         """The citizen's message (its echo) sent with ``client_msg_id``, or None."""
         box = self._box(sender)

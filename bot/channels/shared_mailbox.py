@@ -46,6 +46,22 @@ SCHEMA = (
 _SCHEMA_LOCK = 724_1023  # pg_advisory_xact_lock key: one replica creates the tables at a time
 
 
+def purge(conn: Any, cutoff: float, box: str | None = None) -> int:
+    """Retention on ``conn`` (a psycopg connection, inside a transaction): the events and "handled"
+    markers older than ``cutoff`` (of ``box``, or of every box); a sender with nothing left starts
+    again at id 1, and so does its delivery cursor. Returns how many events went."""
+    where, args = ("box = %s AND ts < %s", (box, cutoff)) if box else ("ts < %s", (cutoff,))
+    conn.execute(f"DELETE FROM mailbox_handled WHERE {where}", args)
+    deleted = conn.execute(f"DELETE FROM mailbox_events WHERE {where}", args).rowcount
+    for table in ("mailbox_senders", "mailbox_delivered"):
+        conn.execute(
+            f"DELETE FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM mailbox_events e"
+            " WHERE e.box = t.box AND e.sender = t.sender)" + (" AND t.box = %s" if box else ""),
+            (box,) if box else (),
+        )
+    return deleted
+
+
 def is_postgres_url(value: str | None) -> bool:
     return bool(value) and str(value).startswith(("postgresql://", "postgres://"))
 
@@ -97,18 +113,9 @@ class PgMailbox(Mailbox):
             )
             self.epoch = conn.execute("SELECT epoch FROM mailbox_meta WHERE box = %s", (self.box,)).fetchone()[0]
             if retention_days > 0:
-                cutoff = time.time() - retention_days * 86400
-                conn.execute("DELETE FROM mailbox_handled WHERE box = %s AND ts < %s", (self.box, cutoff))
-                deleted = conn.execute("DELETE FROM mailbox_events WHERE box = %s AND ts < %s", (self.box, cutoff))
-                # a sender with nothing left starts again at id 1, and so does its delivery cursor
-                for table in ("mailbox_senders", "mailbox_delivered"):
-                    conn.execute(
-                        f"DELETE FROM {table} t WHERE t.box = %s AND NOT EXISTS (SELECT 1 FROM mailbox_events e"
-                        " WHERE e.box = t.box AND e.sender = t.sender)",
-                        (self.box,),
-                    )
-                if deleted.rowcount:
-                    logger.info("%s: deleted %d expired events.", self.label, deleted.rowcount)
+                deleted = purge(conn, time.time() - retention_days * 86400, self.box)
+                if deleted:
+                    logger.info("%s: deleted %d expired events.", self.label, deleted)
 
     def _query(self, what: str, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]] | None:
         """Rows of one statement, or None (logged) if PostgreSQL failed."""
@@ -200,6 +207,16 @@ class PgMailbox(Mailbox):
             (self.box, sender, client_msg_id),
         )
         return bool(rows) if rows is not None else super().was_handled(sender, client_msg_id)
+
+    def last_event(self, sender: str) -> dict[str, Any] | None:
+        rows = self._query(
+            "reading the last event",
+            "SELECT data FROM mailbox_events WHERE box = %s AND sender = %s ORDER BY id DESC LIMIT 1",
+            (self.box, sender),
+        )
+        if rows is None:
+            return super().last_event(sender)
+        return json.loads(rows[0][0]) if rows else None
 
     def find_client_msg(self, sender: str, client_msg_id: str) -> dict[str, Any] | None:
         rows = self._query(

@@ -135,6 +135,16 @@ def _csp() -> str:
     )
 
 
+def _log_lost(sender: str, echo: Mapping[str, Any]) -> None:
+    logger.warning(
+        "Web chat: message %s of %s was accepted %.0f s ago and never answered (the server that took it "
+        "stopped?); processing it again.",
+        echo.get("client_msg_id"),
+        sender,
+        time.time() - float(echo.get("ts") or 0),
+    )
+
+
 def _static_response(name: str) -> HTTPResponse:
     path = STATIC_DIR / name
     try:
@@ -297,25 +307,14 @@ class WebChatInput(InputChannel):
             self.seen.seen(f"{sender}\x00{client_msg_id}")
 
         if lost is not None:
-            logger.warning(
-                "Web chat: message %s of %s was accepted %.0f s ago and never answered (the server that took it "
-                "stopped?); processing it again.",
-                client_msg_id,
-                sender,
-                time.time() - float(lost.get("ts") or 0),
-            )
+            _log_lost(sender, lost)
             echo = lost
         else:
             echo = self.mailbox.append(
                 sender,
                 {"type": "user", "text": display or text, "client_msg_id": client_msg_id},
             )
-        self._pending[sender] = self._pending.get(sender, 0) + 1
-        self.background.submit(
-            sender,
-            lambda: self._process(on_new_message, sender, text, client_msg_id, redacted),
-            "web chat message",
-        )
+        self._submit(on_new_message, sender, text, client_msg_id, redacted)
         return response.json({"status": "accepted", "id": echo["id"]}, status=202)
 
     def _recover_lost(self, sender: str, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
@@ -325,27 +324,30 @@ class WebChatInput(InputChannel):
         (its text as the citizen saw it: a button's title rather than its payload)."""
         if self.busy(sender):
             return
-        last = self.mailbox.last_id(sender)
-        tail = self.mailbox.events_after(sender, last - 1, 1) if last else []
-        echo = tail[0] if tail else None
+        echo = self.mailbox.last_event(sender)
         if not echo or echo.get("type") != "user" or not echo.get("client_msg_id"):
             return
         key = f"{sender}\x00{echo['client_msg_id']}"
         if key in self.seen or not self._never_answered(sender, echo):
             return
         self.seen.seen(key)
-        logger.warning(
-            "Web chat: message %s of %s was accepted %.0f s ago and never answered (the server that took it "
-            "stopped?); processing it now.",
-            echo["client_msg_id"],
-            sender,
-            time.time() - float(echo.get("ts") or 0),
-        )
+        _log_lost(sender, echo)
+        self._submit(on_new_message, sender, str(echo.get("text") or ""), echo["client_msg_id"])
+
+    def _submit(
+        self,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        sender: str,
+        text: str,
+        client_msg_id: str | None,
+        redacted: bool = False,
+    ) -> None:
+        """Counts the message as pending and hands it to the bot in the background, in order."""
         self._pending[sender] = self._pending.get(sender, 0) + 1
         self.background.submit(
             sender,
-            lambda: self._process(on_new_message, sender, str(echo.get("text") or ""), echo["client_msg_id"]),
-            "recovered web chat message",
+            lambda: self._process(on_new_message, sender, text, client_msg_id, redacted),
+            "web chat message",
         )
 
     def _never_answered(self, sender: str, echo: dict[str, Any]) -> bool:

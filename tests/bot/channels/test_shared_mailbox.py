@@ -47,6 +47,7 @@ def test_two_replicas_share_ids_history_and_epoch(pg_url: str) -> None:
         assert a.last_id("s1") == b.last_id("s1") == 3 and b.last_id("other") == 0
         assert b.has_client_msg("s1", "c-3") and not b.has_client_msg("s1", "c-4")
         assert b.find_client_msg("s1", "c-3")["text"] == "ba"
+        assert b.last_event("s1")["text"] == "ba" and b.last_event("other") is None
         assert not b.was_handled("s1", "c-3")
         a.mark_handled("s1", "c-3")  # the bot went through it on replica a
         assert b.was_handled("s1", "c-3")
