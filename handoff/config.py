@@ -40,6 +40,12 @@ def default_database_url() -> str:
     return f"sqlite:///{load_settings().data_dir / 'handoff.sqlite3'}"
 
 
+def database_url() -> str:
+    """HANDOFF_DATABASE_URL, else the SQLite file under the data folder; without parsing the rest of
+    the handoff settings (the Rasa process and the recorder need only this)."""
+    return env_str("HANDOFF_DATABASE_URL", "") or default_database_url()
+
+
 @dataclass(frozen=True)
 class HandoffConfig:
     database_url: str
@@ -61,7 +67,7 @@ class HandoffConfig:
 def load_config() -> HandoffConfig:
     schedule = Schedule.parse(env_str("HANDOFF_HOURS", DEFAULT_HOURS), env_str("HANDOFF_HOLIDAYS", ""), timezone_name())
     return HandoffConfig(
-        database_url=env_str("HANDOFF_DATABASE_URL", "") or default_database_url(),
+        database_url=database_url(),
         schedule=schedule,
         agent_online_seconds=env_int("HANDOFF_AGENT_ONLINE_SECONDS", 120),
         host=env_str("HANDOFF_HOST", "127.0.0.1"),

@@ -64,9 +64,9 @@ _stores_lock = threading.Lock()
 def get_store(url: str | None = None) -> Store:
     """The process-wide store for ``url`` (default: from the environment). Opens nothing yet."""
     if url is None:
-        from handoff.config import load_config
+        from handoff.config import database_url
 
-        url = load_config().database_url
+        url = database_url()
     with _stores_lock:
         store = _stores.get(url)
         if store is None:

@@ -29,7 +29,7 @@ import threading
 import time
 from typing import Any
 
-from core.settings import env_flag, env_str, timezone_name
+from core.settings import env_flag, timezone_name
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +77,9 @@ def ranking(meta: dict | None) -> list[dict]:
 
 
 def _database_url() -> str:
-    try:
-        from handoff.config import load_config
+    from handoff.config import database_url  # not load_config(): a bad HANDOFF_HOURS must not stop recording
 
-        return load_config().database_url
-    except Exception:  # noqa: BLE001 - e.g. a bad HANDOFF_HOURS: the URL itself may still be fine
-        from handoff.config import default_database_url
-
-        return env_str("HANDOFF_DATABASE_URL", "") or default_database_url()
+    return database_url()
 
 
 class _Writer:

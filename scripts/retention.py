@@ -130,10 +130,10 @@ def purge_dedupe(path: Path | None, cutoff: float) -> int:
 
 
 def purge_handoff(cutoff: float, audit_cutoff: float) -> dict[str, int]:
-    from handoff.config import default_database_url
+    from handoff.config import database_url
     from handoff.store import Store
 
-    store = Store(os.environ.get("HANDOFF_DATABASE_URL") or default_database_url())
+    store = Store(database_url())
     try:
         if store.backend == "sqlite" and not Path(store.path).exists():
             return {}

@@ -60,18 +60,6 @@ class Attempt:
 SendOnce = Callable[[str, dict[str, Any], bool], Awaitable[Attempt]]
 
 
-def outbox_url() -> str | None:
-    """Where the outbox lives (None: no outbox)."""
-    url = env_str("DVC_OUTBOX_URL", "")
-    if url.lower() in ("off", "none", "0", "false"):
-        return None
-    if url:
-        return url
-    from handoff.config import default_database_url
-
-    return env_str("HANDOFF_DATABASE_URL", "") or default_database_url()
-
-
 class Outbox:
     """The durable outbox of one channel; ``send_once`` makes one attempt (no retries of its own)."""
 
@@ -99,15 +87,15 @@ class Outbox:
 
     @classmethod
     def from_environment(cls, channel: str, send_once: SendOnce, timeout: float) -> Outbox | None:
-        url = outbox_url()
-        if url is None:
+        url = env_str("DVC_OUTBOX_URL", "")
+        if url.lower() in ("off", "none", "0", "false"):
             return None
         from handoff.store import get_store
 
         return cls(
             channel,
             send_once,
-            get_store(url),
+            get_store(url or None),  # default: the handoff database, where the console sees the failures
             max_attempts=env_int("DVC_OUTBOX_MAX_ATTEMPTS", 10),
             max_delay=env_float("DVC_OUTBOX_MAX_DELAY", 300.0),
             lease=timeout + 30.0,

@@ -274,7 +274,8 @@ class WebhookInput(InputChannel):
         # One pooled HTTP session per channel; replies go through a durable outbox (bot/channels/outbox.py).
         self.http = HttpClient()
         self.outbox: Outbox | None = None
-        if not self.get_output_channel().dry_run:
+        dry_run = self.get_output_channel().dry_run
+        if not dry_run:
             self.outbox = Outbox.from_environment(self.channel_name, self._send_once, self.config.timeout)
         if not self.signing_secret:
             self.log.warning(
@@ -283,7 +284,7 @@ class WebhookInput(InputChannel):
                 self.channel_title,
             )
         self._warn_config()
-        if self.get_output_channel().dry_run:
+        if dry_run:
             self.log.info(
                 "%s channel in dry-run mode: replies are logged, not sent.",
                 self.channel_title,
