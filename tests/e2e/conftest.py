@@ -6,11 +6,14 @@ their send URLs point at a local stand-in of the platforms' APIs that records wh
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import sys
 import tempfile
 import threading
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -45,6 +48,31 @@ CHANNEL_SECRETS = {
     "FB_PAGE_ACCESS_TOKEN": "e2e-fb-page-token",
     "FB_SEND_URL": f"http://127.0.0.1:{PLATFORM_PORT}/messenger/send",
 }
+
+
+def signed_messenger_event(psid: str, text: str, when_ms: int = 1764300000000) -> tuple[bytes, dict[str, str]]:
+    """A Messenger webhook body for one text message, and its headers signed like Meta's
+    (X-Hub-Signature-256 = HMAC-SHA256 of the body with the app secret)."""
+    payload = {
+        "object": "page",
+        "entry": [
+            {
+                "id": "page",
+                "time": when_ms,
+                "messaging": [
+                    {
+                        "sender": {"id": psid},
+                        "recipient": {"id": "page"},
+                        "timestamp": when_ms,
+                        "message": {"mid": uuid.uuid4().hex, "text": text},
+                    }
+                ],
+            }
+        ],
+    }
+    raw = json.dumps(payload, ensure_ascii=False).encode()
+    signature = hmac.new(CHANNEL_SECRETS["FB_APP_SECRET"].encode(), raw, hashlib.sha256).hexdigest()
+    return raw, {"X-Hub-Signature-256": f"sha256={signature}", "Content-Type": "application/json"}
 
 
 class PlatformApi:

@@ -8,12 +8,11 @@ bot sends back lands on the local stand-in of their APIs (tests/e2e/conftest.py)
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import time
 import uuid
 
-from conftest import CHANNEL_SECRETS
+from conftest import CHANNEL_SECRETS, signed_messenger_event
 
 from tests.handoff import harness
 
@@ -76,30 +75,8 @@ def test_same_question_same_answer_on_every_channel(client, platform_api):
 
     # Messenger: signed like Meta (X-Hub-Signature-256 = HMAC-SHA256 of the body with the app secret)
     psid = f"m-{uuid.uuid4().hex[:8]}"
-    payload = {
-        "object": "page",
-        "entry": [
-            {
-                "id": "page",
-                "time": 1764300000000,
-                "messaging": [
-                    {
-                        "sender": {"id": psid},
-                        "recipient": {"id": "page"},
-                        "timestamp": 1764300000000,
-                        "message": {"mid": uuid.uuid4().hex, "text": QUESTION},
-                    }
-                ],
-            }
-        ],
-    }
-    raw = json.dumps(payload, ensure_ascii=False).encode()
-    signature = hmac.new(CHANNEL_SECRETS["FB_APP_SECRET"].encode(), raw, hashlib.sha256).hexdigest()
-    response = client.post(
-        "/webhooks/messenger/webhook",
-        content=raw,
-        headers={"X-Hub-Signature-256": f"sha256={signature}", "Content-Type": "application/json"},
-    )
+    raw, headers = signed_messenger_event(psid, QUESTION)
+    response = client.post("/webhooks/messenger/webhook", content=raw, headers=headers)
     assert response.status_code == 200, response.text
     messenger = " ".join(
         wait_for(lambda: (t := messenger_texts(platform_api, psid)) and any("giúp ích" in x for x in t) and t)

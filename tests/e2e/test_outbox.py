@@ -4,44 +4,19 @@ lands in the handoff database, where the agent console lists it."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import os
 import time
 import uuid
 
-from conftest import CHANNEL_SECRETS
+from conftest import signed_messenger_event
 
 from handoff.store import Store
 from tests.handoff import harness
 
 
 def send_messenger(client, psid: str, text: str) -> None:
-    payload = {
-        "object": "page",
-        "entry": [
-            {
-                "id": "page",
-                "time": int(time.time() * 1000),
-                "messaging": [
-                    {
-                        "sender": {"id": psid},
-                        "recipient": {"id": "page"},
-                        "timestamp": int(time.time() * 1000),
-                        "message": {"mid": uuid.uuid4().hex, "text": text},
-                    }
-                ],
-            }
-        ],
-    }
-    raw = json.dumps(payload, ensure_ascii=False).encode()
-    signature = hmac.new(CHANNEL_SECRETS["FB_APP_SECRET"].encode(), raw, hashlib.sha256).hexdigest()
-    response = client.post(
-        "/webhooks/messenger/webhook",
-        content=raw,
-        headers={"X-Hub-Signature-256": f"sha256={signature}", "Content-Type": "application/json"},
-    )
+    raw, headers = signed_messenger_event(psid, text, int(time.time() * 1000))
+    response = client.post("/webhooks/messenger/webhook", content=raw, headers=headers)
     assert response.status_code == 200, response.text
 
 
